@@ -1,0 +1,52 @@
+"""covalent-ray: Covalent's workflow model on Ray, with every result kept in DuckDB.
+
+``import covalent_ray as ct`` is light: Ray, DuckDB and FastAPI load only when a call
+needs them.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "electron": "covalent_ray.sdk.electron",
+    "lattice": "covalent_ray.sdk.lattice",
+    "wait": "covalent_ray.sdk.electron",
+    "dispatch": "covalent_ray.sdk.dispatch",
+    "dispatch_sync": "covalent_ray.sdk.dispatch",
+    "get_result": "covalent_ray.sdk.dispatch",
+    "Result": "covalent_ray.sdk.result",
+    "TransportableObject": "covalent_ray.sdk.result",
+    "get_context": "covalent_ray.sdk.context",
+    "Status": "covalent_ray._status",
+}
+
+__all__ = sorted([*_EXPORTS, "status", "__version__"])
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._status import Status
+    from .sdk.context import get_context
+    from .sdk.dispatch import dispatch, dispatch_sync, get_result
+    from .sdk.electron import electron, wait
+    from .sdk.lattice import lattice
+    from .sdk.result import Result, TransportableObject
+
+
+def __getattr__(name: str) -> Any:
+    if name == "status":
+        from ._status import Status
+
+        return Status
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'covalent_ray' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

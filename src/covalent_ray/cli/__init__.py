@@ -1,0 +1,1 @@
+"""The ``covalent-ray`` command line."""

@@ -1,0 +1,64 @@
+"""File-descriptor-level capture of an electron's stdout and stderr.
+
+Redirecting fds 1 and 2 (not just ``sys.stdout``) also catches what subprocesses and C
+extensions write. A Ray task worker runs one task at a time, so swapping the process's
+descriptors for the duration of the task is safe there; actor adaptors that run several
+electrons at once capture in a subprocess instead.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+LIMIT = 1_000_000  # characters kept of each stream
+
+
+@dataclass
+class Captured:
+    """What an electron wrote."""
+
+    stdout: str = ""
+    stderr: str = ""
+
+
+def _read(f: "tempfile._TemporaryFileWrapper[bytes]") -> str:
+    f.seek(0)
+    data = f.read(LIMIT + 1)
+    text = data[:LIMIT].decode("utf-8", errors="replace")
+    if len(data) > LIMIT:
+        text += f"\n[output truncated after {LIMIT} bytes]"
+    return text
+
+
+@contextmanager
+def capture_fds() -> Iterator[Captured]:
+    """Send fds 1 and 2 to temporary files while the block runs; fill in the result."""
+    result = Captured()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    with tempfile.TemporaryFile() as out_f, tempfile.TemporaryFile() as err_f:
+        saved = os.dup(1), os.dup(2)
+        os.dup2(out_f.fileno(), 1)
+        os.dup2(err_f.fileno(), 2)
+        try:
+            yield result
+        finally:
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except Exception:
+                    pass
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+            result.stdout = _read(out_f)
+            result.stderr = _read(err_f)

@@ -1,0 +1,459 @@
+"""The result manager: the only process that writes the results database.
+
+Policy
+------
+- **One writer, group commits.** Every write (a new dispatch, electron events, a
+  dispatch's end) is queued; a single writer thread applies everything queued so far in
+  one transaction, then acknowledges those calls together. Throughput therefore grows with
+  load instead of being bounded by one transaction per event.
+- **Acknowledged means committed.** ``register`` and ``complete`` return only after their
+  commit, so a client told "dispatched" can exit and a dispatch reported finished is on
+  disk. ``record`` (electron events) is fire-and-forget for the sender.
+- **Events are merged, never regress.** Events about one electron travel as independent
+  calls and may arrive out of order; a state replaces another only if its status ranks
+  at least as high (``_status.advances``), so a late RUNNING never hides a COMPLETED.
+- **A dispatch ends once its electrons' records are in.** ``complete`` (sent by the
+  dispatch's final task) waits until every electron that ran has reported its end;
+  electrons downstream of a failure never run and stay NEW_OBJECT. Only then is the
+  dispatch's status written, so a finished dispatch never shows a running electron.
+- **State is rebuilt from the database.** A restarted manager re-reads unfinished
+  dispatches on demand; nothing it holds in memory is the only copy of a committed fact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import pickle
+from collections import deque
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .._home import db_path, objects_dir
+from .._status import TERMINAL, Status, advances
+from ..core.graph import EdgeKind, NodeKind, descendants
+from ..core.manifest import DispatchManifest
+from ..storage import repository as repo
+from ..storage.blobs import BlobStore
+
+log = logging.getLogger(__name__)
+
+COMPLETE_WAIT_S = 30.0  # how long a dispatch's end waits for straggling electron events
+
+
+def _ts(epoch: float | None) -> datetime | None:
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).replace(tzinfo=None)
+
+
+@dataclass
+class _Active:
+    """In-memory view of an unfinished dispatch."""
+
+    dispatch_id: str
+    nodes: dict[int, dict[str, Any]]  # node_id -> state columns
+    kinds: dict[int, str]
+    children: dict[int, list[int]]
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def all_ended(self, skipped: set[int]) -> bool:
+        return all(
+            Status(s["status"]).is_terminal
+            for n, s in self.nodes.items()
+            if n not in skipped and self.kinds[n] != NodeKind.PARAMETER.value
+        )
+
+
+@dataclass
+class _Batch:
+    registrations: list[tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]] = field(default_factory=list)
+    blobs: dict[str, bytes] = field(default_factory=dict)
+    nodes: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
+    dispatch_updates: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    waiters: list[asyncio.Future[None]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.registrations or self.nodes or self.dispatch_updates or self.waiters)
+
+
+class ResultManager:
+    """Owner of the results database (run as a detached, restartable Ray actor)."""
+
+    def __init__(self, home: str) -> None:
+        self.home = Path(home)
+        self._con = repo.connect(db_path(self.home))
+        self._blobs = BlobStore(objects_dir(self.home))
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="covalent-ray-writer")
+        self._readers = ThreadPoolExecutor(4, thread_name_prefix="covalent-ray-reader")
+        self._batch = _Batch()
+        self._wake: asyncio.Event | None = None
+        self._flusher: asyncio.Task[None] | None = None
+        self._active: dict[str, _Active] = {}
+        self._finished: dict[str, asyncio.Event] = {}
+        self._changes: deque[tuple[int, dict[str, Any]]] = deque(maxlen=50_000)
+        self._seq = 0
+        self._news = asyncio.Event()
+
+    # -- plumbing ---------------------------------------------------------------------
+
+    def _ensure_flusher(self) -> None:
+        if self._flusher is None or self._flusher.done():
+            self._wake = asyncio.Event()
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_loop())
+
+    async def _flush_loop(self) -> None:
+        assert self._wake is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            batch, self._batch = self._batch, _Batch()
+            if not batch:
+                continue
+            try:
+                await loop.run_in_executor(self._writer, self._write, batch)
+            except Exception as exc:  # keep serving; callers waiting on this batch learn why
+                log.exception("writing a batch of results failed")
+                for w in batch.waiters:
+                    if not w.done():
+                        w.set_exception(exc)
+                continue
+            for w in batch.waiters:
+                if not w.done():
+                    w.set_result(None)
+
+    def _write(self, batch: _Batch) -> None:
+        con = self._con
+        con.execute("BEGIN TRANSACTION")
+        try:
+            self._blobs.put_many(con, batch.blobs)
+            for dispatch, nodes, edges in batch.registrations:
+                repo.insert_dispatch(con, dispatch, nodes, edges)
+            if batch.nodes:
+                rows = [{"dispatch_id": d, "node_id": n, **state}
+                        for (d, n), state in batch.nodes.items()]
+                repo.update_nodes(con, rows)
+            for dispatch_id, fields in batch.dispatch_updates:
+                repo.update_dispatch(con, dispatch_id, fields)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+    async def _commit(self) -> None:
+        """Wait until everything queued so far is committed."""
+        self._ensure_flusher()
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._batch.waiters.append(fut)
+        assert self._wake is not None
+        self._wake.set()
+        await fut
+
+    def _kick(self) -> None:
+        self._ensure_flusher()
+        assert self._wake is not None
+        self._wake.set()
+
+    async def _read(self, fn: Any, *args: Any) -> Any:
+        def run() -> Any:
+            cursor = self._con.cursor()
+            try:
+                return fn(cursor, *args)
+            finally:
+                cursor.close()
+
+        return await asyncio.get_running_loop().run_in_executor(self._readers, run)
+
+    def _publish(self, change: dict[str, Any]) -> None:
+        self._seq += 1
+        self._changes.append((self._seq, change))
+        # wake every current long-poll, then arm the event for the next ones
+        self._news.set()
+        self._news = asyncio.Event()
+
+    # -- writes -------------------------------------------------------------------------
+
+    async def ping(self) -> str:
+        """Liveness check."""
+        return "ok"
+
+    async def register(self, manifest: DispatchManifest) -> bool:
+        """Store a new dispatch with its graph and blobs; returns once committed.
+
+        Registering an ID twice is harmless (the second call changes nothing)."""
+        if manifest.dispatch_id in self._active:
+            return False
+        now = repo.now()
+        g = manifest.graph
+        skeleton = DispatchManifest(**{**manifest.__dict__, "blobs": {}})
+        skeleton_data = pickle.dumps(skeleton)
+        from .._serialize import blob_key
+
+        skeleton_key = blob_key(skeleton_data)
+        dispatch = {
+            "dispatch_id": manifest.dispatch_id, "root_dispatch_id": manifest.root_id,
+            "parent_dispatch_id": manifest.parent_dispatch_id,
+            "parent_node_id": manifest.parent_node_id, "name": manifest.name,
+            "status": Status.RUNNING.value, "created_at": now, "start_time": now,
+            "num_nodes": len(g.nodes), "inputs_blob": manifest.inputs,
+            "inputs_repr": manifest.inputs_repr, "inputs_json": manifest.inputs_json,
+            "lattice_blob": manifest.lattice, "lattice_source": manifest.lattice_source,
+            "lattice_doc": manifest.lattice_doc, "manifest_blob": skeleton_key,
+            "executor": manifest.executor.short_name if manifest.executor else "dask",
+            "workflow_executor": (manifest.workflow_executor.short_name
+                                  if manifest.workflow_executor else "dask"),
+        }
+        nodes, states, kinds = [], {}, {}
+        for n in g.nodes:
+            state = {c: None for c in repo.NODE_STATE_COLUMNS}
+            state.update(status=Status.NEW_OBJECT.value, attempt=0)
+            if n.kind is NodeKind.PARAMETER:
+                state.update(status=Status.COMPLETED.value, start_time=now, end_time=now,
+                             output_blob=n.value, output_repr=n.value_repr,
+                             output_json=n.value_json)
+            executor = None
+            if n.kind is NodeKind.ELECTRON:
+                executor = n.executor.short_name if n.executor else dispatch["executor"]
+            nodes.append({"dispatch_id": manifest.dispatch_id, "node_id": n.id, "name": n.name,
+                          "kind": n.kind.value, "executor": executor, **state})
+            states[n.id] = state
+            kinds[n.id] = n.kind.value
+        edges = [{"dispatch_id": manifest.dispatch_id, "parent_node_id": e.parent,
+                  "child_node_id": e.child, "kind": e.kind.value, "arg_index": e.index,
+                  "param_name": e.name} for e in g.edges]
+        children: dict[int, list[int]] = g.children()
+        self._active[manifest.dispatch_id] = _Active(manifest.dispatch_id, states, kinds, children)
+        self._finished.setdefault(manifest.dispatch_id, asyncio.Event())
+        self._batch.registrations.append((dispatch, nodes, edges))
+        self._batch.blobs.update(manifest.blobs)
+        self._batch.blobs[skeleton_key] = skeleton_data
+        await self._commit()
+        self._publish({"type": "dispatch", "dispatch_id": manifest.dispatch_id,
+                       "status": Status.RUNNING.value, "parent": manifest.parent_dispatch_id})
+        return True
+
+    async def _load_active(self, dispatch_id: str) -> _Active | None:
+        """Rebuild the in-memory view of an unfinished dispatch from the database."""
+        if dispatch_id in self._active:
+            return self._active[dispatch_id]
+
+        def load(cur: Any) -> tuple[Any, Any, Any]:
+            return (repo.get_dispatch(cur, dispatch_id), repo.get_nodes(cur, dispatch_id),
+                    repo.get_edges(cur, dispatch_id))
+
+        row, node_rows, edge_rows = await self._read(load)
+        if row is None or Status(row["status"]).is_terminal:
+            return None
+        if dispatch_id in self._active:  # loaded concurrently
+            return self._active[dispatch_id]
+        states = {r["node_id"]: {c: r[c] for c in repo.NODE_STATE_COLUMNS} for r in node_rows}
+        kinds = {r["node_id"]: r["kind"] for r in node_rows}
+        children: dict[int, list[int]] = {r["node_id"]: [] for r in node_rows}
+        for e in edge_rows:
+            if e["child_node_id"] not in children[e["parent_node_id"]]:
+                children[e["parent_node_id"]].append(e["child_node_id"])
+        active = _Active(dispatch_id, states, kinds, children)
+        self._active[dispatch_id] = active
+        self._finished.setdefault(dispatch_id, asyncio.Event())
+        return active
+
+    async def record(self, events: Sequence[dict[str, Any]]) -> None:
+        """Merge electron events (fire-and-forget for the sender)."""
+        for event in events:
+            active = self._active.get(event["dispatch_id"])
+            if active is None:
+                active = await self._load_active(event["dispatch_id"])
+                if active is None:
+                    continue  # unknown or already finished dispatch: nothing to update
+            node_id = int(event["node_id"])
+            state = active.nodes.get(node_id)
+            if state is None or not advances(state["status"], event["status"]):
+                continue
+            for column in repo.NODE_STATE_COLUMNS:
+                if column in event and event[column] is not None:
+                    value = event[column]
+                    if column in ("start_time", "end_time"):
+                        value = _ts(value)
+                    state[column] = value
+            if event.get("output_data") is not None:
+                self._batch.blobs[event["output_blob"]] = event["output_data"]
+            self._batch.nodes[(active.dispatch_id, node_id)] = dict(state)
+            active.changed.set()
+            self._publish({"type": "electron", "dispatch_id": active.dispatch_id,
+                           "node_id": node_id, "status": state["status"]})
+        self._kick()
+
+    async def complete(self, dispatch_id: str, status: str, error: str | None,
+                       failed: list[int], fields: dict[str, Any]) -> None:
+        """Record a dispatch's end (sent by its final task); returns once committed."""
+        active = await self._load_active(dispatch_id)
+        if active is not None:
+            skipped = descendants(active.children, failed)
+            deadline = asyncio.get_running_loop().time() + COMPLETE_WAIT_S
+            while not active.all_ended(skipped):
+                active.changed.clear()
+                remaining = deadline - asyncio.get_running_loop().time()
+                if remaining <= 0:
+                    self._close_stragglers(active, skipped)
+                    break
+                try:
+                    await asyncio.wait_for(active.changed.wait(), remaining)
+                except asyncio.TimeoutError:
+                    pass
+        update: dict[str, Any] = {"status": status, "end_time": repo.now(), "error": error}
+        if fields.get("result_data") is not None:
+            self._batch.blobs[fields["result_blob"]] = fields["result_data"]
+        for key in ("result_blob", "result_repr", "result_json"):
+            if key in fields:
+                update[key] = fields[key]
+        await self._end(dispatch_id, update)
+
+    def _close_stragglers(self, active: _Active, skipped: set[int]) -> None:
+        """Electrons that ran but whose end event never arrived (their worker died after
+        finishing): the final task proves they ended, so record what is known."""
+        for n, state in active.nodes.items():
+            if n in skipped or active.kinds[n] == NodeKind.PARAMETER.value:
+                continue
+            if not Status(state["status"]).is_terminal:
+                state["status"] = Status.COMPLETED.value
+                state["end_time"] = state["end_time"] or repo.now()
+                state["error"] = "the electron finished but its record was lost"
+                self._batch.nodes[(active.dispatch_id, n)] = dict(state)
+
+    async def abort(self, dispatch_id: str, status: str, error: str) -> None:
+        """End a dispatch that cannot finish normally (system failure, cancel, restart):
+        electrons still pending or running end with it."""
+        active = await self._load_active(dispatch_id)
+        if active is None:
+            return
+        now = repo.now()
+        for n, state in active.nodes.items():
+            if not Status(state["status"]).is_terminal and state["status"] != Status.NEW_OBJECT.value:
+                state.update(status=status, end_time=now,
+                             error=state.get("error") or error)
+                self._batch.nodes[(dispatch_id, n)] = dict(state)
+        await self._end(dispatch_id, {"status": status, "end_time": now, "error": error})
+
+    async def _end(self, dispatch_id: str, update: dict[str, Any]) -> None:
+        self._batch.dispatch_updates.append((dispatch_id, update))
+        await self._commit()
+        self._active.pop(dispatch_id, None)
+        self._finished.setdefault(dispatch_id, asyncio.Event()).set()
+        self._publish({"type": "dispatch", "dispatch_id": dispatch_id,
+                       "status": update["status"]})
+
+    # -- reads --------------------------------------------------------------------------
+
+    async def status(self, dispatch_id: str) -> str | None:
+        """The dispatch's status, or None if unknown."""
+        row = await self._read(repo.get_dispatch, dispatch_id)
+        return None if row is None else row["status"]
+
+    async def wait(self, dispatch_id: str, timeout: float | None = None) -> str | None:
+        """Wait until the dispatch has ended (no polling); return its status."""
+        status = await self.status(dispatch_id)
+        if status is None or Status(status).is_terminal:
+            return status
+        event = self._finished.setdefault(dispatch_id, asyncio.Event())
+        if not event.is_set():
+            try:
+                await asyncio.wait_for(event.wait(), timeout)
+            except asyncio.TimeoutError:
+                pass
+        return await self.status(dispatch_id)
+
+    async def get_result(self, dispatch_id: str, wait: bool = False,
+                         timeout: float | None = None, outputs: bool = True) -> dict[str, Any] | None:
+        """Everything about a dispatch: its row, electrons, edges and the blobs needed to
+        rebuild its result, inputs and (if ``outputs``) every electron output."""
+        if wait:
+            await self.wait(dispatch_id, timeout)
+
+        def load(cur: Any) -> dict[str, Any] | None:
+            row = repo.get_dispatch(cur, dispatch_id)
+            if row is None:
+                return None
+            nodes = repo.get_nodes(cur, dispatch_id)
+            keys = [row[k] for k in ("result_blob", "inputs_blob", "lattice_blob") if row[k]]
+            if outputs:
+                keys += [n["output_blob"] for n in nodes if n["output_blob"]]
+            return {"dispatch": row, "nodes": nodes, "edges": repo.get_edges(cur, dispatch_id),
+                    "children": repo.children(cur, dispatch_id),
+                    "blobs": self._blobs.get_many(cur, keys)}
+
+        return await self._read(load)
+
+    async def get_blobs(self, keys: list[str]) -> dict[str, bytes]:
+        """Stored bytes by key."""
+        return await self._read(self._blobs.get_many, keys)
+
+    async def list_dispatches(self, **filters: Any) -> dict[str, Any]:
+        """A page of dispatches (see ``repository.list_dispatches``) with electron counts."""
+        def load(cur: Any) -> dict[str, Any]:
+            rows, total = repo.list_dispatches(cur, **filters)
+            counts = repo.node_status_counts(cur, [r["dispatch_id"] for r in rows])
+            for r in rows:
+                r["electron_counts"] = counts.get(r["dispatch_id"], {})
+            return {"items": rows, "total": total}
+
+        return await self._read(load)
+
+    async def counts(self) -> dict[str, int]:
+        """Number of dispatches by status."""
+        return await self._read(repo.count_by_status)
+
+    async def unfinished(self) -> list[dict[str, Any]]:
+        """Dispatches not yet ended (for recovery)."""
+        return await self._read(repo.unfinished_dispatches)
+
+    async def load_manifest(self, dispatch_id: str) -> DispatchManifest | None:
+        """The stored manifest of a dispatch with all its blobs (for resume/redispatch)."""
+        def load(cur: Any) -> DispatchManifest | None:
+            row = repo.get_dispatch(cur, dispatch_id)
+            if row is None or not row["manifest_blob"]:
+                return None
+            data = self._blobs.get(cur, row["manifest_blob"])
+            if data is None:
+                return None
+            manifest: DispatchManifest = pickle.loads(data)
+            keys = {k for n in manifest.graph.nodes for k in (n.function, n.value) if k}
+            keys |= {k for n in manifest.graph.nodes
+                     if n.executor and n.executor.instance_blob for k in [n.executor.instance_blob]}
+            keys |= {k for n in manifest.graph.nodes if "hooks" in n.metadata
+                     for k in [n.metadata["hooks"]]}
+            keys |= {k for k in (manifest.output_template, manifest.inputs, manifest.lattice) if k}
+            manifest.blobs = self._blobs.get_many(cur, sorted(keys))
+            return manifest
+
+        return await self._read(load)
+
+    async def node_outputs(self, dispatch_id: str) -> dict[int, dict[str, Any]]:
+        """Stored state of every electron of a dispatch, by node id."""
+        rows = await self._read(repo.get_nodes, dispatch_id)
+        return {r["node_id"]: r for r in rows}
+
+    async def changes(self, since: int = 0, timeout: float = 15.0) -> dict[str, Any]:
+        """Status changes after sequence number ``since``, waiting up to ``timeout`` for
+        the first one (the HTTP server's live stream long-polls this)."""
+        if self._seq <= since:
+            try:
+                await asyncio.wait_for(self._news.wait(), timeout)
+            except asyncio.TimeoutError:
+                pass
+        items = [c for seq, c in self._changes if seq > since]
+        oldest = self._changes[0][0] if self._changes else self._seq + 1
+        return {"seq": self._seq, "changes": items, "gap": since + 1 < oldest and since > 0}
+
+    async def flush(self) -> None:
+        """Commit everything queued (used before shutdown)."""
+        await self._commit()
+
+    async def close(self) -> None:
+        """Commit what is queued and close the database file."""
+        await self._commit()
+        await asyncio.get_running_loop().run_in_executor(self._writer, self._con.close)

@@ -1,0 +1,327 @@
+"""Starting, inspecting and stopping the covalent-ray service.
+
+``start`` either starts a local Ray head (``ray start --head --block`` as a child process
+of its own session, bound to 127.0.0.1, with token authentication and a token kept in
+the home directory) or joins an existing cluster, then creates the dispatcher and the
+result manager as detached named actors and waits until they answer.
+
+``stop`` removes exactly what ``start`` created: the two actors, and the Ray head only if
+``start`` started it (by signalling that head's own process, never with ``ray stop``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .._exceptions import ServiceError, ServiceNotRunningError
+from .._home import (DISPATCHER_NAME, NAMESPACE, RESULT_MANAGER_NAME, db_path, logs_dir,
+                     service_file)
+from .connect import ServiceInfo, apply_cluster_env, disconnect, use_loopback
+
+HEAD_START_TIMEOUT_S = 120.0
+HEAD_STOP_TIMEOUT_S = 60.0
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie child is dead for our purposes
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+@dataclass
+class HeadOptions:
+    """How to start a local Ray head."""
+
+    num_cpus: int | None = None
+    num_gpus: int | None = None
+    resources: dict[str, float] | None = None
+    object_store_memory: int | None = None
+    port: int | None = None
+
+
+def _auth_for_new_head(home: Path) -> tuple[str, str | None, dict[str, str]]:
+    """Auth mode, token path and environment for a head we start.
+
+    Token authentication stays on (Ray's default). The token lives in the home directory
+    unless the user points Ray at their own (``RAY_AUTH_TOKEN``/``RAY_AUTH_TOKEN_PATH``);
+    an explicit ``RAY_AUTH_MODE=disabled`` from the user is honoured and recorded.
+    """
+    env: dict[str, str] = {}
+    mode = os.environ.get("RAY_AUTH_MODE", "token")
+    if mode == "disabled":
+        return mode, None, {"RAY_AUTH_MODE": "disabled"}
+    env["RAY_AUTH_MODE"] = "token"
+    if "RAY_AUTH_TOKEN" in os.environ:
+        return "token", None, env
+    if "RAY_AUTH_TOKEN_PATH" in os.environ:
+        return "token", os.environ["RAY_AUTH_TOKEN_PATH"], env
+    token_path = home / "ray_auth_token"
+    if not token_path.exists():
+        fd = os.open(token_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+    env["RAY_AUTH_TOKEN_PATH"] = str(token_path)
+    return "token", str(token_path), env
+
+
+def _start_head(home: Path, options: HeadOptions) -> ServiceInfo:
+    mode, token_path, auth_env = _auth_for_new_head(home)
+    temp_dir = tempfile.mkdtemp(prefix="covalent-ray-")  # short: Ray's socket paths are long
+    port = options.port or free_port()
+    cmd = [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block",
+           "--node-ip-address=127.0.0.1", f"--port={port}", f"--temp-dir={temp_dir}",
+           "--include-dashboard=false", "--disable-usage-stats",
+           f"--ray-client-server-port={free_port()}",
+           f"--dashboard-agent-listen-port={free_port()}"]
+    if options.num_cpus is not None:
+        cmd.append(f"--num-cpus={options.num_cpus}")
+    if options.num_gpus is not None:
+        cmd.append(f"--num-gpus={options.num_gpus}")
+    if options.resources:
+        cmd.append(f"--resources={json.dumps(options.resources)}")
+    if options.object_store_memory:
+        cmd.append(f"--object-store-memory={options.object_store_memory}")
+    env = dict(os.environ)
+    env.update(auth_env)
+    env.update(RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", RAY_USAGE_STATS_ENABLED="0",
+               RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S="0")
+    logs_dir(home).mkdir(parents=True, exist_ok=True)
+    log_path = logs_dir(home) / "ray-head.log"
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    marker = Path(temp_dir) / "ray_current_cluster"  # written once the head is up
+    deadline = time.monotonic() + HEAD_START_TIMEOUT_S
+    while not marker.exists():
+        if proc.poll() is not None:
+            tail = log_path.read_text(errors="replace")[-2000:]
+            raise ServiceError(f"`ray start --head` exited with code {proc.returncode}:\n{tail}")
+        if time.monotonic() > deadline:
+            _terminate(proc.pid, temp_dir)
+            raise ServiceError(f"the Ray head did not start within {HEAD_START_TIMEOUT_S:.0f} s; "
+                               f"see {log_path}")
+        time.sleep(0.1)
+    address = f"127.0.0.1:{port}"
+    return ServiceInfo(home=home, address=address, auth_mode=mode, auth_token_path=token_path,
+                       head_pid=proc.pid, temp_dir=temp_dir, loopback=True)
+
+
+def _join(home: Path, address: str) -> ServiceInfo:
+    """Record how to reach a cluster someone else started (its auth as this shell has it)."""
+    mode = os.environ.get("RAY_AUTH_MODE")
+    token_path = os.environ.get("RAY_AUTH_TOKEN_PATH")
+    if mode is None and "RAY_AUTH_TOKEN" not in os.environ:
+        default = Path.home() / ".ray" / "auth_token"
+        if token_path or default.exists():
+            mode = "token"
+            token_path = token_path or str(default)
+    host = address.rsplit(":", 1)[0]
+    return ServiceInfo(home=home, address=address, auth_mode=mode, auth_token_path=token_path,
+                       head_pid=None, temp_dir=None,
+                       loopback=host in ("127.0.0.1", "localhost", "auto"))
+
+
+def _terminate(pid: int, temp_dir: str | None, timeout: float = HEAD_STOP_TIMEOUT_S) -> None:
+    """Stop the head process we started (it tears down its own Ray processes)."""
+    cmd = _cmdline(pid)
+    if not _pid_alive(pid) or "ray" not in cmd or (temp_dir and temp_dir not in cmd):
+        return  # gone, or the pid now belongs to something else
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if _pid_alive(pid):
+        os.killpg(os.getpgid(pid), signal.SIGKILL)  # its own session: only what it started
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def _actor_classes() -> tuple[Any, Any]:
+    import ray
+
+    from .dispatcher import Dispatcher
+    from .result_manager import ResultManager
+
+    return ray.remote(ResultManager), ray.remote(Dispatcher)
+
+
+def _create_actors(home: Path, namespace: str) -> None:
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    manager_cls, dispatcher_cls = _actor_classes()
+    here = ray.get_runtime_context().get_node_id()
+    manager = manager_cls.options(
+        name=RESULT_MANAGER_NAME, namespace=namespace, lifetime="detached",
+        get_if_exists=True, num_cpus=0, max_restarts=-1, max_task_retries=-1,
+        max_concurrency=1000,
+        # the database file is on this machine: keep its only writer here
+        scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False),
+    ).remote(str(home))
+    ray.get(manager.ping.remote(), timeout=HEAD_START_TIMEOUT_S)
+    dispatcher = dispatcher_cls.options(
+        name=DISPATCHER_NAME, namespace=namespace, lifetime="detached",
+        get_if_exists=True, num_cpus=0, max_restarts=-1, max_concurrency=1000,
+    ).remote(str(home))
+    ray.get(dispatcher.ping.remote(), timeout=HEAD_START_TIMEOUT_S)
+
+
+def _answers(info: ServiceInfo) -> bool:
+    """Whether the recorded service's actors respond."""
+    import ray
+
+    if info.head_pid and not _pid_alive(info.head_pid):
+        return False
+    try:
+        apply_cluster_env(info)
+        if not ray.is_initialized():
+            ray.init(address=info.address, namespace=info.namespace, log_to_driver=False,
+                     logging_level="ERROR")
+        actor = ray.get_actor(RESULT_MANAGER_NAME, namespace=info.namespace)
+        ray.get(actor.ping.remote(), timeout=30)
+        actor = ray.get_actor(DISPATCHER_NAME, namespace=info.namespace)
+        ray.get(actor.ping.remote(), timeout=30)
+        return True
+    except Exception:
+        return False
+
+
+def start(home: Path, address: str | None = None, head: HeadOptions | None = None) -> tuple[ServiceInfo, bool]:
+    """Start the service for ``home``; returns its info and whether it was already running."""
+    if address is None or address.rsplit(":", 1)[0] in ("127.0.0.1", "localhost"):
+        use_loopback()
+    import ray
+
+    home.mkdir(parents=True, exist_ok=True)
+    if service_file(home).exists():
+        info = ServiceInfo.read(home)
+        if _answers(info):
+            return info, True
+        _cleanup(info)  # a stale record: what it describes is gone or broken
+        if ray.is_initialized():
+            ray.shutdown()
+    info = _join(home, address) if address else _start_head(home, head or HeadOptions())
+    try:
+        apply_cluster_env(info)
+        if not ray.is_initialized():
+            ray.init(address=info.address, namespace=info.namespace, log_to_driver=False,
+                     logging_level="ERROR")
+        _create_actors(home, info.namespace)
+    except BaseException:
+        _cleanup(info)
+        raise
+    info.write()
+    return info, False
+
+
+def _cleanup(info: ServiceInfo) -> None:
+    """Remove the actors (if reachable) and the head we started, and the record."""
+    import ray
+
+    try:
+        if ray.is_initialized():
+            for name in (DISPATCHER_NAME, RESULT_MANAGER_NAME):
+                try:
+                    actor = ray.get_actor(name, namespace=info.namespace)
+                except ValueError:
+                    continue
+                if name == RESULT_MANAGER_NAME:
+                    try:
+                        ray.get(actor.close.remote(), timeout=30)
+                    except Exception:
+                        pass
+                ray.kill(actor, no_restart=True)
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+        disconnect()
+        if info.head_pid:
+            _terminate(info.head_pid, info.temp_dir)
+            if info.temp_dir:
+                import shutil
+
+                shutil.rmtree(info.temp_dir, ignore_errors=True)
+        service_file(info.home).unlink(missing_ok=True)
+
+
+def stop(home: Path) -> ServiceInfo:
+    """Stop the service recorded for ``home``; raises ServiceNotRunningError if none."""
+    info = ServiceInfo.read(home)
+    import ray
+
+    if not ray.is_initialized() and (info.head_pid is None or _pid_alive(info.head_pid)):
+        try:
+            apply_cluster_env(info)
+            ray.init(address=info.address, namespace=info.namespace, log_to_driver=False,
+                     logging_level="ERROR")
+        except Exception:
+            pass  # the cluster is gone: only local leftovers remain to clean
+    _cleanup(info)
+    return info
+
+
+def status(home: Path) -> dict[str, Any]:
+    """Where the service runs and what it holds."""
+    import ray
+
+    info = ServiceInfo.read(home)
+    out: dict[str, Any] = {"home": str(home), "address": info.address,
+                           "namespace": info.namespace, "database": str(db_path(home)),
+                           "head_started_by_covalent_ray": info.head_pid is not None,
+                           "auth_mode": info.auth_mode or "default", "api_url": info.api_url}
+    if not _answers(info):
+        out["running"] = False
+        return out
+    manager = ray.get_actor(RESULT_MANAGER_NAME, namespace=info.namespace)
+    out["running"] = True
+    out["actors"] = {DISPATCHER_NAME: "alive", RESULT_MANAGER_NAME: "alive"}
+    out["dispatches"] = ray.get(manager.counts.remote(), timeout=30)
+    out["nodes"] = len([n for n in ray.nodes() if n.get("Alive")])
+    return out
+
+
+def not_running_message(home: Path) -> str:
+    """What to tell a user who asks about a service that is not running."""
+    try:
+        ServiceInfo.read(home)
+    except ServiceNotRunningError as exc:
+        return str(exc)
+    return f"covalent-ray is not running for home {home}."

@@ -1,0 +1,282 @@
+"""What runs inside Ray workers: one node of a dispatch, and a dispatch's final step.
+
+A node's task receives its inputs already resolved by Ray (upstream outputs) or as
+pickled bytes (constants). It never raises for an electron's failure: it returns a
+:class:`~covalent_ray.core.outcome.Failed` marker, and a node whose inputs hold markers
+returns :class:`~covalent_ray.core.outcome.Skipped` without running (see
+``core.outcome``). Every state change is sent to the result manager as a fire-and-forget
+actor call, so watching a dispatch costs the electrons nothing on their critical path.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+import ray
+
+from .. import _serialize
+from .._home import DISPATCHER_NAME, NAMESPACE, RESULT_MANAGER_NAME
+from .._status import Status
+from ..core.compile import TaskSpec
+from ..core.graph import NodeKind
+from ..core.outcome import Failed, Skipped, collect_failures, failure_message, substitute
+from ..sdk.context import TaskContext, current
+from .capture import capture_fds
+
+
+@dataclass(frozen=True)
+class NodeTask:
+    """A task spec plus the blobs it needs (bytes, or ObjectRefs of large ones)."""
+
+    spec: TaskSpec
+    root_dispatch_id: str
+    blobs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FinalSpec:
+    """What the dispatch's final step needs."""
+
+    dispatch_id: str
+    name: str
+    inputs: tuple[int, ...]  # node ids of the values the final step receives, in order
+    template: bytes  # pickled result template
+    constants: dict[int, bytes] = field(default_factory=dict)  # reused outputs in the template
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a dispatch ended (small: the result itself travels separately)."""
+
+    dispatch_id: str
+    status: str
+    error: str | None = None
+
+
+_cache: dict[str, Any] = {}
+_handles: dict[str, Any] = {}
+
+
+def _actor(name: str) -> Any:
+    handle = _handles.get(name)
+    if handle is None:
+        handle = ray.get_actor(name, namespace=NAMESPACE)
+        _handles[name] = handle
+    return handle
+
+
+def _blob(task: NodeTask, key: str) -> Any:
+    """Unpickle a blob once per worker process (functions repeat across a fan-out)."""
+    if key in _cache:
+        return _cache[key]
+    data = task.blobs[key]
+    if isinstance(data, ray.ObjectRef):
+        data = ray.get(data)
+    value = _serialize.loads(data)
+    if len(_cache) > 512:
+        _cache.clear()
+    _cache[key] = value
+    return value
+
+
+def report(events: list[dict[str, Any]]) -> None:
+    """Send state changes to the result manager without waiting."""
+    try:
+        _actor(RESULT_MANAGER_NAME).record.remote(events)
+    except Exception:  # the manager restarting must not fail the electron
+        _handles.pop(RESULT_MANAGER_NAME, None)
+        try:
+            _actor(RESULT_MANAGER_NAME).record.remote(events)
+        except Exception:
+            pass
+
+
+def _where() -> dict[str, Any]:
+    ctx = ray.get_runtime_context()
+    return {"ray_node_id": ctx.get_node_id(), "worker_pid": os.getpid()}
+
+
+def _error_text(exc: BaseException) -> str:
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+
+
+def _summary(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def _output_fields(value: Any, name: str) -> dict[str, Any]:
+    data = _serialize.dumps(value, f"the output of electron {name!r}")
+    return {"output_data": data, "output_blob": _serialize.blob_key(data),
+            "output_repr": _serialize.readable(value), "output_json": _serialize.as_json(value)}
+
+
+def run_node(task: NodeTask, *inputs: Any) -> Any:
+    """Run one node of a dispatch (the function Ray executes for every task)."""
+    spec = task.spec
+    values = [_serialize.loads(v) if const else v for v, const in zip(inputs, spec.constants)]
+    failures = collect_failures(v for v, const in zip(values, spec.constants) if not const)
+    if failures:
+        return Skipped(failures)
+    if spec.kind is NodeKind.ELECTRON:
+        return _run_electron(task, values)
+    if spec.kind is NodeKind.SUBLATTICE:
+        return _run_sublattice(task, values)
+    return _run_auxiliary(task, values)
+
+
+def _bind(spec: TaskSpec, values: list[Any]) -> tuple[list[Any], dict[str, Any]]:
+    return [values[i] for i in spec.args], {name: values[i] for name, i in spec.kwargs}
+
+
+def _run_electron(task: NodeTask, values: list[Any]) -> Any:
+    spec = task.spec
+    base = {"dispatch_id": spec.dispatch_id, "node_id": spec.node_id, "attempt": 1}
+    start = time.time()
+    report([{**base, "status": Status.RUNNING.value, "start_time": start, **_where()}])
+    ctx = TaskContext(spec.dispatch_id, spec.node_id, spec.name, task.root_dispatch_id)
+    error: BaseException | None = None
+    output: Any = None
+    token = current.set(ctx)
+    try:
+        with capture_fds() as captured:
+            try:
+                function = _blob(task, spec.function) if spec.function else None
+                if function is None:
+                    raise RuntimeError(f"electron {spec.name!r} has no function to run")
+                args, kwargs = _bind(spec, values)
+                output = _call_with_dask_on_ray(function, args, kwargs)
+            except Exception as exc:  # the electron's failure, reported not raised
+                error = exc
+    finally:
+        current.reset(token)
+    end = time.time()
+    done = {**base, "end_time": end, "start_time": start,
+            "stdout": captured.stdout, "stderr": captured.stderr}
+    if error is None:
+        try:
+            report([{**done, "status": Status.COMPLETED.value, **_output_fields(output, spec.name)}])
+            return output
+        except Exception as exc:
+            error = exc
+    report([{**done, "status": Status.FAILED.value, "error": _error_text(error)}])
+    return Failed(spec.node_id, spec.name, _summary(error))
+
+
+def _call_with_dask_on_ray(function: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    """Call the electron so that dask collections computed inside it run on Ray too."""
+    import dask
+    from ray.util.dask import ray_dask_get
+
+    with dask.config.set(scheduler=ray_dask_get):
+        return function(*args, **kwargs)
+
+
+def _run_auxiliary(task: NodeTask, values: list[Any]) -> Any:
+    spec = task.spec
+    base = {"dispatch_id": spec.dispatch_id, "node_id": spec.node_id, "attempt": 1}
+    start = time.time()
+    try:
+        output = _auxiliary_value(task, values)
+        fields = _output_fields(output, spec.name)
+    except Exception as exc:
+        report([{**base, "status": Status.FAILED.value, "start_time": start,
+                 "end_time": time.time(), "error": _error_text(exc), **_where()}])
+        return Failed(spec.node_id, spec.name, _summary(exc))
+    report([{**base, "status": Status.COMPLETED.value, "start_time": start,
+             "end_time": time.time(), **fields, **_where()}])
+    return output
+
+
+def _auxiliary_value(task: NodeTask, values: list[Any]) -> Any:
+    from ..sdk.build import apply_operator
+
+    spec = task.spec
+    args, _ = _bind(spec, values)
+    kind = spec.kind
+    if kind is NodeKind.LIST or kind is NodeKind.TUPLE or kind is NodeKind.SET:
+        if spec.value:  # a namedtuple or a list/tuple subclass: rebuild its own type
+            cls = _blob(task, spec.value)
+            return cls(*args) if hasattr(cls, "_fields") else cls(args)
+        return {NodeKind.LIST: list, NodeKind.TUPLE: tuple, NodeKind.SET: set}[kind](args)
+    if kind is NodeKind.DICT:
+        keys = _blob(task, spec.value) if spec.value else []
+        return dict(zip(keys, args))
+    if kind is NodeKind.GETITEM:
+        return args[0][args[1]]
+    if kind is NodeKind.GETATTR:
+        return getattr(args[0], spec.op or "")
+    if kind is NodeKind.OPERATOR:
+        return apply_operator(spec.op or "", *args)
+    raise ValueError(f"node {spec.node_id} has unknown kind {kind}")
+
+
+def _run_sublattice(task: NodeTask, values: list[Any]) -> Any:
+    import uuid
+
+    spec = task.spec
+    base = {"dispatch_id": spec.dispatch_id, "node_id": spec.node_id, "attempt": 1}
+    start = time.time()
+    child_id = str(uuid.uuid4())
+    try:
+        lattice = _blob(task, spec.function) if spec.function else None
+        args, kwargs = _bind(spec, values)
+        manifest = lattice.manifest(  # type: ignore[union-attr]
+            tuple(args), kwargs, dispatch_id=child_id, parent_dispatch_id=spec.dispatch_id,
+            parent_node_id=spec.node_id, root_dispatch_id=task.root_dispatch_id)
+    except Exception as exc:
+        report([{**base, "status": Status.FAILED.value, "start_time": start,
+                 "end_time": time.time(), "error": _error_text(exc), **_where()}])
+        return Failed(spec.node_id, spec.name, _summary(exc))
+    report([{**base, "status": Status.DISPATCHING.value, "start_time": start,
+             "sub_dispatch_id": child_id, **_where()}])
+    try:
+        outcome_ref, value_ref = ray.get(_actor(DISPATCHER_NAME).submit.remote(manifest, True))
+        outcome: Outcome = ray.get(outcome_ref)
+        if outcome.status != Status.COMPLETED.value:
+            raise RuntimeError(
+                f"sublattice dispatch {child_id} ended {outcome.status}: {outcome.error}")
+        value = ray.get(value_ref)
+        fields = _output_fields(value, spec.name)
+    except Exception as exc:
+        report([{**base, "status": Status.FAILED.value, "end_time": time.time(),
+                 "error": _error_text(exc), "sub_dispatch_id": child_id}])
+        return Failed(spec.node_id, spec.name, _summary(exc))
+    report([{**base, "status": Status.COMPLETED.value, "end_time": time.time(),
+             "sub_dispatch_id": child_id, **fields}])
+    return value
+
+
+def finalize(final: FinalSpec, *values: Any) -> tuple[Outcome, Any]:
+    """The dispatch's last task: decide its outcome, build its result, store both.
+
+    It starts only after every node has ended (see ``core.outcome``), and returns only
+    after the result manager has committed the outcome.
+    """
+    failures = collect_failures(values)
+    result: Any = None
+    fields: dict[str, Any] = {}
+    if failures:
+        status, error = Status.FAILED.value, failure_message(failures)
+    else:
+        try:
+            outputs = dict(zip(final.inputs, values))
+            outputs.update({k: _serialize.loads(v) for k, v in final.constants.items()})
+            result = substitute(_serialize.loads(final.template), outputs)
+            data = _serialize.dumps(result, f"the result of lattice {final.name!r}")
+            fields = {"result_data": data, "result_blob": _serialize.blob_key(data),
+                      "result_repr": _serialize.readable(result),
+                      "result_json": _serialize.as_json(result)}
+            status, error = Status.COMPLETED.value, None
+        except Exception as exc:
+            status = Status.POSTPROCESSING_FAILED.value
+            error = f"building the result of lattice {final.name!r} failed: {_summary(exc)}"
+            result = None
+    outcome = Outcome(final.dispatch_id, status, error)
+    ray.get(_actor(RESULT_MANAGER_NAME).complete.remote(
+        final.dispatch_id, status, error, [f.node_id for f in failures], fields))
+    return outcome, result

@@ -1,0 +1,1 @@
+"""What a user's process runs: decorators, graph building, dispatch and results."""

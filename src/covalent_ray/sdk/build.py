@@ -1,0 +1,336 @@
+"""Building the transport graph by running the lattice body with stand-in outputs.
+
+While a lattice is being built, calling an electron adds a node and returns an
+:class:`ElectronOutput`, a stand-in for a value that will exist only at run time.
+Operations on stand-ins that a static graph can express (``out[k]``, ``out.attr``,
+``out + 1``, ``a, b = out``) add nodes too; operations that need the real value
+(``if out:``, ``len(out)``, ``for x in out``) raise :class:`LatticeBuildError`.
+"""
+
+from __future__ import annotations
+
+import dis
+import inspect
+import operator
+import sys
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import _serialize
+from .._exceptions import LatticeBuildError, SerializationError
+from ..core.graph import EdgeKind, ExecutorSpec, NodeKind, TransportGraph
+from ..core.outcome import NodeRef
+
+_builder: ContextVar[GraphBuilder | None] = ContextVar("covalent_ray_builder", default=None)
+
+
+def active_builder() -> GraphBuilder | None:
+    """The builder of the lattice being built in this context, if any."""
+    return _builder.get()
+
+
+@dataclass
+class GraphBuilder:
+    """Accumulates nodes, edges and blobs while a lattice body runs."""
+
+    lattice_name: str
+    default_executor: Any = None  # the lattice's ``executor=``, for electrons without one
+    lattice_hooks: dict[str, Any] = field(default_factory=dict)  # deps inherited by electrons
+    graph: TransportGraph = field(default_factory=TransportGraph)
+    blobs: dict[str, bytes] = field(default_factory=dict)
+
+    def blob(self, obj: Any, what: str) -> str:
+        """Pickle ``obj`` into the blob table and return its key."""
+        data = _serialize.dumps(obj, what)
+        key = _serialize.blob_key(data)
+        self.blobs.setdefault(key, data)
+        return key
+
+    # -- values -------------------------------------------------------------------------
+
+    def node_for(self, value: Any, what: str) -> int:
+        """The node whose output is ``value``: its own node for a stand-in, a collection
+        node for a container holding stand-ins, a parameter node otherwise."""
+        if isinstance(value, ElectronOutput):
+            self._check_mine(value)
+            return value._node_id
+        if _contains_output(value):
+            return self._collection(value, what)
+        key = self.blob(value, what)
+        node = self.graph.add_node(
+            f":parameter:{_short(value)}", NodeKind.PARAMETER, value=key,
+            value_repr=_serialize.readable(value), value_json=_serialize.as_json(value),
+        )
+        return node.id
+
+    def _collection(self, value: Any, what: str) -> int:
+        if isinstance(value, dict):
+            keys = list(value)
+            node = self.graph.add_node(":electron_dict:", NodeKind.DICT,
+                                       value=self.blob(keys, f"the keys of a dict in {what}"))
+            items = list(value.values())
+        else:
+            kind = {list: NodeKind.LIST, tuple: NodeKind.TUPLE, set: NodeKind.SET,
+                    frozenset: NodeKind.SET}.get(type(value))
+            if kind is None:  # namedtuple or a list/tuple subclass: rebuild with its type
+                kind = NodeKind.TUPLE if isinstance(value, tuple) else NodeKind.LIST
+            node = self.graph.add_node(f":{kind.value}:", kind)
+            if type(value) not in (list, tuple, set, frozenset):
+                node.value = self.blob(type(value), f"the type of {what}")
+            items = list(value)
+        for i, item in enumerate(items):
+            parent = self.node_for(item, f"item {i} of {what}")
+            self.graph.add_edge(parent, node.id, EdgeKind.ARG, index=i)
+        return node.id
+
+    def _check_mine(self, out: ElectronOutput) -> None:
+        if out._builder is not self:
+            raise LatticeBuildError(
+                f"{out!r} belongs to another lattice build; electron outputs can only be "
+                f"used inside the lattice that produced them (building {self.lattice_name})."
+            )
+
+    # -- nodes --------------------------------------------------------------------------
+
+    def add_call(self, name: str, kind: NodeKind, function: Callable[..., Any],
+                 args: tuple[Any, ...], kwargs: dict[str, Any],
+                 executor: ExecutorSpec | None, metadata: dict[str, Any]) -> ElectronOutput:
+        """Add a node calling ``function(*args, **kwargs)`` and return its stand-in."""
+        fn_key = self.blob(function, f"the function of electron {name!r}")
+        node = self.graph.add_node(name, kind, function=fn_key, executor=executor,
+                                   metadata=metadata)
+        names = _positional_names(function, len(args))
+        for i, arg in enumerate(args):
+            what = f"argument {names[i] or i} of electron {name!r}"
+            parent = self.node_for(arg, what)
+            self.graph.add_edge(parent, node.id, EdgeKind.ARG, index=i, name=names[i])
+        for key, arg in kwargs.items():
+            parent = self.node_for(arg, f"argument {key!r} of electron {name!r}")
+            self.graph.add_edge(parent, node.id, EdgeKind.KWARG, name=key)
+        return ElectronOutput(self, node.id, name)
+
+    def derive(self, name: str, kind: NodeKind, operands: tuple[Any, ...],
+               op: str | None = None) -> ElectronOutput:
+        """Add a node computed from other outputs (getitem, getattr, operators)."""
+        node = self.graph.add_node(name, kind, op=op)
+        for i, operand in enumerate(operands):
+            parent = self.node_for(operand, f"operand {i} of {name}")
+            self.graph.add_edge(parent, node.id, EdgeKind.ARG, index=i)
+        return ElectronOutput(self, node.id, name)
+
+    def add_wait(self, child: ElectronOutput, parents: list[Any]) -> None:
+        """Make ``child`` start only after every electron in ``parents`` has finished."""
+        self._check_mine(child)
+        for p in parents:
+            if not isinstance(p, ElectronOutput):
+                raise LatticeBuildError(
+                    f"ct.wait expects electron outputs to wait for; got {type(p).__name__} "
+                    f"in the lattice {self.lattice_name!r}."
+                )
+            self._check_mine(p)
+            self.graph.add_edge(p._node_id, child._node_id, EdgeKind.WAIT)
+        try:
+            self.graph.topological_order()
+        except ValueError:
+            raise LatticeBuildError(
+                f"ct.wait({child!r}, ...) in lattice {self.lattice_name!r} makes the graph "
+                "cyclic: an electron would wait for its own dependant."
+            ) from None
+
+    def template(self, value: Any) -> Any:
+        """The lattice's return value with stand-ins replaced by NodeRefs."""
+        if isinstance(value, ElectronOutput):
+            self._check_mine(value)
+            return NodeRef(value._node_id)
+        if isinstance(value, dict):
+            return type(value)((self.template(k), self.template(v)) for k, v in value.items())
+        if isinstance(value, tuple) and hasattr(value, "_fields"):
+            return type(value)(*(self.template(v) for v in value))
+        if isinstance(value, (list, tuple, set, frozenset)):
+            return type(value)(self.template(v) for v in value)
+        return value
+
+
+def _contains_output(value: Any, depth: int = 0) -> bool:
+    if depth > 50:
+        return False
+    if isinstance(value, ElectronOutput):
+        return True
+    if isinstance(value, dict):
+        return any(_contains_output(k, depth + 1) or _contains_output(v, depth + 1)
+                   for k, v in value.items())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return any(_contains_output(v, depth + 1) for v in value)
+    return False
+
+
+def _short(value: Any) -> str:
+    text = _serialize.readable(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _positional_names(function: Callable[..., Any], count: int) -> list[str | None]:
+    try:
+        params = list(inspect.signature(function).parameters.values())
+    except (TypeError, ValueError):
+        return [None] * count
+    names: list[str | None] = []
+    for p in params:
+        if p.kind is p.VAR_POSITIONAL:
+            names.extend([p.name] * (count - len(names)))
+            break
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            names.append(p.name)
+    names.extend([None] * (count - len(names)))
+    return names[:count]
+
+
+_BINARY = {
+    "__add__": ("add", "+", False), "__radd__": ("add", "+", True),
+    "__sub__": ("sub", "-", False), "__rsub__": ("sub", "-", True),
+    "__mul__": ("mul", "*", False), "__rmul__": ("mul", "*", True),
+    "__truediv__": ("truediv", "/", False), "__rtruediv__": ("truediv", "/", True),
+    "__floordiv__": ("floordiv", "//", False), "__rfloordiv__": ("floordiv", "//", True),
+    "__mod__": ("mod", "%", False), "__rmod__": ("mod", "%", True),
+    "__pow__": ("pow", "**", False), "__rpow__": ("pow", "**", True),
+    "__matmul__": ("matmul", "@", False), "__rmatmul__": ("matmul", "@", True),
+}
+
+#: operator names a worker may apply; nothing else is looked up on the operator module
+OPERATORS = frozenset(v[0] for v in _BINARY.values()) | {"neg", "pos", "abs", "invert"}
+
+
+def apply_operator(op: str, *operands: Any) -> Any:
+    """Apply a recorded operator at run time."""
+    if op not in OPERATORS:
+        raise ValueError(f"unknown operator {op!r}")
+    return getattr(operator, op)(*operands)
+
+
+class ElectronOutput:
+    """Stand-in for an electron's output while its lattice is being built."""
+
+    __slots__ = ("_builder", "_node_id", "_name")
+
+    def __init__(self, builder: GraphBuilder, node_id: int, name: str) -> None:
+        object.__setattr__(self, "_builder", builder)
+        object.__setattr__(self, "_node_id", node_id)
+        object.__setattr__(self, "_name", name)
+
+    def __repr__(self) -> str:
+        return f"<output of {self._name} (node {self._node_id})>"
+
+    def wait_for(self, parents: Any) -> ElectronOutput:
+        """Start this electron only after ``parents`` (an output or a list) finished."""
+        items = parents if isinstance(parents, (list, tuple)) else [parents]
+        self._builder.add_wait(self, list(items))
+        return self
+
+    def __getitem__(self, key: Any) -> ElectronOutput:
+        label = key._name if isinstance(key, ElectronOutput) else _short(key)
+        return self._builder.derive(f"{self._name}[{label}]", NodeKind.GETITEM, (self, key))
+
+    def __getattr__(self, attr: str) -> ElectronOutput:
+        if attr.startswith("__") or attr in ("_builder", "_node_id", "_name"):
+            raise AttributeError(attr)
+        return self._builder.derive(f"{self._name}.{attr}", NodeKind.GETATTR, (self,), op=attr)
+
+    def __setattr__(self, attr: str, value: Any) -> None:
+        raise LatticeBuildError(
+            f"cannot set attribute {attr!r} on {self!r} while building a lattice; "
+            "change the value inside an electron instead."
+        )
+
+    def __iter__(self) -> Iterator[ElectronOutput]:
+        count = _unpack_count(sys._getframe(1))
+        if count is None:
+            raise LatticeBuildError(
+                f"cannot iterate over {self!r} while building lattice "
+                f"{self._builder.lattice_name!r}: its length is known only at run time. "
+                "Unpack it with a fixed count (a, b = out), index it (out[0]), or iterate "
+                "inside an electron."
+            )
+        return iter([self[i] for i in range(count)])
+
+    def __bool__(self) -> bool:
+        raise LatticeBuildError(
+            f"cannot use {self!r} as a condition while building lattice "
+            f"{self._builder.lattice_name!r}: the graph is static and the value exists only "
+            "at run time. Move the decision into an electron."
+        )
+
+    def __len__(self) -> int:
+        raise LatticeBuildError(
+            f"len() of {self!r} is unknown while building lattice "
+            f"{self._builder.lattice_name!r}; compute it inside an electron."
+        )
+
+    def __reduce__(self) -> Any:
+        raise SerializationError(
+            f"{self!r} is nested inside an object covalent-ray cannot look into. Pass "
+            "electron outputs directly, or inside a list, tuple, set or dict."
+        )
+
+    def __neg__(self) -> ElectronOutput:
+        return self._builder.derive(f"-{self._name}", NodeKind.OPERATOR, (self,), op="neg")
+
+    def __pos__(self) -> ElectronOutput:
+        return self._builder.derive(f"+{self._name}", NodeKind.OPERATOR, (self,), op="pos")
+
+    def __abs__(self) -> ElectronOutput:
+        return self._builder.derive(f"abs({self._name})", NodeKind.OPERATOR, (self,), op="abs")
+
+    def __invert__(self) -> ElectronOutput:
+        return self._builder.derive(f"~{self._name}", NodeKind.OPERATOR, (self,), op="invert")
+
+
+def _binary(dunder: str, op: str, symbol: str, reflected: bool) -> Callable[..., Any]:
+    def method(self: ElectronOutput, other: Any) -> ElectronOutput:
+        operands = (other, self) if reflected else (self, other)
+        name = f":{symbol}:"
+        return self._builder.derive(name, NodeKind.OPERATOR, operands, op=op)
+
+    method.__name__ = dunder
+    return method
+
+
+for _dunder, (_op, _symbol, _reflected) in _BINARY.items():
+    setattr(ElectronOutput, _dunder, _binary(_dunder, _op, _symbol, _reflected))
+
+
+def _unpack_count(frame: Any) -> int | None:
+    """How many names the bytecode at ``frame``'s current instruction unpacks into."""
+    code, offset = frame.f_code, frame.f_lasti
+    for ins in dis.get_instructions(code):
+        if ins.offset < offset:
+            continue
+        if ins.opname == "UNPACK_SEQUENCE":
+            return int(ins.arg)
+        if ins.opname == "CACHE":
+            continue
+        return None
+    return None
+
+
+def build(name: str, function: Callable[..., Any], args: tuple[Any, ...],
+          kwargs: dict[str, Any], default_executor: Any = None,
+          lattice_hooks: dict[str, Any] | None = None) -> tuple[GraphBuilder, Any]:
+    """Run a lattice body under a builder; return the builder and the result template."""
+    builder = GraphBuilder(name, default_executor, dict(lattice_hooks or {}))
+    token = _builder.set(builder)
+    try:
+        try:
+            returned = function(*args, **kwargs)
+        except (LatticeBuildError, SerializationError):
+            raise
+        except Exception as exc:
+            raise LatticeBuildError(
+                f"building lattice {name!r} failed: the lattice body raised "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        template = builder.template(returned)
+    finally:
+        _builder.reset(token)
+    return builder, template

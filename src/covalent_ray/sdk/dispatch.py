@@ -1,0 +1,104 @@
+"""Dispatching lattices and reading their results back (Covalent's client functions)."""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from typing import Any
+
+from .._exceptions import MissingDispatchError
+from .lattice import Lattice
+from .result import Result
+
+
+def _connection(home: str | os.PathLike[str] | None = None) -> Any:
+    from ..runtime.connect import connect
+
+    return connect(home)
+
+
+def _as_lattice(obj: Any) -> Lattice:
+    if isinstance(obj, Lattice):
+        return obj
+    raise TypeError(
+        f"ct.dispatch expects a lattice (a function decorated with @ct.lattice), got "
+        f"{type(obj).__name__}: {obj!r}"
+    )
+
+
+def dispatch(lattice: Any, dispatcher_addr: str | None = None, *,
+             home: str | os.PathLike[str] | None = None,
+             disable_run: bool = False) -> Callable[..., str]:
+    """``ct.dispatch(lattice)(*args, **kwargs)`` starts a dispatch and returns its ID.
+
+    The lattice body runs here to build the graph (so its errors raise here); the graph is
+    then handed to the service, and the returned ID is durable: this process may exit.
+    """
+    lat = _as_lattice(lattice)
+
+    @functools.wraps(lat.workflow_function)
+    def submit(*args: Any, **kwargs: Any) -> str:
+        from ..runtime.connect import get
+
+        manifest = lat.manifest(args, kwargs)
+        conn = _connection(home)
+        get(conn.dispatcher.submit.remote(manifest), f"dispatching lattice {lat.name!r}")
+        return manifest.dispatch_id
+
+    return submit
+
+
+def dispatch_sync(lattice: Any, dispatcher_addr: str | None = None, *,
+                  home: str | os.PathLike[str] | None = None) -> Callable[..., Result]:
+    """Like :func:`dispatch`, but wait for the dispatch to end and return its Result."""
+    start = dispatch(lattice, dispatcher_addr, home=home)
+
+    @functools.wraps(_as_lattice(lattice).workflow_function)
+    def run(*args: Any, **kwargs: Any) -> Result:
+        return get_result(start(*args, **kwargs), wait=True, home=home)
+
+    return run
+
+
+def get_result(dispatch_id: str, wait: bool = False, dispatcher_addr: str | None = None,
+               status_only: bool = False, *, results_dir: str | None = None,
+               workflow_output: bool = True, intermediate_outputs: bool = True,
+               sublattice_results: bool = True, timeout: float | None = None,
+               home: str | os.PathLike[str] | None = None) -> Any:
+    """The Result of a dispatch; with ``wait=True``, once the dispatch has ended.
+
+    Waiting is push-based: the result manager answers the moment the dispatch's end is
+    committed. An unknown ID raises :class:`MissingDispatchError`.
+    """
+    from ..runtime.connect import get
+
+    conn = _connection(home)
+    rm = conn.result_manager
+    if status_only:
+        status = get(rm.wait.remote(dispatch_id, timeout) if wait else rm.status.remote(dispatch_id),
+                     f"reading the status of dispatch {dispatch_id}")
+        if status is None:
+            raise MissingDispatchError(_missing(dispatch_id))
+        return {"id": dispatch_id, "status": status}
+    record = get(rm.get_result.remote(dispatch_id, wait, timeout, intermediate_outputs),
+                 f"reading the result of dispatch {dispatch_id}")
+    if record is None:
+        raise MissingDispatchError(_missing(dispatch_id))
+
+    def child(sub_id: str) -> Result | None:
+        if not sublattice_results:
+            return None
+        try:
+            return get_result(sub_id, home=home, workflow_output=workflow_output,
+                              intermediate_outputs=intermediate_outputs)
+        except MissingDispatchError:
+            return None
+
+    return Result(record, workflow_output=workflow_output,
+                  intermediate_outputs=intermediate_outputs, fetch_child=child)
+
+
+def _missing(dispatch_id: str) -> str:
+    return (f"no dispatch with ID {dispatch_id!r} is stored. Check the ID (`covalent-ray "
+            "status` counts the stored dispatches) and that you use the same home directory.")

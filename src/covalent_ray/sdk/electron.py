@@ -1,0 +1,138 @@
+"""``@ct.electron``: a function that becomes a node of the transport graph when called
+inside a lattice, and stays a plain function everywhere else."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ..core.graph import ExecutorSpec, NodeKind
+from .build import ElectronOutput, GraphBuilder, active_builder
+
+DEFAULT_EXECUTOR_NAMES = frozenset({"dask", "default"})
+
+
+def executor_spec(executor: Any, builder: GraphBuilder, owner: str) -> ExecutorSpec | None:
+    """The graph's description of ``executor`` (a short name or an executor instance)."""
+    if executor is None:
+        return None
+    if isinstance(executor, str):
+        return ExecutorSpec(short_name=executor)
+    short = getattr(executor, "short_name", None) or type(executor).__name__.lower()
+    return ExecutorSpec(short_name=str(short),
+                        instance_blob=builder.blob(executor, f"the executor of {owner}"))
+
+
+class Electron:
+    """A function (or a lattice, as a sublattice) with its execution settings."""
+
+    def __init__(self, function: Callable[..., Any], *, executor: Any = None,
+                 deps_bash: Any = None, deps_pip: Any = None, call_before: Sequence[Any] = (),
+                 call_after: Sequence[Any] = (), files: Sequence[Any] = (),
+                 retries: int | None = None, retry_delay: float | None = None,
+                 timeout: float | None = None) -> None:
+        self.function = function
+        self.executor = executor
+        self.deps_bash = deps_bash
+        self.deps_pip = deps_pip
+        self.call_before = list(call_before or [])
+        self.call_after = list(call_after or [])
+        self.files = list(files or [])
+        self.retries = retries
+        self.retry_delay = retry_delay
+        self.timeout = timeout
+        functools.update_wrapper(self, function)  # type: ignore[arg-type]
+
+    @property
+    def electron_object(self) -> Electron:
+        """Covalent spells ``f.electron_object.executor = ...`` to change an executor."""
+        return self
+
+    @property
+    def name(self) -> str:
+        """The node name used in the transport graph."""
+        from .lattice import Lattice
+
+        if isinstance(self.function, Lattice):
+            return f":sublattice:{self.function.name}"
+        return getattr(self.function, "__name__", type(self.function).__name__)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        builder = active_builder()
+        if builder is None:
+            return self.function(*args, **kwargs)
+        from .lattice import Lattice
+
+        kind = NodeKind.SUBLATTICE if isinstance(self.function, Lattice) else NodeKind.ELECTRON
+        executor = self.executor if self.executor is not None else builder.default_executor
+        metadata: dict[str, Any] = {}
+        for field_name in ("retries", "retry_delay", "timeout"):
+            value = getattr(self, field_name)
+            if value is not None:
+                metadata[field_name] = value
+        hooks = self._hooks(builder)
+        if hooks:
+            metadata["hooks"] = builder.blob(hooks, f"the deps and hooks of electron {self.name!r}")
+        return builder.add_call(
+            self.name, kind, self.function, args, kwargs,
+            executor_spec(executor, builder, f"electron {self.name!r}"), metadata,
+        )
+
+    def _hooks(self, builder: GraphBuilder) -> dict[str, Any]:
+        hooks: dict[str, Any] = {}
+        deps_bash = self.deps_bash if self.deps_bash is not None else builder.lattice_hooks.get("deps_bash")
+        deps_pip = self.deps_pip if self.deps_pip is not None else builder.lattice_hooks.get("deps_pip")
+        before = self.call_before or builder.lattice_hooks.get("call_before") or []
+        after = self.call_after or builder.lattice_hooks.get("call_after") or []
+        if deps_bash:
+            hooks["deps_bash"] = deps_bash
+        if deps_pip:
+            hooks["deps_pip"] = deps_pip
+        if before:
+            hooks["call_before"] = list(before)
+        if after:
+            hooks["call_after"] = list(after)
+        if self.files:
+            hooks["files"] = list(self.files)
+        return hooks
+
+    def __repr__(self) -> str:
+        return f"<electron {self.name}>"
+
+
+def electron(_func: Callable[..., Any] | None = None, *, executor: Any = None,
+             deps_bash: Any = None, deps_pip: Any = None, deps_module: Any = None,
+             call_before: Sequence[Any] = (), call_after: Sequence[Any] = (),
+             files: Sequence[Any] = (), retries: int | None = None,
+             retry_delay: float | None = None, timeout: float | None = None,
+             backend: Any = None) -> Any:
+    """Decorate a function (or wrap a lattice) as an electron.
+
+    Usable bare (``@ct.electron``), with settings (``@ct.electron(executor="local")``) or
+    as a call (``ct.electron(some_lattice)`` for a sublattice).
+    """
+    if backend is not None and executor is None:
+        executor = backend  # Covalent's deprecated spelling
+    if deps_module is not None:
+        modules = deps_module if isinstance(deps_module, (list, tuple)) else [deps_module]
+        from .deps import DepsModule
+
+        call_before = list(call_before) + [DepsModule(m) for m in modules]
+
+    def wrap(function: Callable[..., Any]) -> Electron:
+        return Electron(function, executor=executor, deps_bash=deps_bash, deps_pip=deps_pip,
+                        call_before=call_before, call_after=call_after, files=files,
+                        retries=retries, retry_delay=retry_delay, timeout=timeout)
+
+    return wrap(_func) if _func is not None else wrap
+
+
+def wait(child: ElectronOutput, parents: Any) -> ElectronOutput:
+    """Make ``child`` start only after every electron in ``parents`` has finished."""
+    builder = active_builder()
+    if builder is None or not isinstance(child, ElectronOutput):
+        return child  # outside a lattice there is nothing to order
+    items = parents if isinstance(parents, (list, tuple)) else [parents]
+    builder.add_wait(child, list(items))
+    return child

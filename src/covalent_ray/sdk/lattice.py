@@ -1,0 +1,127 @@
+"""``@ct.lattice``: a workflow whose body, run with stand-in outputs, yields the
+transport graph. Called directly, a lattice is plain Python."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .. import _serialize
+from ..core.graph import TransportGraph
+from ..core.manifest import DispatchManifest
+from ..core.outcome import template_refs
+from .build import build
+from .electron import executor_spec
+
+
+@dataclass
+class BuiltLattice:
+    """A lattice bound to inputs: its graph, blobs and result template."""
+
+    graph: TransportGraph
+    blobs: dict[str, bytes]
+    template: Any
+    output_nodes: list[int]
+
+
+class Lattice:
+    """A workflow: a function whose electron calls form a DAG."""
+
+    def __init__(self, function: Callable[..., Any], *, executor: Any = None,
+                 workflow_executor: Any = None, deps_bash: Any = None, deps_pip: Any = None,
+                 call_before: Sequence[Any] = (), call_after: Sequence[Any] = (),
+                 triggers: Any = None) -> None:
+        self.workflow_function = function
+        self.executor = executor
+        self.workflow_executor = workflow_executor if workflow_executor is not None else executor
+        self.hooks = {k: v for k, v in {"deps_bash": deps_bash, "deps_pip": deps_pip,
+                                          "call_before": list(call_before or []),
+                                          "call_after": list(call_after or [])}.items() if v}
+        self.triggers = triggers
+        functools.update_wrapper(self, function)  # type: ignore[arg-type]
+
+    @property
+    def name(self) -> str:
+        """The lattice's name (its function's name)."""
+        return getattr(self.workflow_function, "__name__", "lattice")
+
+    @property
+    def source(self) -> str | None:
+        """The lattice function's source code, when Python can find it."""
+        try:
+            return inspect.getsource(self.workflow_function)
+        except (OSError, TypeError):
+            return None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.workflow_function(*args, **kwargs)
+
+    def build_graph(self, *args: Any, **kwargs: Any) -> BuiltLattice:
+        """Run the body with stand-in outputs and return the resulting graph."""
+        builder, template = build(self.name, self.workflow_function, args, kwargs,
+                                  self.executor, self.hooks)
+        return BuiltLattice(builder.graph, builder.blobs, template, template_refs(template))
+
+    def manifest(self, args: tuple[Any, ...], kwargs: dict[str, Any], *,
+                 dispatch_id: str | None = None, parent_dispatch_id: str | None = None,
+                 parent_node_id: int | None = None,
+                 root_dispatch_id: str | None = None) -> DispatchManifest:
+        """Build the graph for these inputs and package everything the service needs."""
+        built = self.build_graph(*args, **kwargs)
+        blobs = built.blobs
+
+        def put(obj: Any, what: str) -> str:
+            data = _serialize.dumps(obj, what)
+            key = _serialize.blob_key(data)
+            blobs.setdefault(key, data)
+            return key
+
+        inputs = {"args": list(args), "kwargs": dict(kwargs)}
+        from .build import GraphBuilder
+
+        scratch = GraphBuilder(self.name)
+        executor = executor_spec(self.executor, scratch, f"lattice {self.name!r}")
+        wf_executor = executor_spec(self.workflow_executor, scratch, f"lattice {self.name!r}")
+        blobs.update(scratch.blobs)
+        return DispatchManifest(
+            dispatch_id=dispatch_id or str(uuid.uuid4()),
+            name=self.name,
+            graph=built.graph,
+            blobs=blobs,
+            output_template=put(built.template, f"the return value of lattice {self.name!r}"),
+            output_nodes=built.output_nodes,
+            inputs=put(inputs, f"the inputs of lattice {self.name!r}"),
+            inputs_repr=_serialize.readable(inputs),
+            inputs_json=_serialize.as_json(inputs),
+            lattice=put(self, f"lattice {self.name!r}"),
+            lattice_source=self.source,
+            lattice_doc=inspect.getdoc(self.workflow_function),
+            executor=executor,
+            workflow_executor=wf_executor,
+            parent_dispatch_id=parent_dispatch_id,
+            parent_node_id=parent_node_id,
+            root_dispatch_id=root_dispatch_id,
+        )
+
+    def __repr__(self) -> str:
+        return f"<lattice {self.name}>"
+
+
+def lattice(_func: Callable[..., Any] | None = None, *, executor: Any = None,
+            workflow_executor: Any = None, deps_bash: Any = None, deps_pip: Any = None,
+            call_before: Sequence[Any] = (), call_after: Sequence[Any] = (),
+            triggers: Any = None, backend: Any = None) -> Any:
+    """Decorate a function as a lattice (``@ct.lattice`` or ``@ct.lattice(executor=...)``)."""
+    if backend is not None and executor is None:
+        executor = backend
+
+    def wrap(function: Callable[..., Any]) -> Lattice:
+        return Lattice(function, executor=executor, workflow_executor=workflow_executor,
+                       deps_bash=deps_bash, deps_pip=deps_pip, call_before=call_before,
+                       call_after=call_after, triggers=triggers)
+
+    return wrap(_func) if _func is not None else wrap

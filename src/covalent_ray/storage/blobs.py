@@ -1,0 +1,102 @@
+"""Content-addressed storage of pickled objects.
+
+Small blobs live inline in the ``blobs`` table; blobs above ``inline_limit`` are written
+as files under ``objects/`` (named by their key) and the table keeps only their path, so
+tens-of-megabyte outputs never bloat the database file: DuckDB does not shrink its file
+when rows are deleted, while a file is simply removed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+INLINE_LIMIT = 256 * 1024
+
+_SCHEMA = pa.schema([("key", pa.string()), ("size", pa.int64()), ("data", pa.binary()),
+                     ("path", pa.string())])
+
+
+class BlobStore:
+    """Blobs keyed by content hash, in the database or in files beside it."""
+
+    def __init__(self, root: Path, inline_limit: int = INLINE_LIMIT) -> None:
+        self.root = root
+        self.inline_limit = inline_limit
+
+    def _path(self, key: str) -> Path:
+        return self.root / key[:2] / key
+
+    def put_many(self, con: Any, blobs: dict[str, bytes]) -> None:
+        """Store every blob not stored yet (keys are content hashes, so equal keys are
+        equal bytes)."""
+        if not blobs:
+            return
+        keys = list(blobs)
+        known = {
+            r[0] for r in con.execute(
+                "SELECT key FROM blobs WHERE key IN (SELECT unnest(?::VARCHAR[]))", [keys]
+            ).fetchall()
+        }
+        rows: dict[str, list[Any]] = {"key": [], "size": [], "data": [], "path": []}
+        for key in keys:
+            if key in known:
+                continue
+            data = blobs[key]
+            path = None
+            if len(data) > self.inline_limit:
+                target = self._path(key)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                tmp = target.with_suffix(".tmp")
+                tmp.write_bytes(data)
+                os.replace(tmp, target)
+                path, data = str(target), None
+            rows["key"].append(key)
+            rows["size"].append(len(blobs[key]))
+            rows["data"].append(data)
+            rows["path"].append(path)
+        if rows["key"]:
+            table = pa.table(rows, schema=_SCHEMA)
+            con.register("_new_blobs", table)
+            try:
+                con.execute("INSERT OR IGNORE INTO blobs SELECT * FROM _new_blobs")
+            finally:
+                con.unregister("_new_blobs")
+
+    def get_many(self, con: Any, keys: list[str]) -> dict[str, bytes]:
+        """The stored bytes of each key found."""
+        if not keys:
+            return {}
+        out: dict[str, bytes] = {}
+        for key, data, path in con.execute(
+            "SELECT key, data, path FROM blobs WHERE key IN (SELECT unnest(?::VARCHAR[]))",
+            [list(dict.fromkeys(keys))],
+        ).fetchall():
+            if data is not None:
+                out[key] = bytes(data)
+            elif path is not None and os.path.exists(path):
+                out[key] = Path(path).read_bytes()
+        return out
+
+    def get(self, con: Any, key: str) -> bytes | None:
+        """The stored bytes of ``key``, or None."""
+        return self.get_many(con, [key]).get(key)
+
+    def delete_unreferenced(self, con: Any, referenced_sql: str) -> int:
+        """Remove blobs no row references (``referenced_sql`` selects the keys in use)."""
+        rows = con.execute(
+            f"SELECT key, path FROM blobs WHERE key NOT IN ({referenced_sql})"
+        ).fetchall()
+        if not rows:
+            return 0
+        con.execute(f"DELETE FROM blobs WHERE key NOT IN ({referenced_sql})")
+        for _key, path in rows:
+            if path:
+                try:
+                    os.remove(path)
+                except FileNotFoundError:
+                    pass
+        return len(rows)

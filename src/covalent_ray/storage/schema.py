@@ -1,0 +1,139 @@
+"""The database schema, its version, and the migrations between versions.
+
+Policy: the schema is created by applying every migration in order to an empty
+database; ``meta.schema_version`` records how far a database has come. Opening a database
+applies the missing migrations in one transaction. A database newer than this code is
+refused rather than guessed at.
+
+Times are UTC ``TIMESTAMP``s. Values are stored three ways: a blob key into ``blobs``
+(cloudpickle, the exact object), a bounded ``repr`` for reading, and JSON where the value
+is made only of JSON types (for ``json_extract`` in SQL).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+_V1 = [
+    """
+    CREATE TABLE IF NOT EXISTS meta (
+        key VARCHAR PRIMARY KEY,
+        value VARCHAR
+    )
+    """,
+    """
+    CREATE TABLE dispatches (
+        dispatch_id VARCHAR PRIMARY KEY,
+        root_dispatch_id VARCHAR NOT NULL,
+        parent_dispatch_id VARCHAR,
+        parent_node_id INTEGER,
+        name VARCHAR NOT NULL,
+        status VARCHAR NOT NULL,
+        created_at TIMESTAMP NOT NULL,
+        start_time TIMESTAMP,
+        end_time TIMESTAMP,
+        error VARCHAR,
+        num_nodes INTEGER NOT NULL,
+        inputs_blob VARCHAR,
+        inputs_repr VARCHAR,
+        inputs_json JSON,
+        result_blob VARCHAR,
+        result_repr VARCHAR,
+        result_json JSON,
+        lattice_blob VARCHAR,
+        lattice_source VARCHAR,
+        lattice_doc VARCHAR,
+        manifest_blob VARCHAR,
+        executor VARCHAR,
+        workflow_executor VARCHAR
+    )
+    """,
+    """
+    CREATE TABLE electrons (
+        dispatch_id VARCHAR NOT NULL,
+        node_id INTEGER NOT NULL,
+        name VARCHAR NOT NULL,
+        kind VARCHAR NOT NULL,
+        status VARCHAR NOT NULL,
+        executor VARCHAR,
+        start_time TIMESTAMP,
+        end_time TIMESTAMP,
+        output_blob VARCHAR,
+        output_repr VARCHAR,
+        output_json JSON,
+        error VARCHAR,
+        stdout VARCHAR,
+        stderr VARCHAR,
+        ray_node_id VARCHAR,
+        worker_pid INTEGER,
+        attempt INTEGER NOT NULL DEFAULT 0,
+        sub_dispatch_id VARCHAR,
+        PRIMARY KEY (dispatch_id, node_id)
+    )
+    """,
+    """
+    CREATE TABLE edges (
+        dispatch_id VARCHAR NOT NULL,
+        parent_node_id INTEGER NOT NULL,
+        child_node_id INTEGER NOT NULL,
+        kind VARCHAR NOT NULL,
+        arg_index INTEGER,
+        param_name VARCHAR
+    )
+    """,
+    """
+    CREATE TABLE blobs (
+        key VARCHAR PRIMARY KEY,
+        size BIGINT NOT NULL,
+        data BLOB,
+        path VARCHAR
+    )
+    """,
+    "CREATE INDEX dispatches_status ON dispatches (status)",
+    "CREATE INDEX edges_dispatch ON edges (dispatch_id)",
+]
+
+#: migrations[i] takes a database from version i to version i + 1
+MIGRATIONS: list[list[str]] = [_V1]
+
+
+class SchemaTooNewError(RuntimeError):
+    """The database was written by a newer covalent-ray."""
+
+
+def current_version(con: Any) -> int:
+    """The schema version of the database behind ``con`` (0 when empty)."""
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'"
+    ).fetchone()[0]
+    if not exists:
+        return 0
+    row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def migrate(con: Any) -> int:
+    """Bring the database up to :data:`SCHEMA_VERSION`; return the version found."""
+    found = current_version(con)
+    if found > SCHEMA_VERSION:
+        raise SchemaTooNewError(
+            f"the results database has schema version {found}, newer than this "
+            f"covalent-ray understands ({SCHEMA_VERSION}); upgrade covalent-ray."
+        )
+    if found == SCHEMA_VERSION:
+        return found
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for version in range(found, SCHEMA_VERSION):
+            for statement in MIGRATIONS[version]:
+                con.execute(statement)
+        con.execute(
+            "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return found
