@@ -11,9 +11,11 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 LIMIT = 1_000_000  # characters kept of each stream
 
@@ -26,13 +28,36 @@ class Captured:
     stderr: str = ""
 
 
-def _read(f: "tempfile._TemporaryFileWrapper[bytes]") -> str:
+def _read(f: Any) -> str:
+    if f.tell() == 0:
+        return ""
     f.seek(0)
     data = f.read(LIMIT + 1)
     text = data[:LIMIT].decode("utf-8", errors="replace")
     if len(data) > LIMIT:
         text += f"\n[output truncated after {LIMIT} bytes]"
     return text
+
+
+_files: list[Any] = []  # one reusable pair per process: most tasks write nothing
+_files_lock = threading.Lock()
+
+
+@contextmanager
+def _scratch() -> Iterator[tuple[Any, Any]]:
+    if _files_lock.acquire(blocking=False):
+        try:
+            if not _files:
+                _files.extend([tempfile.TemporaryFile(), tempfile.TemporaryFile()])
+            for f in _files:
+                f.seek(0)
+                f.truncate()
+            yield _files[0], _files[1]
+        finally:
+            _files_lock.release()
+    else:
+        with tempfile.TemporaryFile() as out_f, tempfile.TemporaryFile() as err_f:
+            yield out_f, err_f
 
 
 @contextmanager
@@ -44,7 +69,7 @@ def capture_fds() -> Iterator[Captured]:
             stream.flush()
         except Exception:
             pass
-    with tempfile.TemporaryFile() as out_f, tempfile.TemporaryFile() as err_f:
+    with _scratch() as (out_f, err_f):
         saved = os.dup(1), os.dup(2)
         os.dup2(out_f.fileno(), 1)
         os.dup2(err_f.fileno(), 2)

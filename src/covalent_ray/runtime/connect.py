@@ -32,7 +32,8 @@ class ServiceInfo:
     temp_dir: str | None = None
     loopback: bool = True
     api_url: str | None = None
-    api_pid: int | None = None
+    service_pid: int | None = None
+    ready: bool = False
 
     @classmethod
     def read(cls, home: Path) -> ServiceInfo:

@@ -69,16 +69,20 @@ class Dispatcher:
         """Register and launch a dispatch. With ``want_refs`` (sublattices), return the
         ObjectRefs of its outcome and result value."""
         await self._recover()
-        await self._rm.register.remote(manifest)
+        # registration commits while the tasks launch; the client hears back only once
+        # both are done (the result manager holds back events that outrun it)
+        registered = self._rm.register.remote(manifest)
         loop = asyncio.get_running_loop()
         try:
             plan = compile_plan(manifest.dispatch_id, manifest.graph, manifest.output_nodes,
                                 _executor_key)
             run = await loop.run_in_executor(self._pool, launch, manifest, plan)
         except Exception as exc:
+            await registered
             await self._rm.abort.remote(manifest.dispatch_id, Status.FAILED.value,
                                         f"launching the dispatch failed: {exc!r}")
             raise
+        await registered
         self._runs[manifest.dispatch_id] = run
         loop.create_task(self._watch(run))
         if want_refs:

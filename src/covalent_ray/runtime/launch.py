@@ -110,7 +110,8 @@ def launch(manifest: DispatchManifest, plan: Plan, reused: dict[int, str] | None
                     dsk[ref_key] = DataNode(ref_key, run.refs[inp])
                     args.append(TaskRef(ref_key))
             key = dask_key(spec.name, nid)
-            dsk[key] = Task(key, run_node, task, *args)
+            packed, refs = task.pack()
+            dsk[key] = Task(key, run_node, packed, refs, *args)
         keys = [dask_key(plan.tasks[n].name, n) for n in stage.nodes]
         refs = ray_dask_get(dsk, keys, ray_persist=True, pool=_SyncPool())
         for nid, ref in zip(stage.nodes, refs):

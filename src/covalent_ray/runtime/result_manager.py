@@ -95,6 +95,8 @@ class ResultManager:
         self._flusher: asyncio.Task[None] | None = None
         self._active: dict[str, _Active] = {}
         self._finished: dict[str, asyncio.Event] = {}
+        self._parked: dict[str, list[dict[str, Any]]] = {}  # events that outran register
+        self._registered: dict[str, asyncio.Event] = {}
         self._changes: deque[tuple[int, dict[str, Any]]] = deque(maxlen=50_000)
         self._seq = 0
         self._news = asyncio.Event()
@@ -232,10 +234,26 @@ class ResultManager:
         self._batch.registrations.append((dispatch, nodes, edges))
         self._batch.blobs.update(manifest.blobs)
         self._batch.blobs[skeleton_key] = skeleton_data
+        parked = self._parked.pop(manifest.dispatch_id, None)
+        if parked:
+            await self.record(parked)
         await self._commit()
+        self._registered.setdefault(manifest.dispatch_id, asyncio.Event()).set()
         self._publish({"type": "dispatch", "dispatch_id": manifest.dispatch_id,
                        "status": Status.RUNNING.value, "parent": manifest.parent_dispatch_id})
         return True
+
+    async def _await_registered(self, dispatch_id: str, timeout: float = 60.0) -> _Active | None:
+        """The active view of a dispatch, waiting for a registration still in flight."""
+        active = await self._load_active(dispatch_id)
+        if active is not None or dispatch_id in self._finished:
+            return active
+        event = self._registered.setdefault(dispatch_id, asyncio.Event())
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+        except asyncio.TimeoutError:
+            return None
+        return await self._load_active(dispatch_id)
 
     async def _load_active(self, dispatch_id: str) -> _Active | None:
         """Rebuild the in-memory view of an unfinished dispatch from the database."""
@@ -269,7 +287,12 @@ class ResultManager:
             if active is None:
                 active = await self._load_active(event["dispatch_id"])
                 if active is None:
-                    continue  # unknown or already finished dispatch: nothing to update
+                    if event["dispatch_id"] not in self._finished:
+                        # its registration is still on the way: apply it then
+                        parked = self._parked.setdefault(event["dispatch_id"], [])
+                        if len(parked) < 100_000:
+                            parked.append(event)
+                    continue
             node_id = int(event["node_id"])
             state = active.nodes.get(node_id)
             if state is None or not advances(state["status"], event["status"]):
@@ -291,7 +314,7 @@ class ResultManager:
     async def complete(self, dispatch_id: str, status: str, error: str | None,
                        failed: list[int], fields: dict[str, Any]) -> None:
         """Record a dispatch's end (sent by its final task); returns once committed."""
-        active = await self._load_active(dispatch_id)
+        active = await self._await_registered(dispatch_id)
         if active is not None:
             skipped = descendants(active.children, failed)
             deadline = asyncio.get_running_loop().time() + COMPLETE_WAIT_S
@@ -343,6 +366,8 @@ class ResultManager:
         self._batch.dispatch_updates.append((dispatch_id, update))
         await self._commit()
         self._active.pop(dispatch_id, None)
+        self._registered.pop(dispatch_id, None)
+        self._parked.pop(dispatch_id, None)
         self._finished.setdefault(dispatch_id, asyncio.Event()).set()
         self._publish({"type": "dispatch", "dispatch_id": dispatch_id,
                        "status": update["status"]})
@@ -368,7 +393,8 @@ class ResultManager:
         return await self.status(dispatch_id)
 
     async def get_result(self, dispatch_id: str, wait: bool = False,
-                         timeout: float | None = None, outputs: bool = True) -> dict[str, Any] | None:
+                         timeout: float | None = None, outputs: bool = True,
+                         edges: bool = False) -> dict[str, Any] | None:
         """Everything about a dispatch: its row, electrons, edges and the blobs needed to
         rebuild its result, inputs and (if ``outputs``) every electron output."""
         if wait:
@@ -382,11 +408,17 @@ class ResultManager:
             keys = [row[k] for k in ("result_blob", "inputs_blob", "lattice_blob") if row[k]]
             if outputs:
                 keys += [n["output_blob"] for n in nodes if n["output_blob"]]
-            return {"dispatch": row, "nodes": nodes, "edges": repo.get_edges(cur, dispatch_id),
-                    "children": repo.children(cur, dispatch_id),
+            has_children = any(n["sub_dispatch_id"] for n in nodes)
+            return {"dispatch": row, "nodes": nodes,
+                    "edges": repo.get_edges(cur, dispatch_id) if edges else None,
+                    "children": repo.children(cur, dispatch_id) if has_children else [],
                     "blobs": self._blobs.get_many(cur, keys)}
 
         return await self._read(load)
+
+    async def edges(self, dispatch_id: str) -> list[dict[str, Any]]:
+        """The transport graph's edges of a dispatch."""
+        return await self._read(repo.get_edges, dispatch_id)
 
     async def get_blobs(self, keys: list[str]) -> dict[str, bytes]:
         """Stored bytes by key."""

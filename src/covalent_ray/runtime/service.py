@@ -157,10 +157,13 @@ def _join(home: Path, address: str) -> ServiceInfo:
                        loopback=host in ("127.0.0.1", "localhost", "auto"))
 
 
-def _terminate(pid: int, temp_dir: str | None, timeout: float = HEAD_STOP_TIMEOUT_S) -> None:
-    """Stop the head process we started (it tears down its own Ray processes)."""
+def _terminate(pid: int, marker: str | None, timeout: float = HEAD_STOP_TIMEOUT_S) -> None:
+    """Stop a process we started (the Ray head tears down its own Ray processes).
+
+    ``marker`` must appear in the process's command line, so that a pid reused by an
+    unrelated process is never signalled."""
     cmd = _cmdline(pid)
-    if not _pid_alive(pid) or "ray" not in cmd or (temp_dir and temp_dir not in cmd):
+    if not _pid_alive(pid) or (marker and marker not in cmd):
         return  # gone, or the pid now belongs to something else
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
@@ -174,34 +177,31 @@ def _terminate(pid: int, temp_dir: str | None, timeout: float = HEAD_STOP_TIMEOU
         pass
 
 
-def _actor_classes() -> tuple[Any, Any]:
-    import ray
-
-    from .dispatcher import Dispatcher
-    from .result_manager import ResultManager
-
-    return ray.remote(ResultManager), ray.remote(Dispatcher)
-
-
-def _create_actors(home: Path, namespace: str) -> None:
-    import ray
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-    manager_cls, dispatcher_cls = _actor_classes()
-    here = ray.get_runtime_context().get_node_id()
-    manager = manager_cls.options(
-        name=RESULT_MANAGER_NAME, namespace=namespace, lifetime="detached",
-        get_if_exists=True, num_cpus=0, max_restarts=-1, max_task_retries=-1,
-        max_concurrency=1000,
-        # the database file is on this machine: keep its only writer here
-        scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False),
-    ).remote(str(home))
-    ray.get(manager.ping.remote(), timeout=HEAD_START_TIMEOUT_S)
-    dispatcher = dispatcher_cls.options(
-        name=DISPATCHER_NAME, namespace=namespace, lifetime="detached",
-        get_if_exists=True, num_cpus=0, max_restarts=-1, max_concurrency=1000,
-    ).remote(str(home))
-    ray.get(dispatcher.ping.remote(), timeout=HEAD_START_TIMEOUT_S)
+def _start_service_process(info: ServiceInfo) -> None:
+    """Start the long-lived service process and wait until its actors answer."""
+    home = info.home
+    logs_dir(home).mkdir(parents=True, exist_ok=True)
+    log_path = logs_dir(home) / "service.log"
+    env = dict(os.environ)
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "covalent_ray.runtime.serve", "--home", str(home)],
+            env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True)
+    deadline = time.monotonic() + HEAD_START_TIMEOUT_S
+    while True:
+        current = ServiceInfo.read(home)
+        if current.ready:
+            return
+        if proc.poll() is not None:
+            tail = log_path.read_text(errors="replace")[-3000:]
+            raise ServiceError(f"the covalent-ray service process exited with code "
+                               f"{proc.returncode}:\n{tail}")
+        if time.monotonic() > deadline:
+            _terminate(proc.pid, "covalent_ray.runtime.serve")
+            raise ServiceError(f"the covalent-ray service did not become ready within "
+                               f"{HEAD_START_TIMEOUT_S:.0f} s; see {log_path}")
+        time.sleep(0.1)
 
 
 def _answers(info: ServiceInfo) -> bool:
@@ -209,6 +209,8 @@ def _answers(info: ServiceInfo) -> bool:
     import ray
 
     if info.head_pid and not _pid_alive(info.head_pid):
+        return False
+    if not info.ready or not _pid_alive(info.service_pid):
         return False
     try:
         apply_cluster_env(info)
@@ -239,17 +241,13 @@ def start(home: Path, address: str | None = None, head: HeadOptions | None = Non
         if ray.is_initialized():
             ray.shutdown()
     info = _join(home, address) if address else _start_head(home, head or HeadOptions())
-    try:
-        apply_cluster_env(info)
-        if not ray.is_initialized():
-            ray.init(address=info.address, namespace=info.namespace, log_to_driver=False,
-                     logging_level="ERROR")
-        _create_actors(home, info.namespace)
-    except BaseException:
-        _cleanup(info)
-        raise
     info.write()
-    return info, False
+    try:
+        _start_service_process(info)
+    except BaseException:
+        _cleanup(ServiceInfo.read(home))
+        raise
+    return ServiceInfo.read(home), False
 
 
 def _cleanup(info: ServiceInfo) -> None:
@@ -273,6 +271,8 @@ def _cleanup(info: ServiceInfo) -> None:
         if ray.is_initialized():
             ray.shutdown()
         disconnect()
+        if info.service_pid:
+            _terminate(info.service_pid, "covalent_ray.runtime.serve", timeout=30)
         if info.head_pid:
             _terminate(info.head_pid, info.temp_dir)
             if info.temp_dir:

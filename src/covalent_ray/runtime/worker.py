@@ -11,6 +11,9 @@ actor call, so watching a dispatch costs the electrons nothing on their critical
 from __future__ import annotations
 
 import os
+import pickle
+import queue
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -35,6 +38,25 @@ class NodeTask:
     spec: TaskSpec
     root_dispatch_id: str
     blobs: dict[str, Any] = field(default_factory=dict)
+
+    def pack(self) -> tuple[bytes, dict[str, Any] | None]:
+        """Plain-pickled bytes of everything but ObjectRefs, plus those refs.
+
+        Ray serializes task arguments with cloudpickle, which inspects every object it
+        meets; a spec pre-pickled by the C pickler costs it one bytes object instead.
+        """
+        refs = {k: v for k, v in self.blobs.items() if isinstance(v, ray.ObjectRef)}
+        inline = {k: v for k, v in self.blobs.items() if k not in refs}
+        data = pickle.dumps((self.spec, self.root_dispatch_id, inline), protocol=5)
+        return data, (refs or None)
+
+    @classmethod
+    def unpack(cls, data: bytes, refs: dict[str, Any] | None) -> NodeTask:
+        """Inverse of :meth:`pack`."""
+        spec, root, blobs = pickle.loads(data)
+        if refs:
+            blobs.update(refs)
+        return cls(spec, root, blobs)
 
 
 @dataclass(frozen=True)
@@ -83,16 +105,71 @@ def _blob(task: NodeTask, key: str) -> Any:
     return value
 
 
+class _Reporter:
+    """Batches a worker's state changes into few actor calls.
+
+    A daemon thread sends what has accumulated at most ``interval`` seconds after the
+    first unsent event. An electron's end is sent at once when nothing was sent for
+    ``interval`` (an idle worker reports with no delay); when ends come faster than that
+    (a fan-out of short electrons), they travel together. A RUNNING followed quickly by
+    the electron's end costs a single call.
+    """
+
+    interval = 0.02
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[tuple[dict[str, Any], bool]] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def put(self, event: dict[str, Any], urgent: bool) -> None:
+        self._queue.put((event, urgent))
+        if self._thread is None or not self._thread.is_alive():
+            with self._lock:
+                if self._thread is None or not self._thread.is_alive():
+                    self._thread = threading.Thread(target=self._run, daemon=True,
+                                                    name="covalent-ray-reporter")
+                    self._thread.start()
+
+    def _run(self) -> None:
+        pending: list[dict[str, Any]] = []
+        last_send = 0.0
+        flush_at = 0.0
+        while True:
+            timeout = None if not pending else max(0.0, flush_at - time.monotonic())
+            try:
+                event, urgent = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                event = None
+            now = time.monotonic()
+            if event is not None:
+                if not pending:
+                    flush_at = now + self.interval
+                pending.append(event)
+                if urgent and now - last_send >= self.interval:
+                    flush_at = now
+            if pending and now >= flush_at:
+                self._send(pending)
+                pending = []
+                last_send = time.monotonic()
+
+    @staticmethod
+    def _send(batch: list[dict[str, Any]]) -> None:
+        for _attempt in range(2):
+            try:
+                _actor(RESULT_MANAGER_NAME).record.remote(batch)
+                return
+            except Exception:  # the manager restarting must not fail the electron
+                _handles.pop(RESULT_MANAGER_NAME, None)
+
+
+_reporter = _Reporter()
+
+
 def report(events: list[dict[str, Any]]) -> None:
     """Send state changes to the result manager without waiting."""
-    try:
-        _actor(RESULT_MANAGER_NAME).record.remote(events)
-    except Exception:  # the manager restarting must not fail the electron
-        _handles.pop(RESULT_MANAGER_NAME, None)
-        try:
-            _actor(RESULT_MANAGER_NAME).record.remote(events)
-        except Exception:
-            pass
+    for event in events:
+        _reporter.put(event, Status(event["status"]).is_terminal)
 
 
 def _where() -> dict[str, Any]:
@@ -115,8 +192,9 @@ def _output_fields(value: Any, name: str) -> dict[str, Any]:
             "output_repr": _serialize.readable(value), "output_json": _serialize.as_json(value)}
 
 
-def run_node(task: NodeTask, *inputs: Any) -> Any:
+def run_node(packed: bytes, refs: dict[str, Any] | None, *inputs: Any) -> Any:
     """Run one node of a dispatch (the function Ray executes for every task)."""
+    task = NodeTask.unpack(packed, refs)
     spec = task.spec
     values = [_serialize.loads(v) if const else v for v, const in zip(inputs, spec.constants)]
     failures = collect_failures(v for v, const in zip(values, spec.constants) if not const)

@@ -95,8 +95,12 @@ def get_result(dispatch_id: str, wait: bool = False, dispatcher_addr: str | None
         except MissingDispatchError:
             return None
 
+    def edges() -> list[dict[str, Any]]:
+        return list(get(rm.edges.remote(dispatch_id), f"reading the graph of {dispatch_id}"))
+
     return Result(record, workflow_output=workflow_output,
-                  intermediate_outputs=intermediate_outputs, fetch_child=child)
+                  intermediate_outputs=intermediate_outputs, fetch_child=child,
+                  fetch_edges=edges)
 
 
 def _missing(dispatch_id: str) -> str:

@@ -48,10 +48,12 @@ class Result:
 
     def __init__(self, record: dict[str, Any], *, workflow_output: bool = True,
                  intermediate_outputs: bool = True,
-                 fetch_child: Callable[[str], Result | None] | None = None) -> None:
+                 fetch_child: Callable[[str], Result | None] | None = None,
+                 fetch_edges: Callable[[], list[dict[str, Any]]] | None = None) -> None:
         self._row = record["dispatch"]
         self._nodes = {n["node_id"]: n for n in record["nodes"]}
-        self._edges = record["edges"]
+        self._edges = record.get("edges")
+        self._fetch_edges = fetch_edges
         self._children = record.get("children", [])
         self._blobs: dict[str, bytes] = record.get("blobs", {})
         self._workflow_output = workflow_output
@@ -181,7 +183,9 @@ class Result:
 
     @property
     def edges(self) -> list[dict[str, Any]]:
-        """The transport graph's edges."""
+        """The transport graph's edges (fetched on first use)."""
+        if self._edges is None:
+            self._edges = self._fetch_edges() if self._fetch_edges else []
         return list(self._edges)
 
     def __repr__(self) -> str:

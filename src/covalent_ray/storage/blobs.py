@@ -36,33 +36,35 @@ class BlobStore:
         if not blobs:
             return
         keys = list(blobs)
-        known = {
-            r[0] for r in con.execute(
-                "SELECT key FROM blobs WHERE key IN (SELECT unnest(?::VARCHAR[]))", [keys]
-            ).fetchall()
-        }
+        known = {r[0] for r in con.execute(
+            "SELECT key FROM blobs WHERE key IN (SELECT unnest(?::VARCHAR[]))", [keys]
+        ).fetchall()}
         rows: dict[str, list[Any]] = {"key": [], "size": [], "data": [], "path": []}
-        for key in keys:
+        for key, data in blobs.items():
             if key in known:
                 continue
-            data = blobs[key]
             path = None
             if len(data) > self.inline_limit:
                 target = self._path(key)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                tmp = target.with_suffix(".tmp")
-                tmp.write_bytes(data)
-                os.replace(tmp, target)
+                if not target.exists():  # same key, same bytes: written once
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = target.with_suffix(".tmp")
+                    tmp.write_bytes(data)
+                    os.replace(tmp, target)
                 path, data = str(target), None
             rows["key"].append(key)
             rows["size"].append(len(blobs[key]))
             rows["data"].append(data)
             rows["path"].append(path)
-        if rows["key"]:
-            table = pa.table(rows, schema=_SCHEMA)
-            con.register("_new_blobs", table)
+        count = len(rows["key"])
+        if count and count < 32:
+            con.execute("INSERT INTO blobs VALUES " + ", ".join(["(?, ?, ?, ?)"] * count),
+                        [v for i in range(count) for v in (rows["key"][i], rows["size"][i],
+                                                           rows["data"][i], rows["path"][i])])
+        elif count:
+            con.register("_new_blobs", pa.table(rows, schema=_SCHEMA))
             try:
-                con.execute("INSERT OR IGNORE INTO blobs SELECT * FROM _new_blobs")
+                con.execute("INSERT INTO blobs SELECT * FROM _new_blobs")
             finally:
                 con.unregister("_new_blobs")
 

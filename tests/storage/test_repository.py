@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from covalent_ray.storage import repository as repo
+from covalent_ray.storage.blobs import BlobStore
+from covalent_ray.storage.schema import SCHEMA_VERSION, SchemaTooNewError, current_version, migrate
+
+
+@pytest.fixture
+def con(tmp_path: Path):
+    c = repo.connect(tmp_path / "r.duckdb")
+    yield c
+    c.close()
+
+
+def _dispatch(did: str, status: str = "RUNNING", name: str = "wf") -> dict:
+    return dict(dispatch_id=did, root_dispatch_id=did, name=name, status=status,
+                created_at=repo.now(), num_nodes=3)
+
+
+def _nodes(did: str, n: int) -> list[dict]:
+    return [dict(dispatch_id=did, node_id=i, name=f"f{i}", kind="electron",
+                 status="NEW_OBJECT", attempt=0) for i in range(n)]
+
+
+def test_new_database_is_at_current_version(con) -> None:
+    assert current_version(con) == SCHEMA_VERSION
+    assert migrate(con) == SCHEMA_VERSION  # idempotent
+
+
+def test_newer_database_is_refused(con) -> None:
+    con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION + 1)])
+    with pytest.raises(SchemaTooNewError, match="upgrade covalent-ray"):
+        migrate(con)
+
+
+def test_insert_is_idempotent_and_updates_in_bulk(con) -> None:
+    assert repo.insert_dispatch(con, _dispatch("a"), _nodes("a", 100), [])
+    assert not repo.insert_dispatch(con, _dispatch("a"), _nodes("a", 100), [])
+    states = [{"dispatch_id": "a", "node_id": i, "status": "COMPLETED", "output_repr": str(i),
+               "attempt": 1} for i in range(0, 100, 2)]
+    repo.update_nodes(con, states)  # bulk path
+    repo.update_nodes(con, [{"dispatch_id": "a", "node_id": 1, "status": "FAILED",
+                             "error": "boom", "attempt": 1}])  # small path
+    rows = repo.get_nodes(con, "a")
+    assert len(rows) == 100
+    assert [r["status"] for r in rows[:4]] == ["COMPLETED", "FAILED", "COMPLETED", "NEW_OBJECT"]
+    assert rows[1]["error"] == "boom" and rows[4]["output_repr"] == "4"
+    assert repo.node_status_counts(con, ["a"]) == {"a": {"COMPLETED": 50, "FAILED": 1,
+                                                         "NEW_OBJECT": 49}}
+
+
+def test_list_filters_sorts_and_pages(con) -> None:
+    for i, (status, name) in enumerate([("COMPLETED", "sweep"), ("FAILED", "sweep"),
+                                        ("RUNNING", "other")]):
+        repo.insert_dispatch(con, _dispatch(f"d{i}", status, name), [], [])
+    rows, total = repo.list_dispatches(con, status=["COMPLETED", "FAILED"])
+    assert total == 2 and {r["dispatch_id"] for r in rows} == {"d0", "d1"}
+    rows, total = repo.list_dispatches(con, name="SWE", limit=1, sort="created_at",
+                                       descending=False)
+    assert total == 2 and [r["dispatch_id"] for r in rows] == ["d0"]
+    assert repo.count_by_status(con) == {"COMPLETED": 1, "FAILED": 1, "RUNNING": 1}
+    assert [r["dispatch_id"] for r in repo.unfinished_dispatches(con)] == ["d2"]
+    with pytest.raises(ValueError, match="cannot sort"):
+        repo.list_dispatches(con, sort="error; DROP TABLE dispatches")
+
+
+def test_small_blobs_inline_large_ones_in_files(con, tmp_path: Path) -> None:
+    store = BlobStore(tmp_path / "objects", inline_limit=1000)
+    store.put_many(con, {"small": b"s" * 10, "large": b"L" * 5000})
+    store.put_many(con, {"small": b"s" * 10})  # already stored: nothing happens
+    assert store.get(con, "small") == b"s" * 10
+    assert store.get(con, "large") == b"L" * 5000
+    files = list((tmp_path / "objects").rglob("large"))
+    assert len(files) == 1 and files[0].stat().st_size == 5000
+    inline = con.execute("SELECT data IS NOT NULL, path IS NULL FROM blobs WHERE key='small'").fetchone()
+    assert inline == (True, True)
+    assert store.delete_unreferenced(con, "SELECT 'small'") == 1
+    assert store.get(con, "large") is None and not files[0].exists()
