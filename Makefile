@@ -19,7 +19,7 @@ setup-test: $(BIN)/python browser
 # Debian's chromium for the dashboard's browser test (no browser download at run time)
 browser:
 	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -q && \
-		$(SUDO) apt-get install -y -q chromium; }
+		$(SUDO) apt-get install -y -q --no-install-recommends chromium; }
 
 run: setup
 	$(BIN)/covalent-ray start

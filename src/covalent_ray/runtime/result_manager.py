@@ -161,11 +161,11 @@ class ResultManager:
         assert self._wake is not None
         self._wake.set()
 
-    async def _read(self, fn: Any, *args: Any) -> Any:
+    async def _read(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         def run() -> Any:
             cursor = self._con.cursor()
             try:
-                return fn(cursor, *args)
+                return fn(cursor, *args, **kwargs)
             finally:
                 cursor.close()
 
@@ -415,6 +415,14 @@ class ResultManager:
                     "blobs": self._blobs.get_many(cur, keys)}
 
         return await self._read(load)
+
+    async def read(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        """Run the read query registered as ``name`` in ``storage.reads``."""
+        from ..storage.reads import READS
+
+        if name not in READS:
+            raise KeyError(f"no read query named {name!r}; known: {sorted(READS)}")
+        return await self._read(READS[name], *args, **kwargs)
 
     async def edges(self, dispatch_id: str) -> list[dict[str, Any]]:
         """The transport graph's edges of a dispatch."""

@@ -1,0 +1,104 @@
+"""`covalent-ray start | stop | status`: thin wrappers over ``runtime.service``."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Optional
+
+import typer
+
+from .._exceptions import CovalentRayError, ServiceNotRunningError
+from .._home import home_dir
+from .common import HomeOpt, JsonOpt, fail, print_json
+
+
+def register(app: typer.Typer) -> None:
+    """Add the service commands to ``app``."""
+    app.command()(start)
+    app.command()(stop)
+    app.command()(status)
+
+
+def start(
+    home: HomeOpt = None,
+    address: Annotated[Optional[str], typer.Option(
+        help="Join this existing Ray cluster (host:port) instead of starting a local head.")] = None,
+    num_cpus: Annotated[Optional[int], typer.Option(help="CPUs the local head offers.")] = None,
+    num_gpus: Annotated[Optional[int], typer.Option(help="GPUs the local head offers.")] = None,
+    resources: Annotated[Optional[str], typer.Option(
+        help='Custom resources of the local head, as JSON: \'{"special": 1}\'.')] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Start the service (a local Ray head unless --address is given)."""
+    from ..runtime import service
+
+    h = home_dir(home)
+    options = service.HeadOptions(num_cpus=num_cpus, num_gpus=num_gpus,
+                                  resources=json.loads(resources) if resources else None)
+    try:
+        info, already = service.start(h, address=address, head=options)
+    except CovalentRayError as exc:
+        fail(exc)
+    data = {"home": str(h), "address": info.address, "already_running": already,
+            "api_url": info.api_url}
+    if as_json:
+        print_json(data)
+    elif already:
+        typer.echo(f"covalent-ray is already running (cluster {info.address}, home {h}).")
+    else:
+        typer.echo(f"covalent-ray started: cluster {info.address}, home {h}.")
+        if info.api_url:
+            typer.echo(f"Dashboard: {info.api_url}")
+
+
+def stop(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
+    """Stop what `covalent-ray start` started (the Ray head only if it started it)."""
+    from ..runtime import service
+
+    h = home_dir(home)
+    try:
+        info = service.stop(h)
+    except ServiceNotRunningError:
+        if as_json:
+            print_json({"home": str(h), "stopped": False})
+        else:
+            typer.echo(f"covalent-ray is not running (home {h}).")
+        return
+    if as_json:
+        print_json({"home": str(h), "stopped": True, "address": info.address})
+    else:
+        what = "and its Ray head " if info.head_pid else "(the Ray cluster keeps running) "
+        typer.echo(f"covalent-ray stopped {what}(home {h}).")
+
+
+def status(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
+    """Show the cluster address, the actors, the database and dispatch counts."""
+    from ..runtime import service
+
+    h = home_dir(home)
+    try:
+        data = service.status(h)
+    except ServiceNotRunningError as exc:
+        if as_json:
+            print_json({"home": str(h), "running": False})
+        else:
+            typer.echo(str(exc))
+        raise typer.Exit(1)
+    if as_json:
+        print_json(data)
+        raise typer.Exit(0 if data["running"] else 1)
+    typer.echo(f"Home:      {data['home']}")
+    typer.echo(f"Cluster:   {data['address']} (namespace {data['namespace']}, auth {data['auth_mode']})")
+    typer.echo(f"Database:  {data['database']}")
+    if data.get("api_url"):
+        typer.echo(f"Dashboard: {data['api_url']}")
+    if not data["running"]:
+        typer.echo("Service:   NOT answering (run `covalent-ray stop` then `covalent-ray start`)")
+        raise typer.Exit(1)
+    typer.echo(f"Ray nodes: {data['nodes']}")
+    for name, state in data["actors"].items():
+        typer.echo(f"Actor:     {name}: {state}")
+    counts = data["dispatches"]
+    typer.echo("Dispatches: " + (", ".join(f"{s} {n}" for s, n in counts.items()) or "none"))
+
+
