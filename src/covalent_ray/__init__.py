@@ -18,6 +18,8 @@ _EXPORTS = {
     "dispatch": "covalent_ray.sdk.dispatch",
     "dispatch_sync": "covalent_ray.sdk.dispatch",
     "get_result": "covalent_ray.sdk.dispatch",
+    "cancel": "covalent_ray.sdk.dispatch",
+    "redispatch": "covalent_ray.sdk.dispatch",
     "Result": "covalent_ray.sdk.result",
     "TransportableObject": "covalent_ray.sdk.result",
     "get_context": "covalent_ray.sdk.context",

@@ -4,18 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-
-def _cli(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "COVALENT_RAY_HOME"}
-    return subprocess.run([sys.executable, "-m", "covalent_ray.cli.main", *args,
-                           "--home", str(home)], capture_output=True, text=True, env=env,
-                          timeout=300)
 
 
 def _alive(pid: int) -> bool:
@@ -27,9 +18,9 @@ def _alive(pid: int) -> bool:
         return f.read().split(")")[-1].split()[0] != "Z"
 
 
-def test_start_status_stop(tmp_path: Path) -> None:
+def test_start_status_stop(tmp_path: Path, cli) -> None:
     home = tmp_path / "home"
-    started = _cli("start", "--num-cpus", "1", home=home)
+    started = cli("start", "--num-cpus", "1", home=home)
     assert started.returncode == 0, started.stderr
     try:
         assert "covalent-ray started" in started.stdout
@@ -39,28 +30,28 @@ def test_start_status_stop(tmp_path: Path) -> None:
         token = Path(info["auth_token_path"])
         assert token.parent == home and oct(token.stat().st_mode & 0o777) == "0o600"
 
-        again = _cli("start", home=home)
+        again = cli("start", home=home)
         assert again.returncode == 0 and "already running" in again.stdout
 
-        status = _cli("status", "--json", home=home)
+        status = cli("status", "--json", home=home)
         assert status.returncode == 0, status.stderr
         data = json.loads(status.stdout)
         assert data["running"] is True and data["dispatches"] == {}
         assert data["database"] == str(home / "results.duckdb")
         assert set(data["actors"]) == {"covalent_ray.dispatcher", "covalent_ray.result_manager"}
     finally:
-        stopped = _cli("stop", home=home)
+        stopped = cli("stop", home=home)
     assert stopped.returncode == 0, stopped.stderr
     assert "stopped" in stopped.stdout
     assert not (home / "service.json").exists()
     for key in ("head_pid", "service_pid"):
         assert not _alive(info[key]), f"{key} {info[key]} still running after stop"
-    after = _cli("status", home=home)
+    after = cli("status", home=home)
     assert after.returncode == 1 and "not running" in after.stdout
 
 
-def test_stop_without_service_says_so(tmp_path: Path) -> None:
-    out = _cli("stop", home=tmp_path)
+def test_stop_without_service_says_so(tmp_path: Path, cli) -> None:
+    out = cli("stop", home=tmp_path)
     assert out.returncode == 0 and "not running" in out.stdout
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import typer
 
-from . import service_cmds
+from . import dispatch_cmds, service_cmds
 
 app = typer.Typer(help="Covalent workflows on Ray, with results in DuckDB.",
                   no_args_is_help=True, add_completion=False)
 service_cmds.register(app)
+dispatch_cmds.register(app)
 
 
 def main() -> None:

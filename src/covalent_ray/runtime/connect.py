@@ -155,10 +155,16 @@ def disconnect() -> None:
 def get(ref: Any, what: str, timeout: float | None = None) -> Any:
     """``ray.get`` that turns a dead service into a clear error."""
     import ray
-    from ray.exceptions import RayActorError
+    from ray.exceptions import RayActorError, RayTaskError
+
+    from .._exceptions import CovalentRayError
 
     try:
         return ray.get(ref, timeout=timeout)
+    except RayTaskError as exc:
+        if isinstance(exc.cause, CovalentRayError):  # our own error, raised in an actor
+            raise exc.cause from None
+        raise
     except RayActorError as exc:
         raise ServiceError(
             f"the covalent-ray service failed while {what}: {exc}. Check `covalent-ray "

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import pickle
 from collections import deque
 from collections.abc import Sequence
@@ -70,15 +71,35 @@ class _Active:
 
 
 @dataclass
+class _WriteStats:
+    """How the group commits went (reported by ``stats``)."""
+
+    commits: int = 0
+    node_updates: int = 0
+    registrations: int = 0
+    seconds: float = 0.0
+    max_seconds: float = 0.0
+
+    def add(self, seconds: float, nodes: int, registrations: int) -> None:
+        self.commits += 1
+        self.node_updates += nodes
+        self.registrations += registrations
+        self.seconds += seconds
+        self.max_seconds = max(self.max_seconds, seconds)
+
+
+@dataclass
 class _Batch:
     registrations: list[tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]] = field(default_factory=list)
     blobs: dict[str, bytes] = field(default_factory=dict)
     nodes: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
     dispatch_updates: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    attempts: list[dict[str, Any]] = field(default_factory=list)
     waiters: list[asyncio.Future[None]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.registrations or self.nodes or self.dispatch_updates or self.waiters)
+        return bool(self.registrations or self.nodes or self.dispatch_updates or self.attempts
+                    or self.waiters)
 
 
 class ResultManager:
@@ -95,6 +116,7 @@ class ResultManager:
         self._flusher: asyncio.Task[None] | None = None
         self._active: dict[str, _Active] = {}
         self._finished: dict[str, asyncio.Event] = {}
+        self._stats = _WriteStats()
         self._parked: dict[str, list[dict[str, Any]]] = {}  # events that outran register
         self._registered: dict[str, asyncio.Event] = {}
         self._changes: deque[tuple[int, dict[str, Any]]] = deque(maxlen=50_000)
@@ -117,8 +139,10 @@ class ResultManager:
             batch, self._batch = self._batch, _Batch()
             if not batch:
                 continue
+            started = loop.time()
             try:
                 await loop.run_in_executor(self._writer, self._write, batch)
+                self._stats.add(loop.time() - started, len(batch.nodes), len(batch.registrations))
             except Exception as exc:  # keep serving; callers waiting on this batch learn why
                 log.exception("writing a batch of results failed")
                 for w in batch.waiters:
@@ -140,6 +164,7 @@ class ResultManager:
                 rows = [{"dispatch_id": d, "node_id": n, **state}
                         for (d, n), state in batch.nodes.items()]
                 repo.update_nodes(con, rows)
+            repo.insert_attempts(con, batch.attempts)
             for dispatch_id, fields in batch.dispatch_updates:
                 repo.update_dispatch(con, dispatch_id, fields)
             con.execute("COMMIT")
@@ -155,11 +180,6 @@ class ResultManager:
         assert self._wake is not None
         self._wake.set()
         await fut
-
-    def _kick(self) -> None:
-        self._ensure_flusher()
-        assert self._wake is not None
-        self._wake.set()
 
     async def _read(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         def run() -> Any:
@@ -184,10 +204,18 @@ class ResultManager:
         """Liveness check."""
         return "ok"
 
-    async def register(self, manifest: DispatchManifest) -> bool:
+    async def pid(self) -> int:
+        """The actor's process id (diagnostics, crash tests)."""
+        return os.getpid()
+
+    async def register(self, manifest: DispatchManifest,
+                       reused: dict[int, dict[str, Any]] | None = None) -> bool:
         """Store a new dispatch with its graph and blobs; returns once committed.
 
-        Registering an ID twice is harmless (the second call changes nothing)."""
+        ``reused`` gives electrons whose output is taken from an earlier dispatch (their
+        ``output_blob``/``output_repr``/``output_json`` and ``reused_from``): they are
+        stored COMPLETED, with equal start and end times. Registering an ID twice is
+        harmless (the second call changes nothing)."""
         if manifest.dispatch_id in self._active:
             return False
         now = repo.now()
@@ -218,6 +246,9 @@ class ResultManager:
                 state.update(status=Status.COMPLETED.value, start_time=now, end_time=now,
                              output_blob=n.value, output_repr=n.value_repr,
                              output_json=n.value_json)
+            elif reused and n.id in reused:
+                state.update(status=Status.COMPLETED.value, start_time=now, end_time=now,
+                             **reused[n.id])
             executor = None
             if n.kind is NodeKind.ELECTRON:
                 executor = n.executor.short_name if n.executor else dispatch["executor"]
@@ -305,11 +336,18 @@ class ResultManager:
                     state[column] = value
             if event.get("output_data") is not None:
                 self._batch.blobs[event["output_blob"]] = event["output_data"]
+            for tried in event.get("attempts") or ():
+                self._batch.attempts.append({
+                    "dispatch_id": active.dispatch_id, "node_id": node_id, **tried,
+                    "start_time": _ts(tried.get("start_time")),
+                    "end_time": _ts(tried.get("end_time"))})
             self._batch.nodes[(active.dispatch_id, node_id)] = dict(state)
             active.changed.set()
             self._publish({"type": "electron", "dispatch_id": active.dispatch_id,
                            "node_id": node_id, "status": state["status"]})
-        self._kick()
+        # return only once committed: if this process dies first, Ray retries the call
+        # on the restarted manager, so no event is lost
+        await self._commit()
 
     async def complete(self, dispatch_id: str, status: str, error: str | None,
                        failed: list[int], fields: dict[str, Any]) -> None:
@@ -348,19 +386,53 @@ class ResultManager:
                 state["error"] = "the electron finished but its record was lost"
                 self._batch.nodes[(active.dispatch_id, n)] = dict(state)
 
-    async def abort(self, dispatch_id: str, status: str, error: str) -> None:
+    async def abort(self, dispatch_id: str, status: str, error: str,
+                    pending_too: bool = False) -> None:
         """End a dispatch that cannot finish normally (system failure, cancel, restart):
-        electrons still pending or running end with it."""
+        running electrons end with it; with ``pending_too``, so do those never started."""
         active = await self._load_active(dispatch_id)
         if active is None:
             return
+        self._end_nodes(active, [n for n in active.nodes], status, error, pending_too)
+        await self._end(dispatch_id, {"status": status, "end_time": repo.now(), "error": error})
+
+    def _end_nodes(self, active: _Active, node_ids: Sequence[int], status: str, error: str,
+                   pending_too: bool) -> list[int]:
         now = repo.now()
-        for n, state in active.nodes.items():
-            if not Status(state["status"]).is_terminal and state["status"] != Status.NEW_OBJECT.value:
-                state.update(status=status, end_time=now,
-                             error=state.get("error") or error)
-                self._batch.nodes[(dispatch_id, n)] = dict(state)
-        await self._end(dispatch_id, {"status": status, "end_time": now, "error": error})
+        ended = []
+        for n in node_ids:
+            state = active.nodes.get(n)
+            if state is None or Status(state["status"]).is_terminal:
+                continue
+            if state["status"] == Status.NEW_OBJECT.value and not pending_too:
+                continue
+            state.update(status=status, end_time=now, error=state.get("error") or error)
+            self._batch.nodes[(active.dispatch_id, n)] = dict(state)
+            ended.append(n)
+            self._publish({"type": "electron", "dispatch_id": active.dispatch_id,
+                           "node_id": n, "status": status})
+        active.changed.set()
+        return ended
+
+    async def end_nodes(self, dispatch_id: str, node_ids: list[int], status: str,
+                        error: str) -> list[int]:
+        """End the given electrons (not yet ended) with ``status``, e.g. CANCELLED;
+        returns those changed."""
+        active = await self._load_active(dispatch_id)
+        if active is None:
+            return []
+        ended = self._end_nodes(active, node_ids, status, error, pending_too=True)
+        await self._commit()
+        return ended
+
+    async def stats(self) -> dict[str, Any]:
+        """Write statistics: group commits, electron updates, mean and max commit time."""
+        s = self._stats
+        return {"commits": s.commits, "node_updates": s.node_updates,
+                "registrations": s.registrations,
+                "mean_commit_ms": 1000 * s.seconds / s.commits if s.commits else 0.0,
+                "max_commit_ms": 1000 * s.max_seconds,
+                "active_dispatches": len(self._active)}
 
     async def _end(self, dispatch_id: str, update: dict[str, Any]) -> None:
         self._batch.dispatch_updates.append((dispatch_id, update))
@@ -409,6 +481,11 @@ class ResultManager:
             if outputs:
                 keys += [n["output_blob"] for n in nodes if n["output_blob"]]
             has_children = any(n["sub_dispatch_id"] for n in nodes)
+            tries: dict[int, list[dict[str, Any]]] = {}
+            for a in repo.get_attempts(cur, dispatch_id):
+                tries.setdefault(a["node_id"], []).append(a)
+            for n in nodes:
+                n["attempts"] = tries.get(n["node_id"], [])
             return {"dispatch": row, "nodes": nodes,
                     "edges": repo.get_edges(cur, dispatch_id) if edges else None,
                     "children": repo.children(cur, dispatch_id) if has_children else [],

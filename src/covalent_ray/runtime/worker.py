@@ -13,15 +13,19 @@ from __future__ import annotations
 import os
 import pickle
 import queue
+import signal
 import threading
 import time
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import ray
 
 from .. import _serialize
+from .._exceptions import ElectronTimeoutError
 from .._home import DISPATCHER_NAME, NAMESPACE, RESULT_MANAGER_NAME
 from .._status import Status
 from ..core.compile import TaskSpec
@@ -212,37 +216,91 @@ def _bind(spec: TaskSpec, values: list[Any]) -> tuple[list[Any], dict[str, Any]]
 
 
 def _run_electron(task: NodeTask, values: list[Any]) -> Any:
+    """Run an electron with its retries and timeout; report every attempt."""
     spec = task.spec
-    base = {"dispatch_id": spec.dispatch_id, "node_id": spec.node_id, "attempt": 1}
-    start = time.time()
-    report([{**base, "status": Status.RUNNING.value, "start_time": start, **_where()}])
-    ctx = TaskContext(spec.dispatch_id, spec.node_id, spec.name, task.root_dispatch_id)
-    error: BaseException | None = None
+    meta = spec.metadata
+    retries = max(0, int(meta.get("retries") or 0))
+    delay = float(meta.get("retry_delay") or 0.0)
+    timeout = meta.get("timeout")
+    base = {"dispatch_id": spec.dispatch_id, "node_id": spec.node_id}
+    where = _where()
+    attempts: list[dict[str, Any]] = []
+    captured = None
+    fields: dict[str, Any] = {}
     output: Any = None
-    token = current.set(ctx)
+    error: BaseException | None = None
+    first_start = time.time()
     try:
-        with capture_fds() as captured:
-            try:
-                function = _blob(task, spec.function) if spec.function else None
-                if function is None:
-                    raise RuntimeError(f"electron {spec.name!r} has no function to run")
-                args, kwargs = _bind(spec, values)
-                output = _call_with_dask_on_ray(function, args, kwargs)
-            except Exception as exc:  # the electron's failure, reported not raised
-                error = exc
-    finally:
-        current.reset(token)
-    end = time.time()
-    done = {**base, "end_time": end, "start_time": start,
-            "stdout": captured.stdout, "stderr": captured.stderr}
-    if error is None:
+        function = _blob(task, spec.function) if spec.function else None
+        if function is None:
+            raise RuntimeError(f"electron {spec.name!r} has no function to run")
+        args, kwargs = _bind(spec, values)
+    except Exception as exc:  # the function cannot even be loaded: no retry helps
+        report([{**base, "attempt": 1, "status": Status.FAILED.value,
+                 "start_time": first_start, "end_time": time.time(),
+                 "error": _error_text(exc), **where}])
+        return Failed(spec.node_id, spec.name, _summary(exc))
+    for attempt in range(1, retries + 2):
+        start = time.time()
+        report([{**base, "attempt": attempt, "status": Status.RUNNING.value,
+                 "start_time": first_start if attempt == 1 else None, **where}])
+        error = None
+        token = current.set(TaskContext(spec.dispatch_id, spec.node_id, spec.name,
+                                        task.root_dispatch_id, attempt))
         try:
-            report([{**done, "status": Status.COMPLETED.value, **_output_fields(output, spec.name)}])
-            return output
-        except Exception as exc:
-            error = exc
+            with capture_fds() as captured:
+                try:
+                    with _deadline(timeout, spec.name):
+                        output = _call_with_dask_on_ray(function, args, kwargs)
+                except Exception as exc:  # the electron's failure, reported not raised
+                    error = exc
+        finally:
+            current.reset(token)
+        if error is None:
+            try:
+                fields = _output_fields(output, spec.name)
+            except Exception as exc:  # an unpicklable output fails the same way every time
+                error = exc
+                retries = attempt - 1
+        attempts.append({"attempt": attempt, "start_time": start, "end_time": time.time(),
+                         "status": Status.COMPLETED.value if error is None else Status.FAILED.value,
+                         "error": None if error is None else _error_text(error), **where})
+        if error is None or attempt > retries:
+            break
+        time.sleep(delay)
+    done = {**base, "attempt": len(attempts), "start_time": first_start, "end_time": time.time(),
+            "stdout": captured.stdout if captured else "",
+            "stderr": captured.stderr if captured else "", "attempts": attempts}
+    if error is None:
+        report([{**done, "status": Status.COMPLETED.value, **fields}])
+        return output
     report([{**done, "status": Status.FAILED.value, "error": _error_text(error)}])
     return Failed(spec.node_id, spec.name, _summary(error))
+
+
+@contextmanager
+def _deadline(seconds: float | None, name: str) -> Iterator[None]:
+    """Interrupt the block after ``seconds`` with :class:`ElectronTimeoutError`.
+
+    Ray runs a task on its worker's main thread, where SIGALRM can interrupt even a
+    blocking call (sleep, I/O waits) by raising in the handler.
+    """
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        raise ElectronTimeoutError(
+            f"electron {name!r} ran past its timeout of {seconds:g} s and was stopped; "
+            "raise `timeout=` on the electron if it needs longer.")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, float(seconds))
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _call_with_dask_on_ray(function: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:

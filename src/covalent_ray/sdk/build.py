@@ -38,6 +38,7 @@ class GraphBuilder:
     lattice_name: str
     default_executor: Any = None  # the lattice's ``executor=``, for electrons without one
     lattice_hooks: dict[str, Any] = field(default_factory=dict)  # deps inherited by electrons
+    replacements: dict[str, Any] = field(default_factory=dict)  # redispatch: name -> electron
     graph: TransportGraph = field(default_factory=TransportGraph)
     blobs: dict[str, bytes] = field(default_factory=dict)
 
@@ -316,9 +317,14 @@ def _unpack_count(frame: Any) -> int | None:
 
 def build(name: str, function: Callable[..., Any], args: tuple[Any, ...],
           kwargs: dict[str, Any], default_executor: Any = None,
-          lattice_hooks: dict[str, Any] | None = None) -> tuple[GraphBuilder, Any]:
-    """Run a lattice body under a builder; return the builder and the result template."""
-    builder = GraphBuilder(name, default_executor, dict(lattice_hooks or {}))
+          lattice_hooks: dict[str, Any] | None = None,
+          replacements: dict[str, Any] | None = None) -> tuple[GraphBuilder, Any]:
+    """Run a lattice body under a builder; return the builder and the result template.
+
+    ``replacements`` maps electron names to electrons that stand in for them (redispatch).
+    """
+    builder = GraphBuilder(name, default_executor, dict(lattice_hooks or {}),
+                           dict(replacements or {}))
     token = _builder.set(builder)
     try:
         try:

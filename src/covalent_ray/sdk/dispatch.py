@@ -103,6 +103,58 @@ def get_result(dispatch_id: str, wait: bool = False, dispatcher_addr: str | None
                   fetch_edges=edges)
 
 
+def cancel(dispatch_id: str, task_ids: list[int] | int | None = None, *,
+           home: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """Cancel a running dispatch, or only the electrons ``task_ids`` and their dependants.
+
+    Electrons not started never start; running ones are stopped (their Ray tasks killed);
+    sublattices are cancelled with their parent. Returns the electrons marked CANCELLED.
+    Cancelling an unknown or finished dispatch raises :class:`CancelError` and changes
+    nothing.
+    """
+    from ..runtime.connect import get
+
+    ids = [task_ids] if isinstance(task_ids, int) else task_ids
+    conn = _connection(home)
+    return dict(get(conn.dispatcher.cancel.remote(dispatch_id, ids),
+                    f"cancelling dispatch {dispatch_id}"))
+
+
+def redispatch(dispatch_id: str, replace_electrons: dict[str, Any] | None = None,
+               reuse_previous_results: bool = False, *,
+               home: str | os.PathLike[str] | None = None) -> Callable[..., str]:
+    """``ct.redispatch(id, ...)(*new_args, **new_kwargs)`` runs a stored dispatch again.
+
+    Without new arguments the original ones are used. ``replace_electrons`` maps electron
+    names to electrons that run instead. With ``reuse_previous_results``, electrons whose
+    code and inputs are unchanged reuse their stored outputs instead of running.
+    Returns the new dispatch's ID.
+    """
+    def submit(*args: Any, **kwargs: Any) -> str:
+        from ..runtime.connect import get
+
+        previous = get_result(dispatch_id, home=home, intermediate_outputs=False)
+        lat = previous.lattice
+        if lat is None:
+            raise MissingDispatchError(f"dispatch {dispatch_id} has no stored lattice to "
+                                       "redispatch.")
+        if not args and not kwargs:
+            inputs = previous.inputs
+            args, kwargs = tuple(inputs.get("args", ())), dict(inputs.get("kwargs", {}))
+        from .electron import Electron
+
+        replacements = {name: e if isinstance(e, Electron) else Electron(e)
+                        for name, e in (replace_electrons or {}).items()}
+        manifest = lat.manifest(tuple(args), kwargs, replacements=replacements)
+        conn = _connection(home)
+        get(conn.dispatcher.submit.remote(manifest, False,
+                                          dispatch_id if reuse_previous_results else None),
+            f"redispatching {dispatch_id}")
+        return manifest.dispatch_id
+
+    return submit
+
+
 def _missing(dispatch_id: str) -> str:
     return (f"no dispatch with ID {dispatch_id!r} is stored. Check the ID (`covalent-ray "
             "status` counts the stored dispatches) and that you use the same home directory.")

@@ -62,6 +62,9 @@ class Electron:
         builder = active_builder()
         if builder is None:
             return self.function(*args, **kwargs)
+        replacement = builder.replacements.get(self.name)
+        if replacement is not None and replacement is not self:
+            return replacement(*args, **kwargs)
         from .lattice import Lattice
 
         kind = NodeKind.SUBLATTICE if isinstance(self.function, Lattice) else NodeKind.ELECTRON

@@ -60,18 +60,19 @@ class Lattice:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.workflow_function(*args, **kwargs)
 
-    def build_graph(self, *args: Any, **kwargs: Any) -> BuiltLattice:
+    def build_graph(self, *args: Any, _replacements: dict[str, Any] | None = None,
+                    **kwargs: Any) -> BuiltLattice:
         """Run the body with stand-in outputs and return the resulting graph."""
         builder, template = build(self.name, self.workflow_function, args, kwargs,
-                                  self.executor, self.hooks)
+                                  self.executor, self.hooks, _replacements)
         return BuiltLattice(builder.graph, builder.blobs, template, template_refs(template))
 
     def manifest(self, args: tuple[Any, ...], kwargs: dict[str, Any], *,
                  dispatch_id: str | None = None, parent_dispatch_id: str | None = None,
-                 parent_node_id: int | None = None,
-                 root_dispatch_id: str | None = None) -> DispatchManifest:
+                 parent_node_id: int | None = None, root_dispatch_id: str | None = None,
+                 replacements: dict[str, Any] | None = None) -> DispatchManifest:
         """Build the graph for these inputs and package everything the service needs."""
-        built = self.build_graph(*args, **kwargs)
+        built = self.build_graph(*args, _replacements=replacements, **kwargs)
         blobs = built.blobs
 
         def put(obj: Any, what: str) -> str:

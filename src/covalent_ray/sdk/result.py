@@ -164,7 +164,8 @@ class Result:
             "end_time": n["end_time"], "output": self._output(n), "error": n["error"],
             "stdout": n["stdout"], "stderr": n["stderr"], "executor": n["executor"],
             "ray_node_id": n["ray_node_id"], "worker_pid": n["worker_pid"],
-            "attempt": n["attempt"], "sub_dispatch_id": sub,
+            "attempt": n["attempt"], "attempts": list(n.get("attempts") or []),
+            "reused_from": n.get("reused_from"), "sub_dispatch_id": sub,
             "sublattice_result": (self._fetch_child(sub) if sub and self._fetch_child else None),
         }
 

@@ -28,7 +28,10 @@ DISPATCH_COLUMNS = [
 NODE_STATE_COLUMNS = [
     "status", "start_time", "end_time", "output_blob", "output_repr", "output_json",
     "error", "stdout", "stderr", "ray_node_id", "worker_pid", "attempt", "sub_dispatch_id",
+    "reused_from",
 ]
+ATTEMPT_COLUMNS = ["dispatch_id", "node_id", "attempt", "status", "start_time", "end_time",
+                   "error", "ray_node_id", "worker_pid"]
 NODE_COLUMNS = ["dispatch_id", "node_id", "name", "kind", "executor"] + NODE_STATE_COLUMNS
 EDGE_COLUMNS = ["dispatch_id", "parent_node_id", "child_node_id", "kind", "arg_index",
                 "param_name"]
@@ -42,6 +45,7 @@ _TYPES = {
     "ray_node_id": pa.string(), "worker_pid": pa.int32(), "attempt": pa.int32(),
     "sub_dispatch_id": pa.string(), "parent_node_id": pa.int32(),
     "child_node_id": pa.int32(), "arg_index": pa.int32(), "param_name": pa.string(),
+    "reused_from": pa.string(),
 }
 
 
@@ -115,6 +119,20 @@ def update_nodes(con: Any, dispatch_states: Sequence[dict[str, Any]]) -> None:
         )
     finally:
         con.unregister("_upd")
+
+
+def insert_attempts(con: Any, attempts: Sequence[dict[str, Any]]) -> None:
+    """Record finished attempts of electrons (one row per try)."""
+    _insert(con, "attempts", attempts, ATTEMPT_COLUMNS)
+
+
+def get_attempts(con: Any, dispatch_id: str, node_id: int | None = None) -> list[dict[str, Any]]:
+    """Attempts of a dispatch's electrons (of one electron if ``node_id`` is given)."""
+    if node_id is None:
+        return _rows(con.execute("SELECT * FROM attempts WHERE dispatch_id = ? "
+                                 "ORDER BY node_id, attempt", [dispatch_id]))
+    return _rows(con.execute("SELECT * FROM attempts WHERE dispatch_id = ? AND node_id = ? "
+                             "ORDER BY attempt", [dispatch_id, node_id]))
 
 
 def update_dispatch(con: Any, dispatch_id: str, fields: dict[str, Any]) -> None:

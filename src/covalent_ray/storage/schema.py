@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _V1 = [
     """
@@ -95,8 +95,28 @@ _V1 = [
     "CREATE INDEX edges_dispatch ON edges (dispatch_id)",
 ]
 
+# v2: every attempt of an electron is kept (retries, timeouts, re-runs after a crash), and
+# an electron whose stored output was reused by a redispatch says where it came from.
+_V2 = [
+    "ALTER TABLE electrons ADD COLUMN reused_from VARCHAR",
+    """
+    CREATE TABLE attempts (
+        dispatch_id VARCHAR NOT NULL,
+        node_id INTEGER NOT NULL,
+        attempt INTEGER NOT NULL,
+        status VARCHAR NOT NULL,
+        start_time TIMESTAMP,
+        end_time TIMESTAMP,
+        error VARCHAR,
+        ray_node_id VARCHAR,
+        worker_pid INTEGER
+    )
+    """,
+    "CREATE INDEX attempts_node ON attempts (dispatch_id, node_id)",
+]
+
 #: migrations[i] takes a database from version i to version i + 1
-MIGRATIONS: list[list[str]] = [_V1]
+MIGRATIONS: list[list[str]] = [_V1, _V2]
 
 
 class SchemaTooNewError(RuntimeError):

@@ -1,0 +1,93 @@
+"""Crashes of the service's actors while dispatches run (killed by PID, as a crash would)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+import ray
+
+import covalent_ray as ct
+from covalent_ray.runtime.connect import connect
+
+pytestmark = pytest.mark.usefixtures("service")
+
+
+@ct.electron
+def step(x, path, seconds):
+    counter = Path(path)
+    counter.write_text(str(int(counter.read_text()) + 1 if counter.exists() else 1))
+    time.sleep(seconds)
+    return x + 1
+
+
+def _wait_completed(dispatch_id: str, node_ids: list[int], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = ct.get_result(dispatch_id, intermediate_outputs=False)
+        if all(result.get_node_result(n)["status"] == "COMPLETED" for n in node_ids):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"nodes {node_ids} did not complete")
+
+
+def test_dispatcher_crash_resumes_running_dispatches(tmp_path) -> None:
+    @ct.lattice
+    def chain(n):
+        x = 0
+        for i in range(n):
+            x = step(x, str(tmp_path / f"runs{i}"), 1.0)
+        return x
+
+    dispatch_id = ct.dispatch(chain)(4)
+    electrons = [0, 4, 8, 12]  # each step adds itself and three parameter nodes
+    _wait_completed(dispatch_id, electrons[:2])
+    dispatcher = connect().dispatcher
+    pid = ray.get(dispatcher.pid.remote())
+    os.kill(pid, signal.SIGKILL)
+    result = ct.get_result(dispatch_id, wait=True, timeout=120)
+    assert result.status == ct.status.COMPLETED, result.error
+    assert result.result == 4
+    # the electrons completed before the crash ran once; the rest ran after it
+    assert (tmp_path / "runs0").read_text() == "1"
+    assert (tmp_path / "runs1").read_text() == "1"
+    assert ray.get(dispatcher.pid.remote()) != pid
+    assert all(result.get_node_result(n)["status"] == "COMPLETED" for n in electrons)
+
+
+def test_result_manager_crash_loses_nothing(tmp_path) -> None:
+    @ct.electron
+    def work(i):
+        time.sleep(0.3)
+        print(f"log of {i}")
+        return i * i
+
+    @ct.electron
+    def total(values):
+        return sum(values)
+
+    @ct.lattice
+    def fan(n):
+        return total([work(i) for i in range(n)])
+
+    dispatch_id = ct.dispatch(fan)(16)
+    _wait_completed(dispatch_id, [0])
+    manager = connect().result_manager
+    pid = ray.get(manager.pid.remote())
+    os.kill(pid, signal.SIGKILL)
+    result = ct.get_result(dispatch_id, wait=True, timeout=120)
+    assert ray.get(manager.pid.remote()) != pid
+    assert result.status == ct.status.COMPLETED, result.error
+    assert result.result == sum(i * i for i in range(16))
+    works = [n for n in result.get_all_node_results() if n["node_name"] == "work"]
+    assert len(works) == 16
+    for n in works:
+        assert n["status"] == "COMPLETED"
+        value = n["output"].get_deserialized()
+        assert n["stdout"] == f"log of {int(value ** 0.5)}\n"
+    # the database agrees with itself after the crash: nothing left running
+    assert not [n for n in result.get_all_node_results() if n["status"] == "RUNNING"]
+    assert ct.get_result(dispatch_id, status_only=True)["status"] == "COMPLETED"
