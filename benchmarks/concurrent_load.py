@@ -109,10 +109,14 @@ def main() -> None:
     home = str(home_dir(args.home))
     started = time.perf_counter()
     ctx = mp.get_context("spawn")  # each client is a fresh process with its own Ray driver
-    with ctx.Pool(args.clients) as pool:
+    pool = ctx.Pool(args.clients)
+    try:
         records = [r for batch in pool.map(client, [(c, args.per_client, home)
                                                       for c in range(args.clients)])
                    for r in batch]
+    finally:
+        pool.close()  # let the clients exit on their own (terminate() would SIGTERM them)
+        pool.join()
     phase1 = time.perf_counter() - started
 
     conn = connect(home)
