@@ -24,6 +24,14 @@ _EXPORTS = {
     "TransportableObject": "covalent_ray.sdk.result",
     "get_context": "covalent_ray.sdk.context",
     "Status": "covalent_ray._status",
+    "sql": "covalent_ray.sdk.sql",
+    "executor": "covalent_ray.executors",
+    "DepsPip": "covalent_ray.sdk.deps",
+    "DepsBash": "covalent_ray.sdk.deps",
+    "DepsCall": "covalent_ray.sdk.deps",
+    "DepsModule": "covalent_ray.sdk.deps",
+    "get_config": "covalent_ray._config",
+    "set_config": "covalent_ray._config",
 }
 
 __all__ = sorted([*_EXPORTS, "status", "__version__"])

@@ -1,0 +1,220 @@
+"""The config file: ``ct.get_config`` / ``ct.set_config``.
+
+Settings live in ``<home>/covalent_ray.toml`` (see :mod:`covalent_ray._home`; the home
+honours ``$COVALENT_RAY_HOME``). Keys are dotted paths into nested tables:
+``"executors.local.workdir"`` is ``workdir`` in the ``[executors.local]`` table.
+
+What a read returns is three layers merged, later ones winning:
+
+1. built-in defaults (:func:`defaults`; computed per call, because paths such as the
+   local executor's workdir sit under the home in effect *now*);
+2. the ``_EXECUTOR_PLUGIN_DEFAULTS`` of executor plugins (only for keys under
+   ``executors``, so a plain ``get_config("sdk.executor_dir")`` never imports plugins);
+3. the file.
+
+The file is read on every call (it is tiny), so a change made by another process is
+seen at once, and it only ever holds what someone set: defaults are never written to it.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import tempfile
+import tomllib
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ._home import config_file, home_dir
+
+ENV_EXECUTOR_DIR = "COVALENT_RAY_EXECUTOR_DIR"
+
+
+class ConfigKeyError(KeyError):
+    """A config key that is neither set in the file nor has a default."""
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the whole message
+        return str(self.args[0]) if self.args else "unknown config key"
+
+
+def defaults(home: Path | None = None) -> dict[str, Any]:
+    """Built-in defaults for the home in effect (or ``home``)."""
+    home = home or home_dir()
+    return {
+        "sdk": {
+            # Extra directories of executor modules, ":"-separated (Covalent's sdk.executor_dir).
+            "executor_dir": "",
+        },
+        "executors": {
+            "dask": {},
+            "ray": {},
+            "local": {
+                "workdir": str(home / "workdir"),
+                "create_unique_workdir": False,
+            },
+        },
+    }
+
+
+def path() -> Path:
+    """The config file of the home in effect (it may not exist yet)."""
+    return config_file(home_dir())
+
+
+def _read_file(file: Path) -> dict[str, Any]:
+    try:
+        with open(file, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        return {}
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"the config file {file} is not valid TOML: {exc}. Fix or delete it.") from exc
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``over`` merged into ``base`` (in place), tables recursively."""
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value) if isinstance(value, (dict, list)) else value
+    return base
+
+
+def _plugin_layer() -> dict[str, Any]:
+    from .executors.registry import plugin_defaults
+
+    return {"executors": plugin_defaults()}
+
+
+def _effective(with_plugins: bool) -> dict[str, Any]:
+    data = defaults()
+    if with_plugins:
+        _merge(data, _plugin_layer())
+    return _merge(data, _read_file(path()))
+
+
+def _split(key: str) -> list[str]:
+    parts = key.split(".")
+    if not key or any(not p for p in parts):
+        raise ConfigKeyError(f"invalid config key {key!r}: use dotted names such as "
+                             "'executors.local.workdir'")
+    return parts
+
+
+def _lookup(data: dict[str, Any], key: str) -> Any:
+    node: Any = data
+    parts = _split(key)
+    for depth, part in enumerate(parts):
+        if not isinstance(node, dict) or part not in node:
+            where = ".".join(parts[:depth]) or "the top level"
+            known = ", ".join(sorted(node)) if isinstance(node, dict) else "none (not a table)"
+            raise ConfigKeyError(
+                f"no config key {key!r}: {part!r} is not set under {where} (known: {known}). "
+                f"Set it with ct.set_config({key!r}, value) or in {path()}.")
+        node = node[part]
+    return copy.deepcopy(node)
+
+
+def get_config(key: str | list[str] | None = None) -> Any:
+    """Read settings: everything (no key), one value (a dotted key), or several.
+
+    A list of one key returns that value and a longer list a ``{key: value}`` dict, as in
+    Covalent. A key that is neither set nor defaulted raises ``KeyError``.
+    """
+    if key is None or (isinstance(key, list) and not key):
+        return _effective(with_plugins=True)
+    keys = [key] if isinstance(key, str) else list(key)
+    with_plugins = any(k == "executors" or k.startswith("executors.") for k in keys)
+    data = _effective(with_plugins)
+    if len(keys) == 1:
+        return _lookup(data, keys[0])
+    return {k: _lookup(data, k) for k in keys}
+
+
+def raw_config(key: str, default: Any = None) -> Any:
+    """A value from defaults and the file only (no plugins imported); ``default`` if unset.
+
+    The executor registry reads ``sdk.executor_dir`` through this, since finding plugins
+    cannot depend on plugins.
+    """
+    try:
+        return _lookup(_effective(with_plugins=False), key)
+    except ConfigKeyError:
+        return default
+
+
+@contextmanager
+def _locked(file: Path) -> Iterator[None]:
+    """Serialize writers (two processes setting keys at once must not lose either)."""
+    import fcntl
+
+    file.parent.mkdir(parents=True, exist_ok=True)
+    with open(file.with_name(file.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _assign(data: dict[str, Any], key: str, value: Any) -> None:
+    parts = _split(key)
+    node = data
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = node[part] = {}
+        node = child
+    if value is None:  # TOML has no null: None removes the setting (back to its default)
+        node.pop(parts[-1], None)
+    else:
+        node[parts[-1]] = value
+
+
+def set_config(new_config: Mapping[str, Any] | str, new_value: Any = None) -> None:
+    """Write settings to the config file: ``set_config(key, value)`` or ``set_config({key: value})``.
+
+    Keys are dotted; a value of ``None`` removes the key from the file, so its default
+    applies again. Values must be representable in TOML (strings, numbers, booleans,
+    lists, tables).
+    """
+    import tomli_w
+
+    updates = {new_config: new_value} if isinstance(new_config, str) else dict(new_config)
+    file = path()
+    with _locked(file):
+        data = _read_file(file)
+        for key, value in updates.items():
+            _assign(data, key, value)
+        try:
+            text = tomli_w.dumps(data)
+        except TypeError as exc:
+            raise ValueError(f"cannot store {updates!r} in the TOML config file: {exc}") from exc
+        # Write then rename, so a reader never sees half a file.
+        fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=".covalent_ray.", suffix=".toml")
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(text)
+            os.replace(tmp, file)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def executor_dirs() -> list[Path]:
+    """Directories searched for executor modules: ``sdk.executor_dir`` then the env var."""
+    entries: list[str] = []
+    for value in (raw_config("sdk.executor_dir", ""), os.environ.get(ENV_EXECUTOR_DIR, "")):
+        if isinstance(value, list):
+            entries.extend(str(v) for v in value)
+        elif value:
+            entries.extend(str(value).split(os.pathsep))
+    seen: list[Path] = []
+    for entry in entries:
+        p = Path(entry).expanduser()
+        if entry and p not in seen:
+            seen.append(p)
+    return seen
