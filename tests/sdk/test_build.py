@@ -201,7 +201,9 @@ def test_output_hidden_in_an_object_is_refused() -> None:
 
 
 def test_lattice_executor_is_the_default_for_its_electrons() -> None:
-    @ct.electron(executor="special")
+    from covalent_ray.executors import RayExecutor
+
+    @ct.electron(executor=RayExecutor(num_cpus=1))
     def own(x):
         return x
 
@@ -212,7 +214,48 @@ def test_lattice_executor_is_the_default_for_its_electrons() -> None:
     m = wf.manifest((), {})
     execs = {n.name: (n.executor.short_name if n.executor else None)
              for n in m.graph.nodes if n.kind is NodeKind.ELECTRON}
-    assert execs == {"add": "local", "own": "special"}
+    assert execs == {"add": "local", "own": "ray"}
+    local = next(n for n in m.graph.nodes if n.name == "add")
+    assert loads(m.blobs[local.executor.instance_blob]).workdir  # configured from defaults
+
+
+def test_same_executor_settings_share_a_key() -> None:
+    from covalent_ray.executors import LocalExecutor
+
+    @ct.electron(executor=LocalExecutor(workdir="/tmp/a"))
+    def one(x):
+        return x
+
+    @ct.electron(executor=LocalExecutor(workdir="/tmp/a"))
+    def two(x):
+        return x
+
+    @ct.electron(executor=LocalExecutor(workdir="/tmp/b"))
+    def three(x):
+        return x
+
+    @ct.lattice
+    def wf():
+        return one(1), two(2), three(3)
+
+    m = wf.manifest((), {})
+    keys = [n.executor.key for n in m.graph.nodes if n.kind is NodeKind.ELECTRON]
+    assert keys[0] == keys[1] != keys[2]
+
+
+def test_unknown_executor_fails_at_dispatch_naming_it() -> None:
+    from covalent_ray._exceptions import UnknownExecutorError
+
+    @ct.electron(executor="nonexistent")
+    def where(x):
+        return x
+
+    @ct.lattice
+    def wf():
+        return where(1)
+
+    with pytest.raises(UnknownExecutorError, match="electron 'where'.*nonexistent.*local"):
+        wf.manifest((), {})
 
 
 def test_sublattice_is_one_node() -> None:

@@ -21,6 +21,7 @@ keyword argument ``name``, or ``wait`` (an ordering-only edge from ``ct.wait``).
 
 from __future__ import annotations
 
+import hashlib
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -73,15 +74,16 @@ class ExecutorSpec:
 
     short_name: str
     instance_blob: str | None = None  # blob key of a pickled executor instance
-    config: tuple[tuple[str, Any], ...] = ()
+    identity: str | None = None  # type and settings, e.g. executors.base.config_key(...)
 
     @property
     def key(self) -> str:
-        """Identity of this executor configuration (type and settings)."""
+        """Identity of this executor configuration: equal keys share one adaptor."""
+        if self.identity:
+            digest = hashlib.sha1(self.identity.encode()).hexdigest()[:16]
+            return f"{self.short_name}:{digest}"
         if self.instance_blob:
             return f"{self.short_name}:{self.instance_blob}"
-        if self.config:
-            return f"{self.short_name}:{sorted(self.config)!r}"
         return self.short_name
 
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -43,7 +44,9 @@ from ..core.graph import Node, NodeKind, descendants
 from ..core.manifest import DispatchManifest
 from ..core.outcome import Failed
 from ..core.reuse import reusable_nodes
-from .launch import Run, launch
+from .adaptor import ExecutorAdaptor
+from .launch import Run, SubmitToExecutor, launch
+from .worker import run_node
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +54,11 @@ CANCELLED_BY_USER = "cancelled by the user"
 
 
 def _executor_key(node: Node) -> str | None:
-    """Which adaptor runs an electron; None for the default executor (Dask-on-Ray)."""
-    return None
+    """Which executor runs an electron; None for the default executor (Dask-on-Ray)."""
+    return node.executor.key if node.executor is not None else None
+
+
+_direct_node = ray.remote(run_node)  # electrons of a RayExecutor: plain Ray tasks
 
 
 class Dispatcher:
@@ -66,6 +72,10 @@ class Dispatcher:
         self._children: dict[str, set[str]] = {}
         self._cancelled: dict[str, set[int]] = {}  # dispatch -> electrons cancelled
         self._recovery: asyncio.Task[None] | None = None
+        self._adaptors: dict[str, Any] = {}  # executor key -> adaptor actor
+        self._adaptor_users: dict[str, set[str]] = {}  # executor key -> dispatches using it
+        self._adaptor_nodes: dict[str, dict[int, str]] = {}  # dispatch -> node -> key
+        self._adaptor_lock = threading.Lock()  # launches run in threads
         # after a crash nobody may call us for a while: queue our own first call so
         # interrupted dispatches resume as soon as this actor is up
         ray.get_runtime_context().current_actor.ping.remote()
@@ -139,10 +149,56 @@ class Dispatcher:
         return compile_plan(manifest.dispatch_id, manifest.graph, manifest.output_nodes,
                             _executor_key, reuse=reuse)
 
+    def _submitter(self, manifest: DispatchManifest) -> SubmitToExecutor:
+        """How nodes of explicit executors are handed over, for one dispatch."""
+        nodes = self._adaptor_nodes.setdefault(manifest.dispatch_id, {})
+
+        def submit(key: str, node_id: int, packed: bytes, refs: dict[str, Any] | None,
+                   args: list[Any]) -> Any:
+            node = manifest.graph.nodes[node_id]
+            spec = node.executor
+            assert spec is not None and spec.instance_blob is not None
+            name = f"{node.name}#{node_id}"
+            if spec.short_name == "ray":  # the built-in RayExecutor: a task with its options
+                options = _serialize.loads(manifest.blobs[spec.instance_blob]).ray_options()
+                return _direct_node.options(name=name, **options).remote(packed, refs, *args)
+            with self._adaptor_lock:
+                adaptor = self._adaptors.get(key)
+                if adaptor is None:
+                    adaptor = ray.remote(ExecutorAdaptor).options(
+                        num_cpus=0, max_concurrency=1000,
+                        name=None).remote(manifest.blobs[spec.instance_blob], key)
+                    self._adaptors[key] = adaptor
+                self._adaptor_users.setdefault(key, set()).add(manifest.dispatch_id)
+            nodes[node_id] = key
+            return adaptor.run.options(name=name).remote(packed, refs, *args)
+
+        return submit
+
+    async def _retire_adaptors(self, dispatch_id: str) -> None:
+        """Tear down the adaptors no running dispatch needs any more."""
+        keys = set(self._adaptor_nodes.pop(dispatch_id, {}).values())
+        retired = []
+        with self._adaptor_lock:
+            for key in keys:
+                users = self._adaptor_users.get(key, set())
+                users.discard(dispatch_id)
+                if not users:
+                    self._adaptor_users.pop(key, None)
+                    retired.append(self._adaptors.pop(key))
+        for adaptor in retired:
+            try:
+                await adaptor.teardown.remote()
+            except Exception:
+                log.exception("tearing down an executor failed")
+            ray.kill(adaptor)
+
     async def _launch(self, manifest: DispatchManifest, reuse: dict[int, str]) -> Run:
         loop = asyncio.get_running_loop()
         plan = self._compile(manifest, reuse)
-        run = await loop.run_in_executor(self._pool, launch, manifest, plan, reuse)
+        results_dir = os.path.join(self.home, "results")
+        run = await loop.run_in_executor(self._pool, launch, manifest, plan, reuse,
+                                         self._submitter(manifest), results_dir)
         self._runs[manifest.dispatch_id] = run
         loop.create_task(self._watch(run))
         return run
@@ -213,6 +269,7 @@ class Dispatcher:
             self._runs.pop(run.dispatch_id, None)
             self._cancelled.pop(run.dispatch_id, None)
             self._children.pop(run.dispatch_id, None)
+            await self._retire_adaptors(run.dispatch_id)
 
     async def _settle(self, run: Run, timeout: float = 600.0) -> None:
         """Wait until every task of ``run`` has ended, without fetching outputs."""
@@ -258,8 +315,16 @@ class Dispatcher:
         pending = [n for n in sorted(targets) if run.refs[n] not in done]
         ended = await self._rm.end_nodes.remote(dispatch_id, pending, Status.CANCELLED.value,
                                                 CANCELLED_BY_USER)
+        on_adaptor = self._adaptor_nodes.get(dispatch_id, {})
         for n in pending:
-            ray.cancel(run.refs[n], force=True)
+            key = on_adaptor.get(n)
+            if key is None:
+                ray.cancel(run.refs[n], force=True)
+            else:  # an actor call: cancel it, and have the executor stop its job
+                ray.cancel(run.refs[n])
+                adaptor = self._adaptors.get(key)
+                if adaptor is not None:
+                    adaptor.cancel.remote(dispatch_id, n)
         if task_ids is None and run.outcome_ref is not None:
             ray.cancel(run.outcome_ref, force=True)
         for child in list(self._children.get(dispatch_id, ())):

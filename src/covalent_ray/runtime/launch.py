@@ -14,7 +14,7 @@ from typing import Any
 
 import ray
 
-from ..core.compile import Plan, Stage
+from ..core.compile import Plan
 from ..core.graph import NodeKind
 from ..core.manifest import DispatchManifest
 from .worker import FinalSpec, NodeTask, finalize, run_node
@@ -52,12 +52,18 @@ def dask_key(name: str, node_id: int) -> str:
     return f"{name}#{node_id}"
 
 
+#: ``submit(executor_key, node_id, packed, refs, args) -> ObjectRef``: hands one node of
+#: an explicit executor to its adaptor (see ``Dispatcher``).
+SubmitToExecutor = Callable[[str, int, bytes, "dict[str, Any] | None", list[Any]], Any]
+
+
 def launch(manifest: DispatchManifest, plan: Plan, reused: dict[int, str] | None = None,
-           submit_adaptor: Callable[[Stage, dict[int, Any], Any], None] | None = None) -> Run:
+           submit: SubmitToExecutor | None = None, results_dir: str = "") -> Run:
     """Submit every task of ``plan`` and the final step; return their ObjectRefs.
 
     ``reused`` maps nodes whose stored output replaces running them to that output's
-    blob key (the blob must be in ``manifest.blobs``).
+    blob key (the blob must be in ``manifest.blobs``). Nodes of explicit executors go
+    through ``submit`` with their inputs as ObjectRefs (or constants).
     """
     from dask._task_spec import DataNode, Task, TaskRef
     from ray.util.dask import ray_dask_get
@@ -81,18 +87,28 @@ def launch(manifest: DispatchManifest, plan: Plan, reused: dict[int, str] | None
         return payload(key)
 
     root = manifest.root_id
+
+    def node_task(nid: int) -> NodeTask:
+        spec = plan.tasks[nid]
+        keys = [k for k in (spec.function, spec.value, spec.metadata.get("hooks")) if k]
+        return NodeTask(spec, root, {k: payload(k) for k in keys}, results_dir)
+
     for stage in plan.stages:
         if stage.executor_key is not None:
-            if submit_adaptor is None:
+            if submit is None:
                 raise RuntimeError(f"no adaptor can run executor {stage.executor_key!r}")
-            submit_adaptor(stage, run.refs, payload)
+            for nid in stage.nodes:
+                spec = plan.tasks[nid]
+                args = [constant(i) if const else run.refs[i]
+                        for i, const in zip(spec.inputs, spec.constants)]
+                packed, refs = node_task(nid).pack()
+                run.refs[nid] = submit(stage.executor_key, nid, packed, refs, args)
             continue
         members = set(stage.nodes)
         dsk: dict[str, Any] = {}
         for nid in stage.nodes:
             spec = plan.tasks[nid]
-            keys = [k for k in (spec.function, spec.value, spec.metadata.get("hooks")) if k]
-            task = NodeTask(spec, root, {k: payload(k) for k in keys})
+            task = node_task(nid)
             args: list[Any] = []
             for inp, is_const in zip(spec.inputs, spec.constants):
                 if is_const:

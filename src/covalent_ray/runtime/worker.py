@@ -17,7 +17,7 @@ import signal
 import threading
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +42,7 @@ class NodeTask:
     spec: TaskSpec
     root_dispatch_id: str
     blobs: dict[str, Any] = field(default_factory=dict)
+    results_dir: str = ""
 
     def pack(self) -> tuple[bytes, dict[str, Any] | None]:
         """Plain-pickled bytes of everything but ObjectRefs, plus those refs.
@@ -51,16 +52,17 @@ class NodeTask:
         """
         refs = {k: v for k, v in self.blobs.items() if isinstance(v, ray.ObjectRef)}
         inline = {k: v for k, v in self.blobs.items() if k not in refs}
-        data = pickle.dumps((self.spec, self.root_dispatch_id, inline), protocol=5)
+        data = pickle.dumps((self.spec, self.root_dispatch_id, inline, self.results_dir),
+                            protocol=5)
         return data, (refs or None)
 
     @classmethod
     def unpack(cls, data: bytes, refs: dict[str, Any] | None) -> NodeTask:
         """Inverse of :meth:`pack`."""
-        spec, root, blobs = pickle.loads(data)
+        spec, root, blobs, results_dir = pickle.loads(data)
         if refs:
             blobs.update(refs)
-        return cls(spec, root, blobs)
+        return cls(spec, root, blobs, results_dir)
 
 
 @dataclass(frozen=True)
@@ -196,17 +198,31 @@ def _output_fields(value: Any, name: str) -> dict[str, Any]:
             "output_repr": _serialize.readable(value), "output_json": _serialize.as_json(value)}
 
 
-def run_node(packed: bytes, refs: dict[str, Any] | None, *inputs: Any) -> Any:
-    """Run one node of a dispatch (the function Ray executes for every task)."""
-    task = NodeTask.unpack(packed, refs)
+def task_metadata(task: NodeTask) -> dict[str, Any]:
+    """What executors receive as ``task_metadata`` (Covalent's keys)."""
+    spec = task.spec
+    return {"dispatch_id": spec.dispatch_id, "node_id": spec.node_id, "node_name": spec.name,
+            "results_dir": task.results_dir, "root_dispatch_id": task.root_dispatch_id}
+
+
+def prepare(task: NodeTask, inputs: tuple[Any, ...]) -> list[Any] | Skipped:
+    """The node's input values (constants unpickled), or the marker to return instead."""
     spec = task.spec
     values = [_serialize.loads(v) if const else v for v, const in zip(inputs, spec.constants)]
     failures = collect_failures(v for v, const in zip(values, spec.constants) if not const)
-    if failures:
-        return Skipped(failures)
-    if spec.kind is NodeKind.ELECTRON:
-        return _run_electron(task, values)
-    if spec.kind is NodeKind.SUBLATTICE:
+    return Skipped(failures) if failures else values
+
+
+def run_node(packed: bytes, refs: dict[str, Any] | None, *inputs: Any) -> Any:
+    """Run one node of a dispatch (the function Ray executes for every task)."""
+    task = NodeTask.unpack(packed, refs)
+    values = prepare(task, inputs)
+    if isinstance(values, Skipped):
+        return values
+    kind = task.spec.kind
+    if kind is NodeKind.ELECTRON:
+        return run_electron(task, values, invoke_here)
+    if kind is NodeKind.SUBLATTICE:
         return _run_sublattice(task, values)
     return _run_auxiliary(task, values)
 
@@ -215,8 +231,63 @@ def _bind(spec: TaskSpec, values: list[Any]) -> tuple[list[Any], dict[str, Any]]
     return [values[i] for i in spec.args], {name: values[i] for name, i in spec.kwargs}
 
 
-def _run_electron(task: NodeTask, values: list[Any]) -> Any:
-    """Run an electron with its retries and timeout; report every attempt."""
+class ElectronRaised(Exception):
+    """An attempt failed; carries what the electron wrote before it failed."""
+
+    def __init__(self, error: BaseException, stdout: str = "", stderr: str = "") -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.stdout = stdout
+        self.stderr = stderr
+
+
+#: ``invoke(function, args, kwargs, task, attempt, timeout) -> (output, stdout, stderr)``;
+#: raises :class:`ElectronRaised` when the attempt fails.
+Invoke = Callable[[Callable[..., Any], list[Any], dict[str, Any], NodeTask, int, "float | None"],
+                  tuple[Any, str, str]]
+
+
+class CapturedCall:
+    """The electron's function with fd-level capture, its timeout and Dask-on-Ray.
+
+    Picklable, so an executor may run it in another process or on another machine: the
+    capture then happens where the code runs, and the output travels back with the
+    result as ``(output, stdout, stderr)`` (or inside :class:`ElectronRaised`).
+    """
+
+    def __init__(self, function: Callable[..., Any], name: str, timeout: float | None) -> None:
+        self.function = function
+        self.name = name
+        self.timeout = timeout
+        self.__name__ = getattr(function, "__name__", name)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> tuple[Any, str, str]:
+        error: BaseException | None = None
+        output: Any = None
+        with capture_fds() as captured:
+            try:
+                with _deadline(self.timeout, self.name):
+                    output = _call_with_dask_on_ray(self.function, list(args), kwargs)
+            except Exception as exc:
+                error = exc
+        if error is not None:
+            raise ElectronRaised(error, captured.stdout, captured.stderr)
+        return output, captured.stdout, captured.stderr
+
+
+def invoke_here(function: Callable[..., Any], args: list[Any], kwargs: dict[str, Any],
+                task: NodeTask, attempt: int, timeout: float | None) -> tuple[Any, str, str]:
+    """Run one attempt in this process (a Ray task of the default executor)."""
+    return CapturedCall(function, task.spec.name, timeout)(*args, **kwargs)
+
+
+def run_electron(task: NodeTask, values: list[Any], invoke: Invoke) -> Any:
+    """Run an electron with its deps, retries and timeout; report every attempt.
+
+    ``invoke`` runs one attempt: here, or through an executor (see ``runtime.adaptor``).
+    """
+    from ..sdk.deps import wrap_with_hooks
+
     spec = task.spec
     meta = spec.metadata
     retries = max(0, int(meta.get("retries") or 0))
@@ -225,7 +296,7 @@ def _run_electron(task: NodeTask, values: list[Any]) -> Any:
     base = {"dispatch_id": spec.dispatch_id, "node_id": spec.node_id}
     where = _where()
     attempts: list[dict[str, Any]] = []
-    captured = None
+    stdout = stderr = ""
     fields: dict[str, Any] = {}
     output: Any = None
     error: BaseException | None = None
@@ -234,6 +305,8 @@ def _run_electron(task: NodeTask, values: list[Any]) -> Any:
         function = _blob(task, spec.function) if spec.function else None
         if function is None:
             raise RuntimeError(f"electron {spec.name!r} has no function to run")
+        hooks = _blob(task, meta["hooks"]) if meta.get("hooks") else None
+        function = wrap_with_hooks(function, hooks, task_metadata(task))
         args, kwargs = _bind(spec, values)
     except Exception as exc:  # the function cannot even be loaded: no retry helps
         report([{**base, "attempt": 1, "status": Status.FAILED.value,
@@ -248,12 +321,11 @@ def _run_electron(task: NodeTask, values: list[Any]) -> Any:
         token = current.set(TaskContext(spec.dispatch_id, spec.node_id, spec.name,
                                         task.root_dispatch_id, attempt))
         try:
-            with capture_fds() as captured:
-                try:
-                    with _deadline(timeout, spec.name):
-                        output = _call_with_dask_on_ray(function, args, kwargs)
-                except Exception as exc:  # the electron's failure, reported not raised
-                    error = exc
+            output, stdout, stderr = invoke(function, args, kwargs, task, attempt, timeout)
+        except ElectronRaised as raised:
+            error, stdout, stderr = raised.error, raised.stdout, raised.stderr
+        except Exception as exc:  # the executor itself failed the attempt
+            error = exc
         finally:
             current.reset(token)
         if error is None:
@@ -265,17 +337,23 @@ def _run_electron(task: NodeTask, values: list[Any]) -> Any:
         attempts.append({"attempt": attempt, "start_time": start, "end_time": time.time(),
                          "status": Status.COMPLETED.value if error is None else Status.FAILED.value,
                          "error": None if error is None else _error_text(error), **where})
-        if error is None or attempt > retries:
+        if error is None or attempt > retries or _is_cancel(error):
             break
         time.sleep(delay)
     done = {**base, "attempt": len(attempts), "start_time": first_start, "end_time": time.time(),
-            "stdout": captured.stdout if captured else "",
-            "stderr": captured.stderr if captured else "", "attempts": attempts}
+            "stdout": stdout, "stderr": stderr, "attempts": attempts}
     if error is None:
         report([{**done, "status": Status.COMPLETED.value, **fields}])
         return output
-    report([{**done, "status": Status.FAILED.value, "error": _error_text(error)}])
+    status = Status.CANCELLED if _is_cancel(error) else Status.FAILED
+    report([{**done, "status": status.value, "error": _error_text(error)}])
     return Failed(spec.node_id, spec.name, _summary(error))
+
+
+def _is_cancel(error: BaseException) -> bool:
+    from .._exceptions import TaskCancelledError
+
+    return isinstance(error, TaskCancelledError)
 
 
 @contextmanager
@@ -283,7 +361,8 @@ def _deadline(seconds: float | None, name: str) -> Iterator[None]:
     """Interrupt the block after ``seconds`` with :class:`ElectronTimeoutError`.
 
     Ray runs a task on its worker's main thread, where SIGALRM can interrupt even a
-    blocking call (sleep, I/O waits) by raising in the handler.
+    blocking call (sleep, I/O waits) by raising in the handler. Elsewhere (an executor's
+    thread) the adaptor enforces the timeout instead.
     """
     if not seconds or threading.current_thread() is not threading.main_thread():
         yield
@@ -368,10 +447,11 @@ def _run_sublattice(task: NodeTask, values: list[Any]) -> Any:
         report([{**base, "status": Status.FAILED.value, "start_time": start,
                  "end_time": time.time(), "error": _error_text(exc), **_where()}])
         return Failed(spec.node_id, spec.name, _summary(exc))
-    report([{**base, "status": Status.DISPATCHING.value, "start_time": start,
-             "sub_dispatch_id": child_id, **_where()}])
+    report([{**base, "status": Status.RUNNING.value, "start_time": start, **_where()}])
     try:
         outcome_ref, value_ref = ray.get(_actor(DISPATCHER_NAME).submit.remote(manifest, True))
+        # the child is registered now: its ID can be followed
+        report([{**base, "status": Status.DISPATCHING.value, "sub_dispatch_id": child_id}])
         outcome: Outcome = ray.get(outcome_ref)
         if outcome.status != Status.COMPLETED.value:
             raise RuntimeError(

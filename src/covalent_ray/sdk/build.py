@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import _serialize
-from .._exceptions import LatticeBuildError, SerializationError
+from .._exceptions import CovalentRayError, LatticeBuildError, SerializationError
 from ..core.graph import EdgeKind, ExecutorSpec, NodeKind, TransportGraph
 from ..core.outcome import NodeRef
 
@@ -39,6 +39,7 @@ class GraphBuilder:
     default_executor: Any = None  # the lattice's ``executor=``, for electrons without one
     lattice_hooks: dict[str, Any] = field(default_factory=dict)  # deps inherited by electrons
     replacements: dict[str, Any] = field(default_factory=dict)  # redispatch: name -> electron
+    executors: dict[Any, tuple[Any, Any]] = field(default_factory=dict)  # resolved, per build
     graph: TransportGraph = field(default_factory=TransportGraph)
     blobs: dict[str, bytes] = field(default_factory=dict)
 
@@ -329,7 +330,7 @@ def build(name: str, function: Callable[..., Any], args: tuple[Any, ...],
     try:
         try:
             returned = function(*args, **kwargs)
-        except (LatticeBuildError, SerializationError):
+        except CovalentRayError:  # already says what went wrong and where
             raise
         except Exception as exc:
             raise LatticeBuildError(

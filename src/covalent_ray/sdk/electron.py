@@ -13,15 +13,38 @@ from .build import ElectronOutput, GraphBuilder, active_builder
 DEFAULT_EXECUTOR_NAMES = frozenset({"dask", "default"})
 
 
+def resolve_executor(executor: Any, builder: GraphBuilder, owner: str) -> Any:
+    """The executor instance for a short name or instance (None: the default executor).
+
+    Resolved here, at dispatch time, so that an unknown or broken executor fails in the
+    client with the electron and the available executors named.
+    """
+    if executor is None or (isinstance(executor, str) and executor in DEFAULT_EXECUTOR_NAMES):
+        return None
+    cache_key = executor if isinstance(executor, str) else id(executor)
+    if cache_key in builder.executors:
+        return builder.executors[cache_key][1]
+    from .._exceptions import ExecutorError
+    from ..executors import registry
+
+    try:
+        instance = registry.resolve(executor)
+    except ExecutorError as exc:
+        raise type(exc)(f"{owner}: {exc}") from exc
+    builder.executors[cache_key] = (executor, instance)  # keeps id() keys alive
+    return instance
+
+
 def executor_spec(executor: Any, builder: GraphBuilder, owner: str) -> ExecutorSpec | None:
     """The graph's description of ``executor`` (a short name or an executor instance)."""
-    if executor is None:
+    instance = resolve_executor(executor, builder, owner)
+    if instance is None:
         return None
-    if isinstance(executor, str):
-        return ExecutorSpec(short_name=executor)
-    short = getattr(executor, "short_name", None) or type(executor).__name__.lower()
-    return ExecutorSpec(short_name=str(short),
-                        instance_blob=builder.blob(executor, f"the executor of {owner}"))
+    from ..executors.base import config_key, short_name_of
+
+    return ExecutorSpec(short_name=short_name_of(instance),
+                        instance_blob=builder.blob(instance, f"the executor of {owner}"),
+                        identity=config_key(instance))
 
 
 class Electron:
@@ -69,18 +92,25 @@ class Electron:
 
         kind = NodeKind.SUBLATTICE if isinstance(self.function, Lattice) else NodeKind.ELECTRON
         executor = self.executor if self.executor is not None else builder.default_executor
+        owner = f"electron {self.name!r}"
+        instance = resolve_executor(executor, builder, owner)
         metadata: dict[str, Any] = {}
         for field_name in ("retries", "retry_delay", "timeout"):
             value = getattr(self, field_name)
             if value is not None:
                 metadata[field_name] = value
+        # Covalent's executor settings ``retries`` and ``time_limit`` are the defaults
+        if instance is not None:
+            if "retries" not in metadata and getattr(instance, "retries", 0):
+                metadata["retries"] = int(instance.retries)
+            limit = getattr(instance, "time_limit", -1)
+            if "timeout" not in metadata and limit and limit > 0:
+                metadata["timeout"] = float(limit)
         hooks = self._hooks(builder)
         if hooks:
             metadata["hooks"] = builder.blob(hooks, f"the deps and hooks of electron {self.name!r}")
-        return builder.add_call(
-            self.name, kind, self.function, args, kwargs,
-            executor_spec(executor, builder, f"electron {self.name!r}"), metadata,
-        )
+        return builder.add_call(self.name, kind, self.function, args, kwargs,
+                                executor_spec(instance, builder, owner), metadata)
 
     def _hooks(self, builder: GraphBuilder) -> dict[str, Any]:
         hooks: dict[str, Any] = {}

@@ -1,0 +1,31 @@
+"""A Covalent-style executor that records its lifecycle in files (for the adaptor tests)."""
+
+import os
+from pathlib import Path
+from typing import Any, Callable, Dict, List
+
+from covalent_ray.executors.base import BaseExecutor
+
+EXECUTOR_PLUGIN_NAME = "CountingExecutor"
+
+
+class CountingExecutor(BaseExecutor):
+    """Runs electrons in the adaptor's process; appends to <logdir>/{setup,run,teardown}."""
+
+    def __init__(self, logdir: str = "", **kwargs: Any) -> None:
+        self.logdir = logdir
+        super().__init__(**kwargs)
+
+    def _log(self, what: str, text: str) -> None:
+        with open(Path(self.logdir) / what, "a") as f:
+            f.write(text + "\n")
+
+    def setup(self, task_metadata: Dict) -> None:
+        self._log("setup", str(os.getpid()))
+
+    def run(self, function: Callable, args: List, kwargs: Dict, task_metadata: Dict) -> Any:
+        self._log("run", f"{task_metadata['node_id']} {os.getpid()}")
+        return function(*args, **kwargs)
+
+    def teardown(self, task_metadata: Dict) -> None:
+        self._log("teardown", str(os.getpid()))
