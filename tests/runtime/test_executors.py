@@ -212,3 +212,53 @@ def test_failing_dep_names_the_dep() -> None:
     assert result.status == ct.status.FAILED
     error = result.get_node_result(0)["error"]
     assert "DepsError" in error and "exit 3" in error
+
+
+def test_workflow_executor_builds_sublattices(tmp_path) -> None:
+    log = tmp_path / "built-in"
+
+    @ct.electron
+    def inc(x):
+        return x + 1
+
+    @ct.lattice(workflow_executor=LocalExecutor(workdir=str(tmp_path)))
+    def inner(x):
+        log.write_text(os.getcwd())  # the body runs where the sublattice is built
+        return inc(x)
+
+    @ct.lattice
+    def outer(x):
+        return ct.electron(inner)(x)
+
+    result = ct.dispatch_sync(outer)(1)
+    assert result.status == ct.status.COMPLETED, result.error
+    assert result.result == 2
+    assert Path(log.read_text()).resolve() == tmp_path.resolve()
+    assert result.get_node_result(0)["executor"] == "local"
+
+
+def test_executor_defaults_for_retries_and_timeouts(tmp_path) -> None:
+    counter = tmp_path / "tries"
+
+    @ct.electron(executor=LocalExecutor(workdir=str(tmp_path), retries=2))
+    def flaky():
+        tries = int(counter.read_text()) + 1 if counter.exists() else 1
+        counter.write_text(str(tries))
+        if tries < 3:
+            raise RuntimeError(f"try {tries}")
+        return tries
+
+    @ct.electron(executor=LocalExecutor(workdir=str(tmp_path), time_limit=1))
+    def slow():
+        time.sleep(60)
+
+    @ct.lattice
+    def wf():
+        return flaky(), slow()
+
+    result = ct.dispatch_sync(wf)()
+    assert result.get_node_result(0)["status"] == ct.status.COMPLETED
+    assert result.get_node_result(0)["attempt"] == 3
+    slow_node = next(n for n in result.get_all_node_results() if n["node_name"] == "slow")
+    assert slow_node["status"] == ct.status.FAILED
+    assert "timeout" in slow_node["error"].lower()

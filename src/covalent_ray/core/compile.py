@@ -101,8 +101,10 @@ def compile_plan(
     """
     constants = {n.id for n in graph.nodes if not n.runs} | set(reuse)
     task_ids = [n.id for n in graph.nodes if n.id not in constants]
-    keys = {n.id: (None if n.kind is not NodeKind.ELECTRON else executor_key(n))
-            for n in graph.nodes}
+    # electrons run on their executor, sublattices are built on their workflow executor;
+    # the glue nodes (collections, getitem, operators) run on the default executor
+    keys = {n.id: (executor_key(n) if n.kind in (NodeKind.ELECTRON, NodeKind.SUBLATTICE)
+                   else None) for n in graph.nodes}
     in_edges = graph.in_edges()
 
     tasks: dict[int, TaskSpec] = {}

@@ -32,8 +32,9 @@ from .._exceptions import ElectronTimeoutError, TaskCancelledError
 from ..core.outcome import Skipped
 from ..executors.base import (AnyExecutor, TaskControl, call_executor, cancel_task,
                               run_task)
-from .worker import (CapturedCall, ElectronRaised, NodeTask, prepare, run_electron,
-                     task_metadata)
+from ..core.graph import NodeKind
+from .worker import (BuildSublattice, CapturedCall, ElectronRaised, NodeTask, prepare,
+                     run_electron, run_sublattice, task_metadata)
 
 _capture_turn = threading.Lock()  # one in-process fd capture at a time
 
@@ -101,6 +102,8 @@ class ExecutorAdaptor:
         self._last_meta = meta
         async with self._limit:
             await self._ensure_setup(meta)
+            if task.spec.kind is NodeKind.SUBLATTICE:  # this is the workflow executor
+                return await self._sublattice(task, values, meta)
 
             def invoke(function: Any, args: list[Any], kwargs: dict[str, Any],
                        task: NodeTask, attempt: int, timeout: float | None) -> Any:
@@ -115,6 +118,18 @@ class ExecutorAdaptor:
                 if control is not None:
                     await cancel_task(self.executor, control, pool=self._calls)
                 raise
+
+    async def _sublattice(self, task: NodeTask, values: list[Any], meta: dict[str, Any]) -> Any:
+        """Build the sublattice's graph on this executor; dispatch and await it here."""
+        loop = asyncio.get_running_loop()
+
+        def build(builder: BuildSublattice, args: list[Any], kwargs: dict[str, Any]) -> Any:
+            control = TaskControl(task_metadata=meta)
+            coro = run_task(self.executor, builder, args, kwargs, meta, control,
+                            pool=self._calls)
+            return asyncio.run_coroutine_threadsafe(coro, loop).result()
+
+        return await loop.run_in_executor(self._runs, run_sublattice, task, values, build)
 
     async def _attempt(self, function: Any, args: list[Any], kwargs: dict[str, Any],
                        task: NodeTask, timeout: float | None) -> tuple[Any, str, str]:

@@ -250,7 +250,7 @@ class ResultManager:
                 state.update(status=Status.COMPLETED.value, start_time=now, end_time=now,
                              **reused[n.id])
             executor = None
-            if n.kind is NodeKind.ELECTRON:
+            if n.kind in (NodeKind.ELECTRON, NodeKind.SUBLATTICE):
                 executor = n.executor.short_name if n.executor else dispatch["executor"]
             nodes.append({"dispatch_id": manifest.dispatch_id, "node_id": n.id, "name": n.name,
                           "kind": n.kind.value, "executor": executor, **state})

@@ -223,7 +223,7 @@ def run_node(packed: bytes, refs: dict[str, Any] | None, *inputs: Any) -> Any:
     if kind is NodeKind.ELECTRON:
         return run_electron(task, values, invoke_here)
     if kind is NodeKind.SUBLATTICE:
-        return _run_sublattice(task, values)
+        return run_sublattice(task, values)
     return _run_auxiliary(task, values)
 
 
@@ -430,7 +430,24 @@ def _auxiliary_value(task: NodeTask, values: list[Any]) -> Any:
     raise ValueError(f"node {spec.node_id} has unknown kind {kind}")
 
 
-def _run_sublattice(task: NodeTask, values: list[Any]) -> Any:
+class BuildSublattice:
+    """Builds a sublattice's manifest from its actual inputs; picklable, so the workflow
+    executor can run it wherever it runs electrons."""
+
+    def __init__(self, lattice: Any, ids: dict[str, Any]) -> None:
+        self.lattice = lattice
+        self.ids = ids
+        self.__name__ = f"build_{getattr(lattice, 'name', 'sublattice')}"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.lattice.manifest(tuple(args), kwargs, **self.ids)
+
+
+def run_sublattice(task: NodeTask, values: list[Any],
+                   build: Callable[[BuildSublattice, list[Any], dict[str, Any]], Any] | None = None
+                   ) -> Any:
+    """Build the sublattice (here, or through ``build``: the workflow executor), dispatch
+    it as a child dispatch, wait for it and return its result."""
     import uuid
 
     spec = task.spec
@@ -440,9 +457,10 @@ def _run_sublattice(task: NodeTask, values: list[Any]) -> Any:
     try:
         lattice = _blob(task, spec.function) if spec.function else None
         args, kwargs = _bind(spec, values)
-        manifest = lattice.manifest(  # type: ignore[union-attr]
-            tuple(args), kwargs, dispatch_id=child_id, parent_dispatch_id=spec.dispatch_id,
-            parent_node_id=spec.node_id, root_dispatch_id=task.root_dispatch_id)
+        builder = BuildSublattice(lattice, {
+            "dispatch_id": child_id, "parent_dispatch_id": spec.dispatch_id,
+            "parent_node_id": spec.node_id, "root_dispatch_id": task.root_dispatch_id})
+        manifest = builder(*args, **kwargs) if build is None else build(builder, args, kwargs)
     except Exception as exc:
         report([{**base, "status": Status.FAILED.value, "start_time": start,
                  "end_time": time.time(), "error": _error_text(exc), **_where()}])

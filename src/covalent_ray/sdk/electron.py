@@ -91,7 +91,11 @@ class Electron:
         from .lattice import Lattice
 
         kind = NodeKind.SUBLATTICE if isinstance(self.function, Lattice) else NodeKind.ELECTRON
-        executor = self.executor if self.executor is not None else builder.default_executor
+        executor = self.executor
+        if executor is None and kind is NodeKind.SUBLATTICE:
+            executor = self.function.workflow_executor  # where its graph is built
+        if executor is None:
+            executor = builder.default_executor
         owner = f"electron {self.name!r}"
         instance = resolve_executor(executor, builder, owner)
         metadata: dict[str, Any] = {}
