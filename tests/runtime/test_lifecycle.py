@@ -227,3 +227,30 @@ def test_timeout_stops_the_electron() -> None:
     assert result.status == ct.status.FAILED
     error = result.get_node_result(0)["error"]
     assert "ElectronTimeoutError" in error and "timeout of 1 s" in error
+
+
+def test_cli_cancel_and_result() -> None:
+    import subprocess
+    import sys
+
+    @ct.lattice
+    def long(x):
+        return sleeping(x, 30)
+
+    dispatch_id = ct.dispatch(long)(1)
+    _wait_for_status(dispatch_id, 0, "RUNNING")
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "covalent_ray.cli.main", *args],
+                              capture_output=True, text=True, timeout=120)
+
+    done = cli("cancel", dispatch_id)
+    assert done.returncode == 0, done.stderr
+    assert f"Cancelled dispatch {dispatch_id}" in done.stdout
+    shown = cli("result", dispatch_id, "--wait", "--json")
+    assert shown.returncode == 0, shown.stderr
+    import json
+
+    assert json.loads(shown.stdout)["status"] == "CANCELLED"
+    again = cli("cancel", dispatch_id)
+    assert again.returncode == 1 and "already ended CANCELLED" in again.stderr
