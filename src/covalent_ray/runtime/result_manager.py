@@ -115,9 +115,10 @@ class ResultManager:
         self._wake: asyncio.Event | None = None
         self._flusher: asyncio.Task[None] | None = None
         self._active: dict[str, _Active] = {}
-        self._finished: dict[str, asyncio.Event] = {}
+        self._finished: dict[str, asyncio.Event] = {}  # set when the dispatch has ended
         self._stats = _WriteStats()
-        self._parked: dict[str, list[dict[str, Any]]] = {}  # events that outran register
+        # events that outran their dispatch's registration: dispatch -> (since, events)
+        self._parked: dict[str, tuple[float, list[dict[str, Any]]]] = {}
         self._registered: dict[str, asyncio.Event] = {}
         self._changes: deque[tuple[int, dict[str, Any]]] = deque(maxlen=50_000)
         self._seq = 0
@@ -261,13 +262,12 @@ class ResultManager:
                   "param_name": e.name} for e in g.edges]
         children: dict[int, list[int]] = g.children()
         self._active[manifest.dispatch_id] = _Active(manifest.dispatch_id, states, kinds, children)
-        self._finished.setdefault(manifest.dispatch_id, asyncio.Event())
         self._batch.registrations.append((dispatch, nodes, edges))
         self._batch.blobs.update(manifest.blobs)
         self._batch.blobs[skeleton_key] = skeleton_data
         parked = self._parked.pop(manifest.dispatch_id, None)
         if parked:
-            await self.record(parked)
+            await self.record(parked[1])
         await self._commit()
         self._registered.setdefault(manifest.dispatch_id, asyncio.Event()).set()
         self._publish({"type": "dispatch", "dispatch_id": manifest.dispatch_id,
@@ -276,8 +276,8 @@ class ResultManager:
 
     async def _await_registered(self, dispatch_id: str, timeout: float = 60.0) -> _Active | None:
         """The active view of a dispatch, waiting for a registration still in flight."""
-        active = await self._load_active(dispatch_id)
-        if active is not None or dispatch_id in self._finished:
+        active, exists = await self._lookup(dispatch_id)
+        if active is not None or exists:
             return active
         event = self._registered.setdefault(dispatch_id, asyncio.Event())
         try:
@@ -287,9 +287,14 @@ class ResultManager:
         return await self._load_active(dispatch_id)
 
     async def _load_active(self, dispatch_id: str) -> _Active | None:
-        """Rebuild the in-memory view of an unfinished dispatch from the database."""
+        """The in-memory view of an unfinished dispatch (rebuilt from the database)."""
+        return (await self._lookup(dispatch_id))[0]
+
+    async def _lookup(self, dispatch_id: str) -> tuple[_Active | None, bool]:
+        """The active view of a dispatch, and whether the database knows the dispatch
+        (a known dispatch without an active view has ended)."""
         if dispatch_id in self._active:
-            return self._active[dispatch_id]
+            return self._active[dispatch_id], True
 
         def load(cur: Any) -> tuple[Any, Any, Any]:
             return (repo.get_dispatch(cur, dispatch_id), repo.get_nodes(cur, dispatch_id),
@@ -297,9 +302,9 @@ class ResultManager:
 
         row, node_rows, edge_rows = await self._read(load)
         if row is None or Status(row["status"]).is_terminal:
-            return None
+            return None, row is not None
         if dispatch_id in self._active:  # loaded concurrently
-            return self._active[dispatch_id]
+            return self._active[dispatch_id], True
         states = {r["node_id"]: {c: r[c] for c in repo.NODE_STATE_COLUMNS} for r in node_rows}
         kinds = {r["node_id"]: r["kind"] for r in node_rows}
         children: dict[int, list[int]] = {r["node_id"]: [] for r in node_rows}
@@ -308,21 +313,17 @@ class ResultManager:
                 children[e["parent_node_id"]].append(e["child_node_id"])
         active = _Active(dispatch_id, states, kinds, children)
         self._active[dispatch_id] = active
-        self._finished.setdefault(dispatch_id, asyncio.Event())
-        return active
+        return active, True
 
     async def record(self, events: Sequence[dict[str, Any]]) -> None:
         """Merge electron events (fire-and-forget for the sender)."""
         for event in events:
             active = self._active.get(event["dispatch_id"])
             if active is None:
-                active = await self._load_active(event["dispatch_id"])
+                active, exists = await self._lookup(event["dispatch_id"])
                 if active is None:
-                    if event["dispatch_id"] not in self._finished:
-                        # its registration is still on the way: apply it then
-                        parked = self._parked.setdefault(event["dispatch_id"], [])
-                        if len(parked) < 100_000:
-                            parked.append(event)
+                    if not exists:  # its registration is still on the way: apply it then
+                        self._park(event)
                     continue
             node_id = int(event["node_id"])
             state = active.nodes.get(node_id)
@@ -434,13 +435,24 @@ class ResultManager:
                 "max_commit_ms": 1000 * s.max_seconds,
                 "active_dispatches": len(self._active)}
 
+    def _park(self, event: dict[str, Any]) -> None:
+        """Keep an event whose dispatch is not registered yet (for up to ten minutes)."""
+        now = asyncio.get_running_loop().time()
+        for stale in [d for d, (t, _) in self._parked.items() if now - t > 600]:
+            del self._parked[stale]
+        _since, events = self._parked.setdefault(event["dispatch_id"], (now, []))
+        if len(events) < 100_000:
+            events.append(event)
+
     async def _end(self, dispatch_id: str, update: dict[str, Any]) -> None:
         self._batch.dispatch_updates.append((dispatch_id, update))
         await self._commit()
         self._active.pop(dispatch_id, None)
         self._registered.pop(dispatch_id, None)
         self._parked.pop(dispatch_id, None)
-        self._finished.setdefault(dispatch_id, asyncio.Event()).set()
+        ended = self._finished.pop(dispatch_id, None)
+        if ended is not None:  # wake the callers of ``wait``
+            ended.set()
         self._publish({"type": "dispatch", "dispatch_id": dispatch_id,
                        "status": update["status"]})
 
@@ -457,7 +469,9 @@ class ResultManager:
         if status is None or Status(status).is_terminal:
             return status
         event = self._finished.setdefault(dispatch_id, asyncio.Event())
-        if not event.is_set():
+        # the dispatch may have ended between the read and the event's creation
+        status = await self.status(dispatch_id)
+        if status is not None and not Status(status).is_terminal and not event.is_set():
             try:
                 await asyncio.wait_for(event.wait(), timeout)
             except asyncio.TimeoutError:
@@ -574,3 +588,4 @@ class ResultManager:
         """Commit what is queued and close the database file."""
         await self._commit()
         await asyncio.get_running_loop().run_in_executor(self._writer, self._con.close)
+
