@@ -52,11 +52,9 @@ def test_electrons_spread_and_resources_pin_on_a_two_node_cluster(tmp_path, cli,
         special_node = worker.stdout.readline().strip()
         assert special_node, "the second node did not start"
 
-        os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token))
-        try:
-            started = cli("start", "--address", f"127.0.0.1:{port}", home=home)
-        finally:
-            os.environ.pop("RAY_AUTH_MODE"), os.environ.pop("RAY_AUTH_TOKEN_PATH")
+        # the cluster's token, as a user joining it would have it in their shell
+        auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)}
+        started = cli("start", "--address", f"127.0.0.1:{port}", home=home, env=auth)
         assert started.returncode == 0, started.stderr
         info = json.loads((home / "service.json").read_text())
         assert info["head_pid"] is None and info["auth_token_path"] == str(token)

@@ -9,6 +9,7 @@ import typer
 
 from .._exceptions import CovalentRayError, ServiceNotRunningError
 from .._home import home_dir
+from ..api.options import DEFAULT_HOST, DEFAULT_PORT, ApiOptions
 from .common import HomeOpt, JsonOpt, fail, print_json
 
 
@@ -27,26 +28,38 @@ def start(
     num_gpus: Annotated[Optional[int], typer.Option(help="GPUs the local head offers.")] = None,
     resources: Annotated[Optional[str], typer.Option(
         help='Custom resources of the local head, as JSON: \'{"special": 1}\'.')] = None,
+    host: Annotated[str, typer.Option(
+        envvar="COVALENT_RAY_API_HOST",
+        help="Address of the dashboard and REST API; anything but loopback needs --api-token."
+    )] = DEFAULT_HOST,
+    port: Annotated[int, typer.Option(
+        envvar="COVALENT_RAY_API_PORT",
+        help="Port of the dashboard and REST API (0: any free one).")] = DEFAULT_PORT,
+    api_token: Annotated[Optional[str], typer.Option(
+        envvar="COVALENT_RAY_API_TOKEN", show_default=False,
+        help="Require this token (Authorization: Bearer) on the REST API.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Start the service (a local Ray head unless --address is given)."""
+    """Start the service (a local Ray head unless --address is given) and its dashboard."""
     from ..runtime import service
 
     h = home_dir(home)
     options = service.HeadOptions(num_cpus=num_cpus, num_gpus=num_gpus,
                                   resources=json.loads(resources) if resources else None)
     try:
-        info, already = service.start(h, address=address, head=options)
+        info, already = service.start(h, address=address, head=options,
+                                      api=ApiOptions(host=host, port=port, token=api_token))
     except CovalentRayError as exc:
         fail(exc)
     data = {"home": str(h), "address": info.address, "already_running": already,
             "api_url": info.api_url}
     if as_json:
         print_json(data)
-    elif already:
-        typer.echo(f"covalent-ray is already running (cluster {info.address}, home {h}).")
     else:
-        typer.echo(f"covalent-ray started: cluster {info.address}, home {h}.")
+        if already:
+            typer.echo(f"covalent-ray is already running (cluster {info.address}, home {h}).")
+        else:
+            typer.echo(f"covalent-ray started: cluster {info.address}, home {h}.")
         if info.api_url:
             typer.echo(f"Dashboard: {info.api_url}")
 

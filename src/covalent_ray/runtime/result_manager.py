@@ -589,3 +589,35 @@ class ResultManager:
         await self._commit()
         await asyncio.get_running_loop().run_in_executor(self._writer, self._con.close)
 
+    # -- SQL over results (the views and the sandbox policy: storage/sql.py) -------------
+
+    def _sql_service(self) -> Any:
+        """The SQL sandbox service, started on first use (queries never run on ``_con``:
+        it only supplies read cursors to copy the views from)."""
+        service = getattr(self, "_sql_sandbox", None)
+        if service is None:
+            from ..storage.sql import SqlService
+
+            service = self._sql_sandbox = SqlService(lambda: self._con.cursor(),
+                                                     root=self.home / "sql-sandbox")
+        return service
+
+    async def sql(self, query: str, params: list[Any] | dict[str, Any] | None = None,
+                  max_rows: int | None = None, timeout: float | None = None
+                  ) -> dict[str, Any]:
+        """Run one read-only query over the result views in the SQL sandbox.
+
+        Answers ``columns``, ``types``, ``arrow`` (Arrow IPC bytes), ``row_count``,
+        ``truncated``, ``max_rows`` and ``elapsed_s``; a refused or failed query answers
+        ``{"error": {"kind": "rejected" | "failed", "message": ...}}``."""
+        from ..storage.sql import answer
+
+        service = self._sql_service()
+        return await asyncio.get_running_loop().run_in_executor(
+            service.pool, answer, service, query, params, max_rows, timeout)
+
+    async def sql_export(self, view: str) -> bytes:
+        """Every row of one result view, as the bytes of a Parquet file."""
+        service = self._sql_service()
+        return await asyncio.get_running_loop().run_in_executor(
+            service.pool, service.export, view)

@@ -1,12 +1,16 @@
 """The service process: the long-lived Ray driver behind ``covalent-ray start``.
 
 It creates the detached dispatcher and result manager actors and then stays connected,
-serving the HTTP API when one is configured. Staying connected matters for speed: Ray
-attributes the tasks a detached actor submits to the job that created the actor, and
-once that job's driver has exited, every task gets a freshly started worker process
-(0.6-0.8 s each, measured) instead of a reused one (a few ms).
+serving the HTTP API and dashboard (``covalent_ray.api``) when ``--api-host`` is given.
+Staying connected matters for speed: Ray attributes the tasks a detached actor submits
+to the job that created the actor, and once that job's driver has exited, every task
+gets a freshly started worker process (0.6-0.8 s each, measured) instead of a reused one
+(a few ms).
 
-Run as ``python -m covalent_ray.runtime.serve --home DIR``; stops on SIGTERM/SIGINT.
+Run as ``python -m covalent_ray.runtime.serve --home DIR [--api-host H --api-port P]``
+(the API token, if any, comes in ``$COVALENT_RAY_API_TOKEN``, never on the command line);
+stops on SIGTERM/SIGINT. The HTTP port is bound before anything else starts, so a busy
+port fails the start at once with a message saying so.
 """
 
 from __future__ import annotations
@@ -16,9 +20,12 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 
+from .._exceptions import ServiceError
+from ..api.options import DEFAULT_PORT, ENV_TOKEN, ApiOptions, bind, url_for
 from .connect import ServiceInfo, apply_cluster_env
 
 log = logging.getLogger("covalent_ray.service")
@@ -49,22 +56,60 @@ def create_actors(home: Path, namespace: str, timeout: float = 120.0) -> None:
     ray.get(dispatcher.ping.remote(), timeout=timeout)
 
 
-async def _serve_until_stopped(info: ServiceInfo) -> None:
+def _mark_ready(home: Path, api_url: str | None) -> None:
+    info = ServiceInfo.read(home)
+    info.service_pid = os.getpid()
+    info.api_url = api_url
+    info.ready = True
+    info.write()
+    log.info("covalent-ray service ready (cluster %s, dashboard %s)", info.address, api_url)
+
+
+async def _serve_until_stopped(home: Path, api: ApiOptions | None,
+                               sock: socket.socket | None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    if api is None or sock is None:
+        _mark_ready(home, None)
+        await stop.wait()
+        return
+    from ..api.server import build_server, start_server, stop_server
+
+    server = build_server(home, api)
+    task = await start_server(server, sock)
+    # ready only once the server accepts connections: the URL start prints works at once
+    _mark_ready(home, url_for(api.host, sock.getsockname()[1]))
+    stopping = loop.create_task(stop.wait())
+    await asyncio.wait({stopping, task}, return_when=asyncio.FIRST_COMPLETED)
+    if task.done() and not stopping.done():
+        # the API failed; the actors (and running workflows) are unaffected
+        log.error("the HTTP server stopped: %r; the service keeps running without it",
+                  task.exception())
+        await stopping
+    await stop_server(server, task)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Connect, create the actors, report readiness in service.json, wait for a signal."""
     parser = argparse.ArgumentParser(prog="covalent_ray.runtime.serve")
     parser.add_argument("--home", required=True)
+    parser.add_argument("--api-host", default=None,
+                        help="serve the REST API and dashboard on this address")
+    parser.add_argument("--api-port", type=int, default=DEFAULT_PORT)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     home = Path(args.home)
+    api, sock = None, None
+    if args.api_host is not None:
+        api = ApiOptions(args.api_host, args.api_port, os.environ.get(ENV_TOKEN) or None)
+        try:
+            sock = bind(api)
+        except ServiceError as exc:
+            log.error("%s", exc)
+            return 2
     info = ServiceInfo.read(home)
     apply_cluster_env(info)
     import ray
@@ -72,13 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     ray.init(address=info.address, namespace=info.namespace, log_to_driver=False,
              logging_level="WARNING")
     create_actors(home, info.namespace)
-    info = ServiceInfo.read(home)
-    info.service_pid = os.getpid()
-    info.ready = True
-    info.write()
-    log.info("covalent-ray service ready (cluster %s)", info.address)
     try:
-        asyncio.run(_serve_until_stopped(info))
+        asyncio.run(_serve_until_stopped(home, api, sock))
     finally:
         ray.shutdown()
     return 0

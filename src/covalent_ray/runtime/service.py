@@ -27,6 +27,7 @@ from typing import Any
 from .._exceptions import ServiceError, ServiceNotRunningError
 from .._home import (DISPATCHER_NAME, NAMESPACE, RESULT_MANAGER_NAME, db_path, logs_dir,
                      service_file)
+from ..api.options import ENV_TOKEN, ApiOptions, bind
 from .connect import ServiceInfo, apply_cluster_env, disconnect, use_loopback
 
 HEAD_START_TIMEOUT_S = 120.0
@@ -177,15 +178,20 @@ def _terminate(pid: int, marker: str | None, timeout: float = HEAD_STOP_TIMEOUT_
         pass
 
 
-def _start_service_process(info: ServiceInfo) -> None:
-    """Start the long-lived service process and wait until its actors answer."""
+def _start_service_process(info: ServiceInfo, api: ApiOptions) -> None:
+    """Start the long-lived service process (actors and HTTP server) and wait until its
+    actors answer and its server listens."""
     home = info.home
     logs_dir(home).mkdir(parents=True, exist_ok=True)
     log_path = logs_dir(home) / "service.log"
     env = dict(os.environ)
+    env.pop(ENV_TOKEN, None)
+    if api.token:  # by environment: a command line is visible to every local user
+        env[ENV_TOKEN] = api.token
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "covalent_ray.runtime.serve", "--home", str(home)],
+            [sys.executable, "-m", "covalent_ray.runtime.serve", "--home", str(home),
+             "--api-host", api.host, "--api-port", str(api.port)],
             env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True)
     deadline = time.monotonic() + HEAD_START_TIMEOUT_S
@@ -226,8 +232,14 @@ def _answers(info: ServiceInfo) -> bool:
         return False
 
 
-def start(home: Path, address: str | None = None, head: HeadOptions | None = None) -> tuple[ServiceInfo, bool]:
-    """Start the service for ``home``; returns its info and whether it was already running."""
+def start(home: Path, address: str | None = None, head: HeadOptions | None = None,
+          api: ApiOptions | None = None) -> tuple[ServiceInfo, bool]:
+    """Start the service for ``home``; returns its info and whether it was already running.
+
+    ``api`` says where the REST API and dashboard listen (default: ``ApiOptions.from_env``,
+    127.0.0.1:48008)."""
+    api = api or ApiOptions.from_env()
+    api.check()  # before anything starts: unsafe or invalid settings change nothing
     if address is None or address.rsplit(":", 1)[0] in ("127.0.0.1", "localhost"):
         use_loopback()
     import ray
@@ -240,10 +252,11 @@ def start(home: Path, address: str | None = None, head: HeadOptions | None = Non
         _cleanup(info)  # a stale record: what it describes is gone or broken
         if ray.is_initialized():
             ray.shutdown()
+    bind(api).close()  # a busy port fails here, before a Ray head is started for nothing
     info = _join(home, address) if address else _start_head(home, head or HeadOptions())
     info.write()
     try:
-        _start_service_process(info)
+        _start_service_process(info, api)
     except BaseException:
         _cleanup(ServiceInfo.read(home))
         raise

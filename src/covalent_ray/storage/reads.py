@@ -38,3 +38,38 @@ def graph(cur: Any, dispatch_id: str) -> dict[str, Any] | None:
     if repo.get_dispatch(cur, dispatch_id) is None:
         return None
     return {"nodes": repo.get_nodes(cur, dispatch_id), "edges": repo.get_edges(cur, dispatch_id)}
+
+
+@read
+def graph_view(cur: Any, dispatch_id: str) -> dict[str, Any] | None:
+    """A dispatch's graph for drawing: each node's state without values or logs (a
+    thousand-node graph stays a small answer), and its edges."""
+    if repo.get_dispatch(cur, dispatch_id) is None:
+        return None
+    nodes = repo._rows(cur.execute(
+        "SELECT node_id, name, kind, status, executor, start_time, end_time, "
+        "sub_dispatch_id, attempt FROM electrons WHERE dispatch_id = ? ORDER BY node_id",
+        [dispatch_id]))
+    return {"nodes": nodes, "edges": repo.get_edges(cur, dispatch_id)}
+
+
+@read
+def electron_detail(cur: Any, dispatch_id: str, node_id: int) -> dict[str, Any] | None:
+    """One node's row and its inputs (each parent's readable output with the parameter it
+    binds) and its recorded attempts; None for an unknown dispatch, ``{"node": None}`` for
+    an unknown node."""
+    if repo.get_dispatch(cur, dispatch_id) is None:
+        return None
+    nodes = repo.get_nodes(cur, dispatch_id, [node_id])
+    if not nodes:
+        return {"node": None, "inputs": []}
+    inputs = repo._rows(cur.execute(
+        """SELECT e.kind, e.arg_index, e.param_name, e.parent_node_id,
+                  p.name AS parent_name, p.kind AS parent_kind, p.output_repr, p.output_json
+           FROM edges e JOIN electrons p
+             ON p.dispatch_id = e.dispatch_id AND p.node_id = e.parent_node_id
+           WHERE e.dispatch_id = ? AND e.child_node_id = ?
+           ORDER BY e.kind, e.arg_index NULLS LAST, e.param_name""",
+        [dispatch_id, node_id]))
+    return {"node": nodes[0], "inputs": inputs,
+            "attempts": repo.get_attempts(cur, dispatch_id, node_id)}

@@ -1,0 +1,106 @@
+"""Where the HTTP server listens and who may call it (no FastAPI import: the CLI and the
+service launcher read this before any server exists).
+
+The server binds 127.0.0.1 on :data:`DEFAULT_PORT` unless told otherwise. Binding to
+anything but a loopback address exposes every stored input, output and log to the
+network, so an API token is then required (``--api-token`` or
+``$COVALENT_RAY_API_TOKEN``); on loopback it is optional and enforced when given.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from dataclasses import dataclass
+
+from .._exceptions import ServiceError
+
+#: The dashboard and REST API's port unless ``--port`` says otherwise (Covalent's own)
+DEFAULT_PORT = 48008
+DEFAULT_HOST = "127.0.0.1"
+ENV_TOKEN = "COVALENT_RAY_API_TOKEN"
+ENV_PORT = "COVALENT_RAY_API_PORT"
+ENV_HOST = "COVALENT_RAY_API_HOST"
+#: Shortest token accepted: a guessable token is no protection on a network
+MIN_TOKEN_LENGTH = 16
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine only (127.0.0.0/8, ::1 or ``localhost``)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a hostname: it may resolve to a public interface
+
+
+@dataclass
+class ApiOptions:
+    """How the service's HTTP server (REST API and dashboard) listens.
+
+    ``port=0`` picks any free port; the one chosen is recorded in ``service.json``.
+    """
+
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    token: str | None = None
+
+    @classmethod
+    def from_env(cls, host: str | None = None, port: int | None = None,
+                 token: str | None = None) -> ApiOptions:
+        """Options from explicit values, else the environment, else the defaults."""
+        env_port = os.environ.get(ENV_PORT)
+        return cls(host=host or os.environ.get(ENV_HOST) or DEFAULT_HOST,
+                   port=port if port is not None else int(env_port) if env_port else DEFAULT_PORT,
+                   token=token or os.environ.get(ENV_TOKEN) or None)
+
+    def check(self) -> None:
+        """Refuse settings that would expose results unprotected; raise ServiceError."""
+        if not 0 <= self.port <= 65535:
+            raise ServiceError(
+                f"--port {self.port} is not a TCP port (0-65535; 0 picks a free one).")
+        if self.token is not None and len(self.token) < MIN_TOKEN_LENGTH:
+            raise ServiceError(
+                f"the API token is too short ({len(self.token)} characters); use at least "
+                f"{MIN_TOKEN_LENGTH}, e.g. from "
+                "`python -c 'import secrets; print(secrets.token_urlsafe())'`.")
+        if not is_loopback(self.host) and not self.token:
+            raise ServiceError(
+                f"the HTTP server would listen on {self.host}, beyond this machine, without an "
+                f"API token. Pass --api-token (or set {ENV_TOKEN}) to require one, or keep the "
+                "default --host 127.0.0.1.")
+
+
+def bind(options: ApiOptions) -> socket.socket:
+    """A listening socket for the server, or ServiceError saying why not (port busy...)."""
+    options.check()
+    host = options.host.strip("[]")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    # SO_REUSEADDR lets a restarted service rebind at once past TIME_WAIT; it does not let
+    # two live servers share the port on Linux
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, options.port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise ServiceError(
+            f"the HTTP server cannot listen on {options.host}:{options.port} ({exc.strerror}). "
+            "Another program (or another covalent-ray home) may use that port: choose one "
+            f"with `covalent-ray start --port N` (or ${ENV_PORT}); --port 0 picks a free one."
+        ) from exc
+    sock.set_inheritable(False)
+    return sock
+
+
+def url_for(host: str, port: int) -> str:
+    """The URL local clients use for a server bound to ``host:port`` (a wildcard bind is
+    reached through 127.0.0.1)."""
+    if host in ("0.0.0.0", "::", "[::]", ""):
+        host = "127.0.0.1"
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"

@@ -1,0 +1,1 @@
+"""One router per resource: dispatches, electrons, the live event stream, the system."""

@@ -1,0 +1,152 @@
+// Talking to the covalent-ray REST API: JSON requests and the live event stream.
+//
+// The API token (when the server requires one) is kept in localStorage and sent as an
+// Authorization header. The live stream is read with fetch rather than EventSource,
+// because EventSource cannot send headers: the token would otherwise have to travel in
+// the URL, where proxies and logs keep it.
+
+const API = "api/v1";
+const TOKEN_KEY = "covalent-ray-api-token";
+
+export class ApiError extends Error {
+  constructor(status, detail) {
+    super(detail);
+    this.status = status;
+  }
+}
+
+function authHeaders() {
+  const token = localStorage.getItem(TOKEN_KEY);
+  return token ? { Authorization: `Bearer ${token}` } : {};
+}
+
+let askingToken = null;
+
+/** Ask the user for the API token once (concurrent 401s share one dialog). */
+function askToken() {
+  if (askingToken) return askingToken;
+  const dialog = document.getElementById("token-dialog");
+  const input = document.getElementById("token-input");
+  askingToken = new Promise((resolve) => {
+    dialog.addEventListener("close", () => {
+      if (input.value) localStorage.setItem(TOKEN_KEY, input.value);
+      askingToken = null;
+      resolve();
+    }, { once: true });
+    dialog.showModal();
+  });
+  return askingToken;
+}
+
+function url(path, params) {
+  const u = new URL(`${API}${path}`, document.baseURI);
+  for (const [k, v] of Object.entries(params || {})) {
+    if (v === undefined || v === null || v === "") continue;
+    for (const item of Array.isArray(v) ? v : [v]) u.searchParams.append(k, item);
+  }
+  return u;
+}
+
+async function request(method, path, { params, body } = {}) {
+  for (let tries = 0; ; tries++) {
+    const headers = { Accept: "application/json", ...authHeaders() };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const res = await fetch(url(path, params), {
+      method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (res.status === 401 && tries < 3) {
+      await askToken();
+      continue;
+    }
+    const data = await res.json().catch(() => ({}));
+    if (!res.ok) {
+      const detail = typeof data.detail === "string" ? data.detail
+        : JSON.stringify(data.detail ?? res.statusText);
+      throw new ApiError(res.status, detail);
+    }
+    return data;
+  }
+}
+
+export const apiGet = (path, params) => request("GET", path, { params });
+export const apiPost = (path, body) => request("POST", path, { body: body ?? {} });
+
+function setLive(on) {
+  const el = document.getElementById("live");
+  if (!el) return;
+  el.classList.toggle("on", on);
+  el.textContent = on ? "live" : "offline";
+}
+
+/**
+ * Follow the server's status changes. `onEvent(name, data)` gets "ready", "changes" and
+ * "resync" events; after a dropped connection the stream resumes from the last event
+ * seen (Last-Event-ID), so no change is missed. Returns a function that stops it.
+ */
+export function subscribe(params, onEvent) {
+  let stopped = false;
+  let lastId = null;
+  let controller = null;
+
+  function dispatch(block) {
+    let event = "message";
+    const data = [];
+    for (const line of block.split("\n")) {
+      if (!line || line.startsWith(":")) continue;
+      const colon = line.indexOf(":");
+      const field = colon < 0 ? line : line.slice(0, colon);
+      const value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+      if (field === "event") event = value;
+      else if (field === "data") data.push(value);
+      else if (field === "id") lastId = value;
+    }
+    if (!data.length) return;
+    try {
+      onEvent(event, JSON.parse(data.join("\n")));
+    } catch (err) {
+      console.error("live event handler failed", err);
+    }
+  }
+
+  async function run() {
+    while (!stopped) {
+      controller = new AbortController();
+      try {
+        const headers = { Accept: "text/event-stream", ...authHeaders() };
+        if (lastId !== null) headers["Last-Event-ID"] = lastId;
+        const res = await fetch(url("/events", params), {
+          headers, signal: controller.signal, cache: "no-store",
+        });
+        if (res.status === 401) {
+          await askToken();
+          continue;
+        }
+        if (!res.ok) throw new ApiError(res.status, res.statusText);
+        setLive(true);
+        const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+        let buffer = "";
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buffer += value.replace(/\r\n?/g, "\n");
+          let end;
+          while ((end = buffer.indexOf("\n\n")) >= 0) {
+            dispatch(buffer.slice(0, end));
+            buffer = buffer.slice(end + 2);
+          }
+        }
+      } catch (err) {
+        if (stopped) return;
+      }
+      setLive(false);
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+  }
+
+  run();
+  return () => {
+    stopped = true;
+    if (controller) controller.abort();
+    setLive(false);
+  };
+}

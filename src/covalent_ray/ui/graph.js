@@ -1,0 +1,221 @@
+// The transport graph, drawn by Cytoscape.js with the dagre layered layout (both
+// vendored under ui/vendor). Nodes take their status colour from a `status` data field,
+// so a live change is one `node.data("status", s)` and Cytoscape repaints only that.
+//
+// Large graphs: above LARGE elements the drawing switches to what keeps a thousand-node
+// graph fluid — straight edges without labels, the cached texture while panning and
+// zooming, labels hidden when too small to read, and dagre's fastest ranker.
+
+import { STATUS_COLORS } from "./status.js";
+
+const LARGE = 600;
+
+function label(node) {
+  if (node.kind === "parameter") return node.name.replace(/^:parameter:/, "");
+  return node.name;
+}
+
+function width(text) {
+  return Math.max(36, Math.min(180, text.length * 6.6 + 18));
+}
+
+function styles(large) {
+  const sheet = [
+    {
+      selector: "node",
+      style: {
+        shape: "round-rectangle", width: "data(w)", height: 28, label: "data(label)",
+        "background-color": STATUS_COLORS.NEW_OBJECT, color: "#fff", "font-size": 11,
+        "text-valign": "center", "text-halign": "center", "text-wrap": "ellipsis",
+        "text-max-width": "data(tw)", "min-zoomed-font-size": 7,
+      },
+    },
+    ...Object.entries(STATUS_COLORS).map(([status, color]) => ({
+      selector: `node[status = "${status}"]`, style: { "background-color": color },
+    })),
+    {
+      selector: 'node[kind = "parameter"]',
+      style: {
+        shape: "round-rectangle", height: 18, "background-color": "#f1f3f5", color: "#495057",
+        "font-size": 9, "border-width": 1, "border-color": "#ced4da",
+      },
+    },
+    {
+      selector: 'node[kind = "sublattice"]',
+      style: { shape: "barrel", height: 34, "border-width": 3, "border-color": "#1d2330" },
+    },
+    {
+      selector: 'node[kind ^= "electron_"], node[kind = "getitem"], node[kind = "getattr"], node[kind = "operator"]',
+      style: { shape: "hexagon", height: 22, "font-size": 9 },
+    },
+    {
+      selector: "edge",
+      style: {
+        width: 1.2, "line-color": "#adb5bd", "target-arrow-color": "#adb5bd",
+        "target-arrow-shape": "triangle", "arrow-scale": 0.8,
+        "curve-style": large ? "straight" : "bezier",
+      },
+    },
+    { selector: 'edge[kind = "wait"]', style: { "line-style": "dashed" } },
+    {
+      selector: "node:selected",
+      style: { "border-width": 3, "border-color": "#1d2330", "underlay-color": "#3b5bdb",
+        "underlay-opacity": 0.25, "underlay-padding": 6 },
+    },
+    { selector: "node.match", style: { "border-width": 3, "border-color": "#fab005" } },
+  ];
+  if (!large) {
+    sheet.push({
+      selector: "edge[label]",
+      style: {
+        label: "data(label)", "font-size": 9, color: "#868e96", "text-background-color": "#fff",
+        "text-background-opacity": 0.85, "text-background-padding": 1, "min-zoomed-font-size": 8,
+      },
+    });
+  }
+  return sheet;
+}
+
+function elements(graph, showParameters) {
+  const hidden = new Set();
+  const els = [];
+  for (const n of graph.nodes) {
+    if (!showParameters && n.kind === "parameter") {
+      hidden.add(n.id);
+      continue;
+    }
+    const text = label(n);
+    const w = width(text);
+    els.push({
+      group: "nodes",
+      data: { id: `n${n.id}`, nid: n.id, label: text, kind: n.kind, status: n.status, w, tw: w - 8, sub: n.sub_dispatch_id },
+    });
+  }
+  graph.edges.forEach((e, i) => {
+    if (hidden.has(e.source) || hidden.has(e.target)) return;
+    const data = { id: `e${i}`, source: `n${e.source}`, target: `n${e.target}`, kind: e.kind };
+    if (e.param_name) data.label = e.param_name;
+    els.push({ group: "edges", data });
+  });
+  return els;
+}
+
+/**
+ * "TB" (top to bottom) or "LR": whichever lets the whole graph show at a larger zoom in
+ * the container (a graph much wider than deep becomes a thin strip either way, but less
+ * so one way). Estimated from longest-path levels and the layout's spacings before any
+ * layout runs; top to bottom unless left to right is clearly better.
+ */
+function direction(els, width, height, sep) {
+  const level = new Map();
+  const parents = new Map();
+  let labelWidth = 0;
+  for (const el of els) {
+    if (el.group === "nodes") {
+      level.set(el.data.id, 0);
+      labelWidth += el.data.w;
+    } else {
+      if (!parents.has(el.data.target)) parents.set(el.data.target, []);
+      parents.get(el.data.target).push(el.data.source);
+    }
+  }
+  // node ids follow build order, which is topological: one pass in that order suffices
+  const ids = [...level.keys()].sort((a, b) => Number(a.slice(1)) - Number(b.slice(1)));
+  for (const id of ids) {
+    for (const p of parents.get(id) || []) level.set(id, Math.max(level.get(id), level.get(p) + 1));
+  }
+  const perLevel = new Map();
+  for (const l of level.values()) perLevel.set(l, (perLevel.get(l) || 0) + 1);
+  const depth = perLevel.size || 1;
+  const breadth = Math.max(1, ...perLevel.values());
+  const nodeW = labelWidth / Math.max(level.size, 1);
+  const zoom = (w, h) => Math.min(1.5, width / w, height / h);
+  const tb = zoom(breadth * (nodeW + sep.node), depth * (28 + sep.rank));
+  const lr = zoom(depth * (nodeW + sep.rank), breadth * (28 + sep.node));
+  return lr > 1.3 * tb ? "LR" : "TB";
+}
+
+function nextFrame() {
+  return new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
+}
+
+/**
+ * Draw `graph` (the API's {nodes, edges}) into `container`. Resolves once drawn, with
+ * {cy, stats, setStatus, refresh, find, destroy}; `onSelect(nodeId)` fires on a click.
+ */
+export async function drawGraph(container, graph, { showParameters, onSelect, onOpenChild }) {
+  const started = performance.now();
+  const els = elements(graph, showParameters);
+  const large = els.length > LARGE;
+  const cy = cytoscape({
+    container, elements: els, style: styles(large), layout: { name: "preset" },
+    minZoom: 0.02, maxZoom: 4, boxSelectionEnabled: false, autoungrabify: true,
+    textureOnViewport: large, hideEdgesOnViewport: els.length > 4000, motionBlur: false,
+    pixelRatio: large ? 1 : "auto",
+  });
+  const built = performance.now();
+  const sep = { node: 14, rank: large ? 45 : 55 };
+  const rankDir = direction(els, Math.max(container.clientWidth, 1), Math.max(container.clientHeight, 1), sep);
+  cy.layout({
+    name: "dagre", rankDir, nodeSep: sep.node, rankSep: sep.rank, edgeSep: 8,
+    ranker: large ? "longest-path" : "network-simplex", fit: true, padding: 24, animate: false,
+  }).run();
+  // a small graph fitted to the view would be drawn huge
+  if (cy.zoom() > 1.5) {
+    cy.zoom(1.5);
+    cy.center();
+  }
+  const laidOut = performance.now();
+  await nextFrame();
+  const stats = {
+    nodes: cy.nodes().length, edges: cy.edges().length, rankDir, buildMs: Math.round(built - started),
+    layoutMs: Math.round(laidOut - built), totalMs: Math.round(performance.now() - started),
+  };
+
+  cy.on("tap", "node", (evt) => onSelect(evt.target.data("nid")));
+  cy.on("dbltap", 'node[kind = "sublattice"]', (evt) => {
+    const sub = evt.target.data("sub");
+    if (sub) onOpenChild(sub);
+  });
+
+  return {
+    cy,
+    stats,
+    /** Apply status changes: [{node_id, status}, ...]. */
+    setStatus(changes) {
+      cy.batch(() => {
+        for (const c of changes) {
+          const node = cy.getElementById(`n${c.node_id}`);
+          if (node.nonempty()) node.data("status", c.status);
+        }
+      });
+    },
+    /** Re-read every node's state from a fresh graph answer (after a resync). */
+    refresh(fresh) {
+      cy.batch(() => {
+        for (const n of fresh.nodes) {
+          const node = cy.getElementById(`n${n.id}`);
+          if (node.nonempty()) node.data({ status: n.status, sub: n.sub_dispatch_id });
+        }
+      });
+    },
+    select(nodeId, center = false) {
+      const node = cy.getElementById(`n${nodeId}`);
+      if (node.empty()) return;
+      cy.$(":selected").unselect();
+      node.select();
+      if (center) cy.animate({ center: { eles: node }, zoom: Math.max(cy.zoom(), 1) }, { duration: 200 });
+    },
+    /** Mark nodes whose name contains `text` (or whose id is it); returns the first id. */
+    find(text) {
+      cy.nodes(".match").removeClass("match");
+      const q = text.trim().toLowerCase();
+      if (!q) return null;
+      const hits = cy.nodes().filter((n) => String(n.data("nid")) === q || n.data("label").toLowerCase().includes(q));
+      hits.addClass("match");
+      return hits.nonempty() ? hits[0].data("nid") : null;
+    },
+    fit() { cy.fit(undefined, 24); },
+    destroy() { cy.destroy(); },
+  };
+}
