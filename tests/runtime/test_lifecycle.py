@@ -254,3 +254,21 @@ def test_cli_cancel_and_result() -> None:
     assert json.loads(shown.stdout)["status"] == "CANCELLED"
     again = cli("cancel", dispatch_id)
     assert again.returncode == 1 and "already ended CANCELLED" in again.stderr
+
+
+@ct.electron
+def annotated(values: list[int], label: str = "sum") -> dict[str, int]:
+    return {label: sum(values)}
+
+
+@ct.lattice
+def annotated_flow(values: list[int]) -> dict[str, int]:
+    return annotated(values)
+
+
+def test_reuse_works_for_annotated_electrons_and_unchanged_inputs() -> None:
+    first = ct.dispatch(annotated_flow)([1, 2, 3])
+    assert ct.get_result(first, wait=True).result == {"sum": 6}
+    again = ct.get_result(ct.redispatch(first, reuse_previous_results=True)(), wait=True)
+    assert again.result == {"sum": 6}
+    assert again.get_node_result(0)["reused_from"] == first

@@ -23,6 +23,9 @@ from .._exceptions import CovalentRayError, LatticeBuildError, SerializationErro
 from ..core.graph import EdgeKind, ExecutorSpec, NodeKind, TransportGraph
 from ..core.outcome import NodeRef
 
+#: blobs up to this size are normalized by a round trip (see GraphBuilder.blob)
+NORMALIZE_LIMIT = 1_000_000
+
 _builder: ContextVar[GraphBuilder | None] = ContextVar("covalent_ray_builder", default=None)
 
 
@@ -40,14 +43,29 @@ class GraphBuilder:
     lattice_hooks: dict[str, Any] = field(default_factory=dict)  # deps inherited by electrons
     replacements: dict[str, Any] = field(default_factory=dict)  # redispatch: name -> electron
     executors: dict[Any, tuple[Any, Any]] = field(default_factory=dict)  # resolved, per build
+    _keys: dict[int, tuple[Any, str]] = field(default_factory=dict)  # id(obj) -> (obj, key)
     graph: TransportGraph = field(default_factory=TransportGraph)
     blobs: dict[str, bytes] = field(default_factory=dict)
 
     def blob(self, obj: Any, what: str) -> str:
-        """Pickle ``obj`` into the blob table and return its key."""
+        """Pickle ``obj`` into the blob table and return its key.
+
+        The same object (a function called by many electrons) is pickled once per build.
+        Bytes are *normalized* by one unpickle/pickle round trip: pickling an object
+        rebuilt from storage can differ from pickling the original (cloudpickle's memo
+        sees different string identities, e.g. in type annotations), and a redispatch
+        compares blob keys to decide what it may reuse.
+        """
+        cached = self._keys.get(id(obj))
+        if cached is not None and cached[0] is obj:
+            return cached[1]
         data = _serialize.dumps(obj, what)
+        if len(data) <= NORMALIZE_LIMIT:
+            data = _serialize.dumps(_serialize.loads(data), what)
         key = _serialize.blob_key(data)
         self.blobs.setdefault(key, data)
+        if not isinstance(obj, (int, float, str, bytes, bool, type(None))):
+            self._keys[id(obj)] = (obj, key)  # the reference keeps id(obj) unique
         return key
 
     # -- values -------------------------------------------------------------------------
