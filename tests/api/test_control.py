@@ -98,3 +98,18 @@ async def test_redispatch_runs_again_and_can_reuse_results(client: httpx.AsyncCl
     assert ct.get_result(reused, wait=True, timeout=120).result == 25
     e = (await client.get(f"/api/v1/dispatches/{reused}/electrons/{add['id']}")).json()
     assert e["reused_from"] == first and e["output"]["value"] == 5
+
+
+async def test_delete_removes_an_ended_dispatch(client: httpx.AsyncClient,
+                                                service: object) -> None:
+    running = ct.dispatch(wf.api_naps)(60.0)
+    await wait_for_status(client, running, "nap", "RUNNING")
+    r = await client.delete(f"/api/v1/dispatches/{running}")
+    assert r.status_code == 409 and "cancel it first" in r.json()["detail"]
+    ct.cancel(running)
+    ct.get_result(running, wait=True, timeout=60)
+    r = await client.delete(f"/api/v1/dispatches/{running}")
+    assert r.status_code == 200, r.text
+    assert r.json()["deleted"] == [running]
+    assert (await client.get(f"/api/v1/dispatches/{running}")).status_code == 404
+    assert (await client.delete(f"/api/v1/dispatches/{running}")).status_code == 404

@@ -272,3 +272,56 @@ def test_reuse_works_for_annotated_electrons_and_unchanged_inputs() -> None:
     again = ct.get_result(ct.redispatch(first, reuse_previous_results=True)(), wait=True)
     assert again.result == {"sum": 6}
     assert again.get_node_result(0)["reused_from"] == first
+
+
+@ct.electron
+def big_bytes(n):
+    return b"z" * n
+
+
+def test_delete_removes_dispatch_children_and_unshared_objects(service_home) -> None:
+    from covalent_ray._exceptions import DispatchNotFinishedError, MissingDispatchError
+    from covalent_ray._home import objects_dir
+    from covalent_ray.sdk.dispatch import delete
+
+    @ct.lattice
+    def inner(n):
+        return big_bytes(n)
+
+    @ct.electron
+    def length(data):
+        return len(data)
+
+    @ct.lattice
+    def outer(n):
+        return length(ct.electron(inner)(n))
+
+    keep = ct.dispatch(square_of_sum)(1, 2)  # shares nothing big, must survive
+    doomed = ct.dispatch_sync(outer)(3_000_000)
+    assert doomed.result == 3_000_000
+    child = doomed.get_node_result(0)["sub_dispatch_id"]
+    files_before = {p for p in objects_dir(service_home).rglob("*") if p.is_file()}
+    big = [p for p in files_before if p.stat().st_size >= 3_000_000]
+    assert big
+    assert ct.get_result(keep, wait=True).result == 9
+
+    running = ct.dispatch(chain_of_sleeps)(30)
+    with pytest.raises(DispatchNotFinishedError, match="still running"):
+        delete([running, doomed.dispatch_id])
+    ct.cancel(running)
+    ct.get_result(running, wait=True, timeout=60)
+
+    assert sorted(delete(doomed.dispatch_id)) == sorted([doomed.dispatch_id, child])
+    for gone in (doomed.dispatch_id, child):
+        with pytest.raises(MissingDispatchError):
+            ct.get_result(gone)
+    assert not any(p.exists() for p in big)  # outputs only they used are removed
+    again = ct.get_result(ct.redispatch(keep)(), wait=True)  # shared blobs are still there
+    assert again.result == 9
+    with pytest.raises(MissingDispatchError):
+        delete(["no-such-dispatch"])
+
+
+@ct.lattice
+def chain_of_sleeps(seconds):
+    return sleeping(1, seconds)

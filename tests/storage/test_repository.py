@@ -78,5 +78,25 @@ def test_small_blobs_inline_large_ones_in_files(con, tmp_path: Path) -> None:
     assert len(files) == 1 and files[0].stat().st_size == 5000
     inline = con.execute("SELECT data IS NOT NULL, path IS NULL FROM blobs WHERE key='small'").fetchone()
     assert inline == (True, True)
-    assert store.delete_unreferenced(con, "SELECT 'small'") == 1
+    doomed = store.delete_unreferenced(con, "SELECT 'small'")
+    assert doomed == [str(files[0])] and files[0].exists()  # removed only after commit
+    store.remove_files(doomed)
     assert store.get(con, "large") is None and not files[0].exists()
+    assert store.get(con, "small") == b"s" * 10
+
+
+def test_family_and_delete(con) -> None:
+    repo.insert_dispatch(con, _dispatch("root", "COMPLETED"), _nodes("root", 2), [])
+    child = dict(_dispatch("child", "COMPLETED"), parent_dispatch_id="root", root_dispatch_id="root")
+    grandchild = dict(_dispatch("grand", "COMPLETED"), parent_dispatch_id="child",
+                      root_dispatch_id="root")
+    repo.insert_dispatch(con, child, _nodes("child", 1), [])
+    repo.insert_dispatch(con, grandchild, [], [])
+    repo.insert_dispatch(con, _dispatch("other", "COMPLETED"), _nodes("other", 1), [])
+    assert sorted(repo.family(con, ["root"])) == ["child", "grand", "root"]
+    repo.link_blobs(con, [("root", "k1"), ("other", "k1"), ("child", "k2")])
+    repo.delete_dispatches(con, repo.family(con, ["root"]))
+    assert repo.list_dispatches(con)[1] == 1
+    assert repo.get_nodes(con, "child") == []
+    kept = {r[0] for r in con.execute(repo.REFERENCED_BLOBS).fetchall()}
+    assert kept == {"k1"}  # still used by "other"

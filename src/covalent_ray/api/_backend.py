@@ -83,6 +83,10 @@ class ServiceBackend:
         answer = await self._call("changes", 2**62, 0.0)
         return int(answer["seq"])
 
+    async def delete(self, dispatch_ids: list[str]) -> dict[str, list[str]]:
+        """Delete ended dispatches with their stored objects (result manager ``delete``)."""
+        return dict(await self._call("delete", dispatch_ids))
+
     async def cancel(self, dispatch_id: str, task_ids: list[int] | None) -> dict[str, Any]:
         """Cancel a dispatch (or some of its electrons) through ``ct.cancel``."""
         from ..sdk.dispatch import cancel

@@ -328,6 +328,13 @@ class DispatchCreated(_Model):
     redispatch_of: str
 
 
+class Deleted(_Model):
+    """What a delete removed."""
+
+    deleted: list[str] = Field(description="The dispatch and the child dispatches of its "
+                                           "sublattices, removed with their stored objects.")
+
+
 class Cancelled(_Model):
     """What a cancel stopped."""
 

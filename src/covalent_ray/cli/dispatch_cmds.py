@@ -14,6 +14,7 @@ def register(app: typer.Typer) -> None:
     """Add the dispatch commands to ``app``."""
     app.command()(cancel)
     app.command()(result)
+    app.command()(delete)
 
 
 def cancel(
@@ -56,3 +57,21 @@ def result(
                     "start_time": res.start_time, "end_time": res.end_time})
     else:
         typer.echo(str(res))
+
+
+def delete(
+    dispatch_ids: Annotated[list[str], typer.Argument(help="Ended dispatches to delete.")],
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Delete ended dispatches with their sublattices and stored objects."""
+    from ..sdk.dispatch import delete as sdk_delete
+
+    try:
+        deleted = sdk_delete(dispatch_ids, home=home)
+    except CovalentRayError as exc:
+        fail(exc)
+    if as_json:
+        print_json({"deleted": deleted})
+    else:
+        typer.echo(f"Deleted {len(deleted)} dispatch(es): {', '.join(deleted)}")

@@ -91,6 +91,7 @@ class _WriteStats:
 @dataclass
 class _Batch:
     registrations: list[tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]] = field(default_factory=list)
+    links: list[tuple[str, list[str]]] = field(default_factory=list)  # dispatch -> blob keys
     blobs: dict[str, bytes] = field(default_factory=dict)
     nodes: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
     dispatch_updates: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
@@ -99,7 +100,7 @@ class _Batch:
 
     def __bool__(self) -> bool:
         return bool(self.registrations or self.nodes or self.dispatch_updates or self.attempts
-                    or self.waiters)
+                    or self.links or self.waiters)
 
 
 class ResultManager:
@@ -161,6 +162,7 @@ class ResultManager:
             self._blobs.put_many(con, batch.blobs)
             for dispatch, nodes, edges in batch.registrations:
                 repo.insert_dispatch(con, dispatch, nodes, edges)
+            repo.link_blobs(con, [(d, k) for d, keys in batch.links for k in keys])
             if batch.nodes:
                 rows = [{"dispatch_id": d, "node_id": n, **state}
                         for (d, n), state in batch.nodes.items()]
@@ -265,6 +267,7 @@ class ResultManager:
         self._batch.registrations.append((dispatch, nodes, edges))
         self._batch.blobs.update(manifest.blobs)
         self._batch.blobs[skeleton_key] = skeleton_data
+        self._batch.links.append((manifest.dispatch_id, [*manifest.blobs, skeleton_key]))
         parked = self._parked.pop(manifest.dispatch_id, None)
         if parked:
             await self.record(parked[1])
@@ -337,6 +340,7 @@ class ResultManager:
                     state[column] = value
             if event.get("output_data") is not None:
                 self._batch.blobs[event["output_blob"]] = event["output_data"]
+                self._batch.links.append((active.dispatch_id, [event["output_blob"]]))
             for tried in event.get("attempts") or ():
                 self._batch.attempts.append({
                     "dispatch_id": active.dispatch_id, "node_id": node_id, **tried,
@@ -370,6 +374,7 @@ class ResultManager:
         update: dict[str, Any] = {"status": status, "end_time": repo.now(), "error": error}
         if fields.get("result_data") is not None:
             self._batch.blobs[fields["result_blob"]] = fields["result_data"]
+            self._batch.links.append((dispatch_id, [fields["result_blob"]]))
         for key in ("result_blob", "result_repr", "result_json"):
             if key in fields:
                 update[key] = fields[key]
@@ -425,6 +430,39 @@ class ResultManager:
         ended = self._end_nodes(active, node_ids, status, error, pending_too=True)
         await self._commit()
         return ended
+
+    async def delete(self, dispatch_ids: list[str]) -> dict[str, list[str]]:
+        """Delete ended dispatches, their sublattices' dispatches and the stored objects
+        nothing else uses. Running dispatches are refused (cancel them first)."""
+        def plan(cur: Any) -> tuple[list[str], list[str], list[str]]:
+            known = {r: repo.get_dispatch(cur, r) for r in dispatch_ids}
+            missing = [d for d, row in known.items() if row is None]
+            doomed = repo.family(cur, [d for d, row in known.items() if row is not None])
+            running = [d for d in doomed
+                       if not Status(repo.get_dispatch(cur, d)["status"]).is_terminal]
+            return doomed, missing, running
+
+        doomed, missing, running = await self._read(plan)
+        if running:
+            return {"deleted": [], "missing": missing, "running": running}
+
+        def remove() -> None:
+            con = self._con
+            con.execute("BEGIN TRANSACTION")
+            try:
+                repo.delete_dispatches(con, doomed)
+                files = self._blobs.delete_unreferenced(con, repo.REFERENCED_BLOBS)
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            self._blobs.remove_files(files)
+
+        await self._commit()  # nothing queued for these dispatches may land after
+        await asyncio.get_running_loop().run_in_executor(self._writer, remove)
+        for d in doomed:
+            self._publish({"type": "deleted", "dispatch_id": d})
+        return {"deleted": doomed, "missing": missing, "running": []}
 
     async def stats(self) -> dict[str, Any]:
         """Write statistics: group commits, electron updates, mean and max commit time."""

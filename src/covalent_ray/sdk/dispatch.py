@@ -155,6 +155,27 @@ def redispatch(dispatch_id: str, replace_electrons: dict[str, Any] | None = None
     return submit
 
 
+def delete(dispatch_ids: list[str] | str, *,
+           home: str | os.PathLike[str] | None = None) -> list[str]:
+    """Delete ended dispatches (with their sublattices' dispatches and the stored objects
+    nothing else uses); returns the IDs removed. Unknown IDs raise
+    :class:`MissingDispatchError`; running ones :class:`DispatchNotFinishedError`, and
+    nothing is deleted."""
+    from .._exceptions import DispatchNotFinishedError
+    from ..runtime.connect import get
+
+    ids = [dispatch_ids] if isinstance(dispatch_ids, str) else list(dispatch_ids)
+    rm = _connection(home).result_manager
+    done = get(rm.delete.remote(ids), "deleting dispatches")
+    if done["missing"]:
+        raise MissingDispatchError(_missing(done["missing"][0]))
+    if done["running"]:
+        raise DispatchNotFinishedError(
+            f"dispatches {', '.join(done['running'])} are still running; nothing was deleted. "
+            "Cancel them first.")
+    return list(done["deleted"])
+
+
 def _missing(dispatch_id: str) -> str:
     return (f"no dispatch with ID {dispatch_id!r} is stored. Check the ID (`covalent-ray "
             "status` counts the stored dispatches) and that you use the same home directory.")

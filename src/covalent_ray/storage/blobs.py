@@ -87,18 +87,21 @@ class BlobStore:
         """The stored bytes of ``key``, or None."""
         return self.get_many(con, [key]).get(key)
 
-    def delete_unreferenced(self, con: Any, referenced_sql: str) -> int:
-        """Remove blobs no row references (``referenced_sql`` selects the keys in use)."""
+    def delete_unreferenced(self, con: Any, referenced_sql: str) -> list[str]:
+        """Delete the rows of blobs no row references (``referenced_sql`` selects the keys
+        in use); return the files to remove once the transaction has committed."""
         rows = con.execute(
             f"SELECT key, path FROM blobs WHERE key NOT IN ({referenced_sql})"
         ).fetchall()
-        if not rows:
-            return 0
-        con.execute(f"DELETE FROM blobs WHERE key NOT IN ({referenced_sql})")
-        for _key, path in rows:
-            if path:
-                try:
-                    os.remove(path)
-                except FileNotFoundError:
-                    pass
-        return len(rows)
+        if rows:
+            con.execute(f"DELETE FROM blobs WHERE key NOT IN ({referenced_sql})")
+        return [path for _key, path in rows if path]
+
+    @staticmethod
+    def remove_files(paths: list[str]) -> None:
+        """Remove blob files (after the deletion of their rows committed)."""
+        for path in paths:
+            try:
+                os.remove(path)
+            except FileNotFoundError:
+                pass

@@ -45,7 +45,7 @@ _TYPES = {
     "ray_node_id": pa.string(), "worker_pid": pa.int32(), "attempt": pa.int32(),
     "sub_dispatch_id": pa.string(), "parent_node_id": pa.int32(),
     "child_node_id": pa.int32(), "arg_index": pa.int32(), "param_name": pa.string(),
-    "reused_from": pa.string(),
+    "reused_from": pa.string(), "key": pa.string(),
 }
 
 
@@ -238,6 +238,41 @@ def children(con: Any, dispatch_id: str) -> list[dict[str, Any]]:
     return _rows(con.execute(
         "SELECT dispatch_id, name, status, parent_node_id FROM dispatches "
         "WHERE parent_dispatch_id = ? ORDER BY created_at", [dispatch_id]))
+
+
+def link_blobs(con: Any, links: Iterable[tuple[str, str]]) -> None:
+    """Record which dispatch uses which blob: ``(dispatch_id, key)`` pairs."""
+    rows = [{"dispatch_id": d, "key": k} for d, k in dict.fromkeys(links) if k]
+    if rows:
+        _insert(con, "dispatch_blobs", rows, ["dispatch_id", "key"])
+
+
+def family(con: Any, dispatch_ids: Sequence[str]) -> list[str]:
+    """The given dispatches and, recursively, their child dispatches (sublattices)."""
+    found = _rows(con.execute(
+        """WITH RECURSIVE tree(id) AS (
+               SELECT dispatch_id FROM dispatches
+                WHERE dispatch_id IN (SELECT unnest(?::VARCHAR[]))
+               UNION
+               SELECT d.dispatch_id FROM dispatches d JOIN tree ON d.parent_dispatch_id = tree.id)
+           SELECT id FROM tree""", [list(dispatch_ids)]))
+    return [r["id"] for r in found]
+
+
+def delete_dispatches(con: Any, dispatch_ids: Sequence[str]) -> None:
+    """Remove dispatches with their electrons, edges, attempts and blob links."""
+    ids = [list(dispatch_ids)]
+    for table in ("electrons", "edges", "attempts", "dispatch_blobs", "dispatches"):
+        con.execute(f"DELETE FROM {table} WHERE dispatch_id IN (SELECT unnest(?::VARCHAR[]))",
+                    ids)
+
+
+#: the blob keys some row still uses (``BlobStore.delete_unreferenced`` keeps these)
+REFERENCED_BLOBS = """
+    SELECT key FROM dispatch_blobs
+    UNION SELECT output_blob FROM electrons WHERE output_blob IS NOT NULL
+    UNION SELECT result_blob FROM dispatches WHERE result_blob IS NOT NULL
+"""
 
 
 def now() -> datetime:

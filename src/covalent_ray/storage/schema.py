@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _V1 = [
     """
@@ -115,8 +115,22 @@ _V2 = [
     "CREATE INDEX attempts_node ON attempts (dispatch_id, node_id)",
 ]
 
+# v3: which dispatch uses which blob, so that deleting dispatches can remove the blobs
+# nothing else uses (functions and values are shared between dispatches by content).
+# Blobs stored before v3 are recorded as used by no dispatch in particular, and kept.
+_V3 = [
+    """
+    CREATE TABLE dispatch_blobs (
+        dispatch_id VARCHAR,
+        key VARCHAR NOT NULL
+    )
+    """,
+    "INSERT INTO dispatch_blobs SELECT NULL, key FROM blobs",
+    "CREATE INDEX dispatch_blobs_dispatch ON dispatch_blobs (dispatch_id)",
+]
+
 #: migrations[i] takes a database from version i to version i + 1
-MIGRATIONS: list[list[str]] = [_V1, _V2]
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3]
 
 
 class SchemaTooNewError(RuntimeError):

@@ -6,11 +6,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
 
-from ..._exceptions import MissingDispatchError
+from ..._exceptions import DispatchNotFinishedError, MissingDispatchError
 from .._deps import Backend, DispatchId
 from .._models import (
     Cancelled,
     CancelRequest,
+    Deleted,
     DispatchCreated,
     DispatchDetail,
     DispatchFilter,
@@ -96,3 +97,18 @@ async def redispatch_dispatch(backend: Backend, dispatch_id: DispatchId,
         raise missing(dispatch_id)
     new_id = await backend.redispatch(dispatch_id, request.reuse_previous_results)
     return DispatchCreated(dispatch_id=new_id, redispatch_of=dispatch_id)
+
+
+@router.delete("/{dispatch_id}", response_model=Deleted, responses={
+    **NOT_FOUND, 409: {"model": ErrorBody, "description": "The dispatch is still running."}})
+async def delete_dispatch(backend: Backend, dispatch_id: DispatchId) -> Deleted:
+    """Delete an ended dispatch, its sublattices' dispatches and the stored objects that
+    nothing else uses."""
+    done = await backend.delete([dispatch_id])
+    if done["missing"]:
+        raise missing(dispatch_id)
+    if done["running"]:
+        raise DispatchNotFinishedError(
+            f"dispatch {dispatch_id} (or a sublattice of it: {', '.join(done['running'])}) "
+            "is still running; cancel it first, then delete it.")
+    return Deleted(deleted=done["deleted"])
