@@ -296,12 +296,15 @@ def test_delete_removes_dispatch_children_and_unshared_objects(service_home) -> 
     def outer(n):
         return length(ct.electron(inner)(n))
 
+    def stored_files() -> set[Path]:
+        return {p for p in objects_dir(service_home).rglob("*") if p.is_file()}
+
     keep = ct.dispatch(square_of_sum)(1, 2)  # shares nothing big, must survive
+    before = stored_files()
     doomed = ct.dispatch_sync(outer)(3_000_000)
     assert doomed.result == 3_000_000
     child = doomed.get_node_result(0)["sub_dispatch_id"]
-    files_before = {p for p in objects_dir(service_home).rglob("*") if p.is_file()}
-    big = [p for p in files_before if p.stat().st_size >= 3_000_000]
+    big = [p for p in stored_files() - before if p.stat().st_size >= 3_000_000]
     assert big
     assert ct.get_result(keep, wait=True).result == 9
 
