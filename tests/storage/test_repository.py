@@ -86,15 +86,16 @@ def test_small_blobs_inline_large_ones_in_files(con, tmp_path: Path) -> None:
 
 
 def test_family_and_delete(con) -> None:
-    repo.insert_dispatch(con, _dispatch("root", "COMPLETED"), _nodes("root", 2), [])
+    repo.insert_dispatch(con, dict(_dispatch("root", "COMPLETED"), blob_keys=["k1", "k3"]),
+                         _nodes("root", 2), [])
     child = dict(_dispatch("child", "COMPLETED"), parent_dispatch_id="root", root_dispatch_id="root")
     grandchild = dict(_dispatch("grand", "COMPLETED"), parent_dispatch_id="child",
                       root_dispatch_id="root")
     repo.insert_dispatch(con, child, _nodes("child", 1), [])
     repo.insert_dispatch(con, grandchild, [], [])
-    repo.insert_dispatch(con, _dispatch("other", "COMPLETED"), _nodes("other", 1), [])
+    repo.insert_dispatch(con, dict(_dispatch("other", "COMPLETED"), blob_keys=["k1"]),
+                         _nodes("other", 1), [])
     assert sorted(repo.family(con, ["root"])) == ["child", "grand", "root"]
-    repo.link_blobs(con, [("root", "k1"), ("other", "k1"), ("child", "k2")])
     repo.delete_dispatches(con, repo.family(con, ["root"]))
     assert repo.list_dispatches(con)[1] == 1
     assert repo.get_nodes(con, "child") == []

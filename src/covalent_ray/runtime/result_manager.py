@@ -44,6 +44,7 @@ from ..storage.blobs import BlobStore
 log = logging.getLogger(__name__)
 
 COMPLETE_WAIT_S = 30.0  # how long a dispatch's end waits for straggling electron events
+COMMIT_INTERVAL_S = 0.01  # under load, at most one group commit per interval
 
 
 def _ts(epoch: float | None) -> datetime | None:
@@ -70,6 +71,12 @@ class _Active:
         )
 
 
+class _Ended(asyncio.Event):
+    """Set once a dispatch's end is committed; carries its final status."""
+
+    status: str | None = None
+
+
 @dataclass
 class _WriteStats:
     """How the group commits went (reported by ``stats``)."""
@@ -91,7 +98,6 @@ class _WriteStats:
 @dataclass
 class _Batch:
     registrations: list[tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]] = field(default_factory=list)
-    links: list[tuple[str, list[str]]] = field(default_factory=list)  # dispatch -> blob keys
     blobs: dict[str, bytes] = field(default_factory=dict)
     nodes: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
     dispatch_updates: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
@@ -100,7 +106,7 @@ class _Batch:
 
     def __bool__(self) -> bool:
         return bool(self.registrations or self.nodes or self.dispatch_updates or self.attempts
-                    or self.links or self.waiters)
+                    or self.waiters)
 
 
 class ResultManager:
@@ -116,7 +122,7 @@ class ResultManager:
         self._wake: asyncio.Event | None = None
         self._flusher: asyncio.Task[None] | None = None
         self._active: dict[str, _Active] = {}
-        self._finished: dict[str, asyncio.Event] = {}  # set when the dispatch has ended
+        self._finished: dict[str, _Ended] = {}  # set when the dispatch has ended
         self._stats = _WriteStats()
         # events that outran their dispatch's registration: dispatch -> (since, events)
         self._parked: dict[str, tuple[float, list[dict[str, Any]]]] = {}
@@ -135,13 +141,19 @@ class ResultManager:
     async def _flush_loop(self) -> None:
         assert self._wake is not None
         loop = asyncio.get_running_loop()
+        last_start = 0.0
         while True:
             await self._wake.wait()
+            # Each commit costs a few ms whatever its size: under load, let writes gather
+            # for COMMIT_INTERVAL_S after the previous commit started; when idle, write now.
+            pause = last_start + COMMIT_INTERVAL_S - loop.time()
+            if pause > 0:
+                await asyncio.sleep(pause)
             self._wake.clear()
             batch, self._batch = self._batch, _Batch()
             if not batch:
                 continue
-            started = loop.time()
+            started = last_start = loop.time()
             try:
                 await loop.run_in_executor(self._writer, self._write, batch)
                 self._stats.add(loop.time() - started, len(batch.nodes), len(batch.registrations))
@@ -162,7 +174,6 @@ class ResultManager:
             self._blobs.put_many(con, batch.blobs)
             for dispatch, nodes, edges in batch.registrations:
                 repo.insert_dispatch(con, dispatch, nodes, edges)
-            repo.link_blobs(con, [(d, k) for d, keys in batch.links for k in keys])
             if batch.nodes:
                 rows = [{"dispatch_id": d, "node_id": n, **state}
                         for (d, n), state in batch.nodes.items()]
@@ -240,6 +251,7 @@ class ResultManager:
             "executor": manifest.executor.short_name if manifest.executor else "dask",
             "workflow_executor": (manifest.workflow_executor.short_name
                                   if manifest.workflow_executor else "dask"),
+            "blob_keys": sorted({*manifest.blobs, skeleton_key}),
         }
         nodes, states, kinds = [], {}, {}
         for n in g.nodes:
@@ -267,7 +279,6 @@ class ResultManager:
         self._batch.registrations.append((dispatch, nodes, edges))
         self._batch.blobs.update(manifest.blobs)
         self._batch.blobs[skeleton_key] = skeleton_data
-        self._batch.links.append((manifest.dispatch_id, [*manifest.blobs, skeleton_key]))
         parked = self._parked.pop(manifest.dispatch_id, None)
         if parked:
             await self.record(parked[1])
@@ -340,7 +351,6 @@ class ResultManager:
                     state[column] = value
             if event.get("output_data") is not None:
                 self._batch.blobs[event["output_blob"]] = event["output_data"]
-                self._batch.links.append((active.dispatch_id, [event["output_blob"]]))
             for tried in event.get("attempts") or ():
                 self._batch.attempts.append({
                     "dispatch_id": active.dispatch_id, "node_id": node_id, **tried,
@@ -374,7 +384,6 @@ class ResultManager:
         update: dict[str, Any] = {"status": status, "end_time": repo.now(), "error": error}
         if fields.get("result_data") is not None:
             self._batch.blobs[fields["result_blob"]] = fields["result_data"]
-            self._batch.links.append((dispatch_id, [fields["result_blob"]]))
         for key in ("result_blob", "result_repr", "result_json"):
             if key in fields:
                 update[key] = fields[key]
@@ -490,6 +499,7 @@ class ResultManager:
         self._parked.pop(dispatch_id, None)
         ended = self._finished.pop(dispatch_id, None)
         if ended is not None:  # wake the callers of ``wait``
+            ended.status = update["status"]
             ended.set()
         self._publish({"type": "dispatch", "dispatch_id": dispatch_id,
                        "status": update["status"]})
@@ -506,15 +516,16 @@ class ResultManager:
         status = await self.status(dispatch_id)
         if status is None or Status(status).is_terminal:
             return status
-        event = self._finished.setdefault(dispatch_id, asyncio.Event())
+        event = self._finished.setdefault(dispatch_id, _Ended())
         # the dispatch may have ended between the read and the event's creation
         status = await self.status(dispatch_id)
-        if status is not None and not Status(status).is_terminal and not event.is_set():
-            try:
-                await asyncio.wait_for(event.wait(), timeout)
-            except asyncio.TimeoutError:
-                pass
-        return await self.status(dispatch_id)
+        if status is None or Status(status).is_terminal:
+            return status
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+        except asyncio.TimeoutError:
+            return await self.status(dispatch_id)
+        return event.status
 
     async def get_result(self, dispatch_id: str, wait: bool = False,
                          timeout: float | None = None, outputs: bool = True,
@@ -528,16 +539,11 @@ class ResultManager:
             row = repo.get_dispatch(cur, dispatch_id)
             if row is None:
                 return None
-            nodes = repo.get_nodes(cur, dispatch_id)
+            nodes = repo.get_nodes_with_attempts(cur, dispatch_id)
             keys = [row[k] for k in ("result_blob", "inputs_blob", "lattice_blob") if row[k]]
             if outputs:
                 keys += [n["output_blob"] for n in nodes if n["output_blob"]]
             has_children = any(n["sub_dispatch_id"] for n in nodes)
-            tries: dict[int, list[dict[str, Any]]] = {}
-            for a in repo.get_attempts(cur, dispatch_id):
-                tries.setdefault(a["node_id"], []).append(a)
-            for n in nodes:
-                n["attempts"] = tries.get(n["node_id"], [])
             return {"dispatch": row, "nodes": nodes,
                     "edges": repo.get_edges(cur, dispatch_id) if edges else None,
                     "children": repo.children(cur, dispatch_id) if has_children else [],

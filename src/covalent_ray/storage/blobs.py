@@ -32,17 +32,11 @@ class BlobStore:
 
     def put_many(self, con: Any, blobs: dict[str, bytes]) -> None:
         """Store every blob not stored yet (keys are content hashes, so equal keys are
-        equal bytes)."""
+        equal bytes), in one statement."""
         if not blobs:
             return
-        keys = list(blobs)
-        known = {r[0] for r in con.execute(
-            "SELECT key FROM blobs WHERE key IN (SELECT unnest(?::VARCHAR[]))", [keys]
-        ).fetchall()}
         rows: dict[str, list[Any]] = {"key": [], "size": [], "data": [], "path": []}
         for key, data in blobs.items():
-            if key in known:
-                continue
             path = None
             if len(data) > self.inline_limit:
                 target = self._path(key)
@@ -51,22 +45,25 @@ class BlobStore:
                     tmp = target.with_suffix(".tmp")
                     tmp.write_bytes(data)
                     os.replace(tmp, target)
-                path, data = str(target), None
+                path = str(target)
             rows["key"].append(key)
-            rows["size"].append(len(blobs[key]))
-            rows["data"].append(data)
+            rows["size"].append(len(data))
+            rows["data"].append(None if path else data)
             rows["path"].append(path)
+        new_only = "WHERE key NOT IN (SELECT key FROM blobs)"
         count = len(rows["key"])
-        if count and count < 32:
-            con.execute("INSERT INTO blobs VALUES " + ", ".join(["(?, ?, ?, ?)"] * count),
+        if count < 32:
+            marks = ", ".join(["(?, ?::BIGINT, ?::BLOB, ?::VARCHAR)"] * count)
+            con.execute(f"INSERT INTO blobs SELECT * FROM (VALUES {marks}) "
+                        f"v(key, size, data, path) {new_only}",
                         [v for i in range(count) for v in (rows["key"][i], rows["size"][i],
                                                            rows["data"][i], rows["path"][i])])
-        elif count:
-            con.register("_new_blobs", pa.table(rows, schema=_SCHEMA))
-            try:
-                con.execute("INSERT INTO blobs SELECT * FROM _new_blobs")
-            finally:
-                con.unregister("_new_blobs")
+            return
+        con.register("_new_blobs", pa.table(rows, schema=_SCHEMA))
+        try:
+            con.execute(f"INSERT INTO blobs SELECT * FROM _new_blobs {new_only}")
+        finally:
+            con.unregister("_new_blobs")
 
     def get_many(self, con: Any, keys: list[str]) -> dict[str, bytes]:
         """The stored bytes of each key found."""

@@ -22,7 +22,7 @@ DISPATCH_COLUMNS = [
     "status", "created_at", "start_time", "end_time", "error", "num_nodes", "inputs_blob",
     "inputs_repr", "inputs_json", "result_blob", "result_repr", "result_json",
     "lattice_blob", "lattice_source", "lattice_doc", "manifest_blob", "executor",
-    "workflow_executor",
+    "workflow_executor", "blob_keys",
 ]
 
 NODE_STATE_COLUMNS = [
@@ -124,6 +124,19 @@ def update_nodes(con: Any, dispatch_states: Sequence[dict[str, Any]]) -> None:
 def insert_attempts(con: Any, attempts: Sequence[dict[str, Any]]) -> None:
     """Record finished attempts of electrons (one row per try)."""
     _insert(con, "attempts", attempts, ATTEMPT_COLUMNS)
+
+
+def get_nodes_with_attempts(con: Any, dispatch_id: str) -> list[dict[str, Any]]:
+    """Electron rows of a dispatch, each with the list of its attempts (one query)."""
+    return _rows(con.execute(
+        """SELECT e.*, coalesce(a.attempts, []) AS attempts
+           FROM electrons e LEFT JOIN (
+               SELECT node_id, list(struct_pack(attempt := attempt, status := status,
+                                                start_time := start_time, end_time := end_time,
+                                                error := error, ray_node_id := ray_node_id,
+                                                worker_pid := worker_pid) ORDER BY attempt) AS attempts
+               FROM attempts WHERE dispatch_id = ? GROUP BY node_id) a USING (node_id)
+           WHERE e.dispatch_id = ? ORDER BY e.node_id""", [dispatch_id, dispatch_id]))
 
 
 def get_attempts(con: Any, dispatch_id: str, node_id: int | None = None) -> list[dict[str, Any]]:
@@ -240,13 +253,6 @@ def children(con: Any, dispatch_id: str) -> list[dict[str, Any]]:
         "WHERE parent_dispatch_id = ? ORDER BY created_at", [dispatch_id]))
 
 
-def link_blobs(con: Any, links: Iterable[tuple[str, str]]) -> None:
-    """Record which dispatch uses which blob: ``(dispatch_id, key)`` pairs."""
-    rows = [{"dispatch_id": d, "key": k} for d, k in dict.fromkeys(links) if k]
-    if rows:
-        _insert(con, "dispatch_blobs", rows, ["dispatch_id", "key"])
-
-
 def family(con: Any, dispatch_ids: Sequence[str]) -> list[str]:
     """The given dispatches and, recursively, their child dispatches (sublattices)."""
     found = _rows(con.execute(
@@ -262,16 +268,18 @@ def family(con: Any, dispatch_ids: Sequence[str]) -> list[str]:
 def delete_dispatches(con: Any, dispatch_ids: Sequence[str]) -> None:
     """Remove dispatches with their electrons, edges, attempts and blob links."""
     ids = [list(dispatch_ids)]
-    for table in ("electrons", "edges", "attempts", "dispatch_blobs", "dispatches"):
+    for table in ("electrons", "edges", "attempts", "dispatches"):
         con.execute(f"DELETE FROM {table} WHERE dispatch_id IN (SELECT unnest(?::VARCHAR[]))",
                     ids)
 
 
 #: the blob keys some row still uses (``BlobStore.delete_unreferenced`` keeps these)
 REFERENCED_BLOBS = """
-    SELECT key FROM dispatch_blobs
+    SELECT unnest(blob_keys) FROM dispatches
     UNION SELECT output_blob FROM electrons WHERE output_blob IS NOT NULL
     UNION SELECT result_blob FROM dispatches WHERE result_blob IS NOT NULL
+    UNION SELECT inputs_blob FROM dispatches WHERE inputs_blob IS NOT NULL
+    UNION SELECT key FROM kept_blobs
 """
 
 

@@ -115,18 +115,12 @@ _V2 = [
     "CREATE INDEX attempts_node ON attempts (dispatch_id, node_id)",
 ]
 
-# v3: which dispatch uses which blob, so that deleting dispatches can remove the blobs
-# nothing else uses (functions and values are shared between dispatches by content).
-# Blobs stored before v3 are recorded as used by no dispatch in particular, and kept.
+# v3: each dispatch lists the blobs its manifest uses (functions and values are shared
+# between dispatches by content), so deleting dispatches can remove the blobs nothing
+# uses any more. Blobs stored before v3 are kept, whoever used them.
 _V3 = [
-    """
-    CREATE TABLE dispatch_blobs (
-        dispatch_id VARCHAR,
-        key VARCHAR NOT NULL
-    )
-    """,
-    "INSERT INTO dispatch_blobs SELECT NULL, key FROM blobs",
-    "CREATE INDEX dispatch_blobs_dispatch ON dispatch_blobs (dispatch_id)",
+    "ALTER TABLE dispatches ADD COLUMN blob_keys VARCHAR[]",
+    "CREATE TABLE kept_blobs AS SELECT key FROM blobs",
 ]
 
 #: migrations[i] takes a database from version i to version i + 1
