@@ -37,4 +37,4 @@ if __name__ == "__main__":
 
     url = connect().info.api_url
     if url:
-        print(f"Dashboard: {url}/dispatches/{dispatch_id}")
+        print(f"Dashboard: {url}/#/dispatches/{dispatch_id}")
