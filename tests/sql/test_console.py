@@ -20,10 +20,8 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 @pytest.fixture(scope="module")
 def page(service: Any) -> Iterator[Any]:
-    if CHROMIUM is None:
-        pytest.skip("no chromium on this machine (`make test` installs Debian's)")
-    if not getattr(service, "api_url", None):
-        pytest.skip("the service serves no HTTP API")
+    assert CHROMIUM is not None, "no chromium on this machine (`make test` installs Debian's)"
+    assert getattr(service, "api_url", None), "the session's service serves no HTTP API"
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
