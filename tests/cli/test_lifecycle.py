@@ -3,19 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().split(")")[-1].split()[0] != "Z"
+from covalent_ray.runtime.service import pid_alive
 
 
 def test_start_status_stop(tmp_path: Path, cli) -> None:
@@ -45,7 +37,7 @@ def test_start_status_stop(tmp_path: Path, cli) -> None:
     assert "stopped" in stopped.stdout
     assert not (home / "service.json").exists()
     for key in ("head_pid", "service_pid"):
-        assert not _alive(info[key]), f"{key} {info[key]} still running after stop"
+        assert not pid_alive(info[key]), f"{key} {info[key]} still running after stop"
     after = cli("status", home=home)
     assert after.returncode == 1 and "not running" in after.stdout
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from covalent_ray.runtime.service import pid_alive
+
 import covalent_ray as ct
 from covalent_ray.executors import LocalExecutor, RayExecutor
 
@@ -81,18 +83,9 @@ def test_cancel_kills_a_local_executor_subprocess(tmp_path) -> None:
     assert result.status == ct.status.CANCELLED
     assert result.get_node_result(0)["status"] == ct.status.CANCELLED
     deadline = time.monotonic() + 10
-    while _alive(pid) and time.monotonic() < deadline:
+    while pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not _alive(pid)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().split(")")[-1].split()[0] != "Z"
+    assert not pid_alive(pid)
 
 
 def test_ray_executor_options_are_honoured() -> None:
@@ -101,10 +94,6 @@ def test_ray_executor_options_are_honoured() -> None:
         import ray
 
         return os.environ.get("GREETING"), ray.get_runtime_context().get_assigned_resources()
-
-    @ct.electron(executor=RayExecutor(resources={"no_such_resource": 1}))
-    def never():
-        return 1
 
     @ct.lattice
     def wf():

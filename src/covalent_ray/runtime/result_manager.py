@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from .._home import db_path, objects_dir
-from .._status import TERMINAL, Status, advances
-from ..core.graph import EdgeKind, NodeKind, descendants
+from .._status import Status, advances
+from ..core.graph import NodeKind, descendants
 from ..core.manifest import DispatchManifest
 from ..storage import repository as repo
 from ..storage.blobs import BlobStore

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .._exceptions import ServiceError, ServiceNotRunningError
-from .._home import (DISPATCHER_NAME, NAMESPACE, RESULT_MANAGER_NAME, db_path, logs_dir,
+from .._home import (DISPATCHER_NAME, RESULT_MANAGER_NAME, db_path, logs_dir,
                      service_file)
 from ..api.options import ENV_TOKEN, ApiOptions, bind
 from .connect import ServiceInfo, apply_cluster_env, disconnect, use_loopback
@@ -41,7 +41,8 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
-def _pid_alive(pid: int | None) -> bool:
+def pid_alive(pid: int | None) -> bool:
+    """Whether a process with this pid runs (a zombie does not count)."""
     if not pid:
         return False
     try:
@@ -164,13 +165,13 @@ def _terminate(pid: int, marker: str | None, timeout: float = HEAD_STOP_TIMEOUT_
     ``marker`` must appear in the process's command line, so that a pid reused by an
     unrelated process is never signalled."""
     cmd = _cmdline(pid)
-    if not _pid_alive(pid) or (marker and marker not in cmd):
+    if not pid_alive(pid) or (marker and marker not in cmd):
         return  # gone, or the pid now belongs to something else
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while _pid_alive(pid) and time.monotonic() < deadline:
+    while pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.2)
-    if _pid_alive(pid):
+    if pid_alive(pid):
         os.killpg(os.getpgid(pid), signal.SIGKILL)  # its own session: only what it started
     try:
         os.waitpid(pid, os.WNOHANG)
@@ -214,9 +215,9 @@ def _answers(info: ServiceInfo) -> bool:
     """Whether the recorded service's actors respond."""
     import ray
 
-    if info.head_pid and not _pid_alive(info.head_pid):
+    if info.head_pid and not pid_alive(info.head_pid):
         return False
-    if not info.ready or not _pid_alive(info.service_pid):
+    if not info.ready or not pid_alive(info.service_pid):
         return False
     try:
         apply_cluster_env(info)
@@ -300,7 +301,7 @@ def stop(home: Path) -> ServiceInfo:
     info = ServiceInfo.read(home)
     import ray
 
-    if not ray.is_initialized() and (info.head_pid is None or _pid_alive(info.head_pid)):
+    if not ray.is_initialized() and (info.head_pid is None or pid_alive(info.head_pid)):
         try:
             apply_cluster_env(info)
             ray.init(address=info.address, namespace=info.namespace, log_to_driver=False,
