@@ -204,12 +204,14 @@ class Dispatcher:
         return run
 
     async def submit(self, manifest: DispatchManifest, want_refs: bool = False,
-                     reuse_from: str | None = None) -> Any:
+                     reuse_from: str | None = None, register: bool = True) -> Any:
         """Register and launch a dispatch.
 
         With ``want_refs`` (sublattices) it returns the ObjectRefs of the dispatch's
         outcome and result value. With ``reuse_from``, electrons whose code and inputs are
         unchanged since that dispatch reuse its stored outputs instead of running.
+        ``register=False``: the caller registers the dispatch with the result manager
+        itself (the SDK does, in parallel, to save a hop).
         """
         await self._recover()
         reuse: dict[int, str] = {}
@@ -221,15 +223,17 @@ class Dispatcher:
                 manifest.dispatch_id)
         # registration commits while the tasks launch; the client hears back only once
         # both are done (the result manager holds back events that outrun it)
-        registered = self._rm.register.remote(manifest, reused_rows)
+        registered = self._rm.register.remote(manifest, reused_rows) if register else None
         try:
             run = await self._launch(manifest, reuse)
         except Exception as exc:
-            await registered
+            if registered is not None:
+                await registered
             await self._rm.abort.remote(manifest.dispatch_id, Status.FAILED.value,
                                         f"launching the dispatch failed: {exc!r}")
             raise
-        await registered
+        if registered is not None:
+            await registered
         if want_refs:
             return run.outcome_ref, run.value_ref
         return None

@@ -26,7 +26,7 @@ import asyncio
 import logging
 import os
 import pickle
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -53,6 +53,45 @@ def _ts(epoch: float | None) -> datetime | None:
     return datetime.fromtimestamp(epoch, tz=timezone.utc).replace(tzinfo=None)
 
 
+MEMO_BYTES = 4_000_000  # a dispatch whose stored values exceed this is read back instead
+RECENT_ENDS = 64  # ended dispatches whose get_result is answered from memory
+
+
+@dataclass
+class _Memo:
+    """The rows and blobs of a dispatch, as ``get_result`` reads them, built in memory."""
+
+    row: dict[str, Any]
+    static: dict[int, dict[str, Any]]  # node_id -> name, kind, executor...
+    blobs: dict[str, bytes]
+    attempts: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    size: int = 0
+
+    def keep(self, key: str | None, data: bytes | None) -> bool:
+        """Hold a blob; False once the dispatch holds too much to be kept."""
+        if key is None or data is None:
+            return True
+        self.size += len(data)
+        self.blobs[key] = data
+        return self.size <= MEMO_BYTES
+
+    def record(self, update: dict[str, Any], nodes: dict[int, dict[str, Any]]
+               ) -> dict[str, Any]:
+        """What ``get_result`` answers for the ended dispatch."""
+        row = {c: None for c in repo.DISPATCH_COLUMNS}
+        row.update(self.row)
+        row.update(update)
+        node_rows = []
+        for n in sorted(nodes):
+            node = {c: None for c in repo.NODE_COLUMNS}
+            node.update(self.static[n])
+            node.update(nodes[n])
+            node["attempts"] = list(self.attempts.get(n, []))
+            node_rows.append(node)
+        return {"dispatch": row, "nodes": node_rows, "edges": None, "children": [],
+                "blobs": dict(self.blobs)}
+
+
 @dataclass
 class _Active:
     """In-memory view of an unfinished dispatch."""
@@ -62,6 +101,9 @@ class _Active:
     kinds: dict[int, str]
     children: dict[int, list[int]]
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    # What ``get_result`` returns, kept while small so that a dispatch's end can be
+    # answered from memory (no reads) right after it is committed; None: not kept.
+    memo: _Memo | None = None
 
     def all_ended(self, skipped: set[int]) -> bool:
         return all(
@@ -123,6 +165,7 @@ class ResultManager:
         self._flusher: asyncio.Task[None] | None = None
         self._active: dict[str, _Active] = {}
         self._finished: dict[str, _Ended] = {}  # set when the dispatch has ended
+        self._recent: OrderedDict[str, dict[str, Any]] = OrderedDict()  # see _Memo
         self._stats = _WriteStats()
         # events that outran their dispatch's registration: dispatch -> (since, events)
         self._parked: dict[str, tuple[float, list[dict[str, Any]]]] = {}
@@ -275,7 +318,16 @@ class ResultManager:
                   "child_node_id": e.child, "kind": e.kind.value, "arg_index": e.index,
                   "param_name": e.name} for e in g.edges]
         children: dict[int, list[int]] = g.children()
-        self._active[manifest.dispatch_id] = _Active(manifest.dispatch_id, states, kinds, children)
+        memo = _Memo(dict(dispatch), {n["node_id"]: {k: n[k] for k in
+                                                     ("dispatch_id", "node_id", "name", "kind",
+                                                      "executor")} for n in nodes}, {})
+        wanted = [manifest.inputs, manifest.lattice,
+                  *(n.value for n in g.nodes if n.kind is NodeKind.PARAMETER),
+                  *(r["output_blob"] for r in (reused or {}).values())]
+        kept = all(k in manifest.blobs and memo.keep(k, manifest.blobs[k])
+                   for k in wanted if k)
+        self._active[manifest.dispatch_id] = _Active(manifest.dispatch_id, states, kinds,
+                                                     children, memo=memo if kept else None)
         self._batch.registrations.append((dispatch, nodes, edges))
         self._batch.blobs.update(manifest.blobs)
         self._batch.blobs[skeleton_key] = skeleton_data
@@ -351,11 +403,19 @@ class ResultManager:
                     state[column] = value
             if event.get("output_data") is not None:
                 self._batch.blobs[event["output_blob"]] = event["output_data"]
+                if active.memo is not None and not active.memo.keep(
+                        event["output_blob"], event["output_data"]):
+                    active.memo = None
+            if event.get("sub_dispatch_id"):
+                active.memo = None  # its children are read back with it
             for tried in event.get("attempts") or ():
-                self._batch.attempts.append({
-                    "dispatch_id": active.dispatch_id, "node_id": node_id, **tried,
-                    "start_time": _ts(tried.get("start_time")),
-                    "end_time": _ts(tried.get("end_time"))})
+                attempt = {"dispatch_id": active.dispatch_id, "node_id": node_id, **tried,
+                           "start_time": _ts(tried.get("start_time")),
+                           "end_time": _ts(tried.get("end_time"))}
+                self._batch.attempts.append(attempt)
+                if active.memo is not None:
+                    active.memo.attempts.setdefault(node_id, []).append(
+                        {c: attempt.get(c) for c in repo.ATTEMPT_COLUMNS})
             self._batch.nodes[(active.dispatch_id, node_id)] = dict(state)
             active.changed.set()
             self._publish({"type": "electron", "dispatch_id": active.dispatch_id,
@@ -384,6 +444,9 @@ class ResultManager:
         update: dict[str, Any] = {"status": status, "end_time": repo.now(), "error": error}
         if fields.get("result_data") is not None:
             self._batch.blobs[fields["result_blob"]] = fields["result_data"]
+            if active is not None and active.memo is not None and not active.memo.keep(
+                    fields["result_blob"], fields["result_data"]):
+                active.memo = None
         for key in ("result_blob", "result_repr", "result_json"):
             if key in fields:
                 update[key] = fields[key]
@@ -405,7 +468,7 @@ class ResultManager:
                     pending_too: bool = False) -> None:
         """End a dispatch that cannot finish normally (system failure, cancel, restart):
         running electrons end with it; with ``pending_too``, so do those never started."""
-        active = await self._load_active(dispatch_id)
+        active = await self._await_registered(dispatch_id)
         if active is None:
             return
         self._end_nodes(active, [n for n in active.nodes], status, error, pending_too)
@@ -470,6 +533,7 @@ class ResultManager:
         await self._commit()  # nothing queued for these dispatches may land after
         await asyncio.get_running_loop().run_in_executor(self._writer, remove)
         for d in doomed:
+            self._recent.pop(d, None)
             self._publish({"type": "deleted", "dispatch_id": d})
         return {"deleted": doomed, "missing": missing, "running": []}
 
@@ -494,7 +558,11 @@ class ResultManager:
     async def _end(self, dispatch_id: str, update: dict[str, Any]) -> None:
         self._batch.dispatch_updates.append((dispatch_id, update))
         await self._commit()
-        self._active.pop(dispatch_id, None)
+        active = self._active.pop(dispatch_id, None)
+        if active is not None and active.memo is not None:
+            self._recent[dispatch_id] = active.memo.record(update, active.nodes)
+            while len(self._recent) > RECENT_ENDS:
+                self._recent.popitem(last=False)
         self._registered.pop(dispatch_id, None)
         self._parked.pop(dispatch_id, None)
         ended = self._finished.pop(dispatch_id, None)
@@ -512,7 +580,17 @@ class ResultManager:
         return None if row is None else row["status"]
 
     async def wait(self, dispatch_id: str, timeout: float | None = None) -> str | None:
-        """Wait until the dispatch has ended (no polling); return its status."""
+        """Wait until the dispatch has ended (no polling); return its status.
+
+        A dispatch being registered right now counts as running: a client may ask for its
+        end in the same breath as it registers it."""
+        if dispatch_id in self._active:
+            event = self._finished.setdefault(dispatch_id, _Ended())
+            try:
+                await asyncio.wait_for(event.wait(), timeout)
+            except asyncio.TimeoutError:
+                return await self.status(dispatch_id)
+            return event.status
         status = await self.status(dispatch_id)
         if status is None or Status(status).is_terminal:
             return status
@@ -534,12 +612,25 @@ class ResultManager:
         rebuild its result, inputs and (if ``outputs``) every electron output."""
         if wait:
             await self.wait(dispatch_id, timeout)
+        recent = self._recent.get(dispatch_id)
+        if recent is not None and not edges:  # just ended: the same rows, from memory
+            if outputs:
+                return recent
+            outputs_only = {n["output_blob"] for n in recent["nodes"]} - {
+                recent["dispatch"][k] for k in ("result_blob", "inputs_blob", "lattice_blob")}
+            return {**recent, "blobs": {k: v for k, v in recent["blobs"].items()
+                                        if k not in outputs_only}}
 
         def load(cur: Any) -> dict[str, Any] | None:
             row = repo.get_dispatch(cur, dispatch_id)
             if row is None:
                 return None
-            nodes = repo.get_nodes_with_attempts(cur, dispatch_id)
+            nodes = repo.get_nodes(cur, dispatch_id)
+            tries: dict[int, list[dict[str, Any]]] = {}
+            for a in repo.get_attempts(cur, dispatch_id):
+                tries.setdefault(a["node_id"], []).append(a)
+            for n in nodes:
+                n["attempts"] = tries.get(n["node_id"], [])
             keys = [row[k] for k in ("result_blob", "inputs_blob", "lattice_blob") if row[k]]
             if outputs:
                 keys += [n["output_blob"] for n in nodes if n["output_blob"]]

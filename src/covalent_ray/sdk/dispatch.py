@@ -43,7 +43,12 @@ def dispatch(lattice: Any, dispatcher_addr: str | None = None, *,
 
         manifest = lat.manifest(args, kwargs)
         conn = _connection(home)
-        get(conn.dispatcher.submit.remote(manifest), f"dispatching lattice {lat.name!r}")
+        # registration (durable once it returns) and launch proceed in parallel
+        registered = conn.result_manager.register.remote(manifest)
+        launched = conn.dispatcher.submit.remote(manifest, False, None, False)
+        what = f"dispatching lattice {lat.name!r}"
+        get(registered, what)
+        get(launched, what)
         return manifest.dispatch_id
 
     return submit
@@ -83,8 +88,20 @@ def get_result(dispatch_id: str, wait: bool = False, dispatcher_addr: str | None
         return {"id": dispatch_id, "status": status}
     record = get(rm.get_result.remote(dispatch_id, wait, timeout, intermediate_outputs),
                  f"reading the result of dispatch {dispatch_id}")
+    return _result(dispatch_id, record, home=home, workflow_output=workflow_output,
+                   intermediate_outputs=intermediate_outputs,
+                   sublattice_results=sublattice_results)
+
+
+def _result(dispatch_id: str, record: dict[str, Any] | None, *,
+            home: str | os.PathLike[str] | None, workflow_output: bool = True,
+            intermediate_outputs: bool = True, sublattice_results: bool = True) -> Result:
+    """A Result from what the result manager returned (None: unknown dispatch)."""
+    from ..runtime.connect import get
+
     if record is None:
         raise MissingDispatchError(_missing(dispatch_id))
+    rm = _connection(home).result_manager
 
     def child(sub_id: str) -> Result | None:
         if not sublattice_results:

@@ -126,19 +126,6 @@ def insert_attempts(con: Any, attempts: Sequence[dict[str, Any]]) -> None:
     _insert(con, "attempts", attempts, ATTEMPT_COLUMNS)
 
 
-def get_nodes_with_attempts(con: Any, dispatch_id: str) -> list[dict[str, Any]]:
-    """Electron rows of a dispatch, each with the list of its attempts (one query)."""
-    return _rows(con.execute(
-        """SELECT e.*, coalesce(a.attempts, []) AS attempts
-           FROM electrons e LEFT JOIN (
-               SELECT node_id, list(struct_pack(attempt := attempt, status := status,
-                                                start_time := start_time, end_time := end_time,
-                                                error := error, ray_node_id := ray_node_id,
-                                                worker_pid := worker_pid) ORDER BY attempt) AS attempts
-               FROM attempts WHERE dispatch_id = ? GROUP BY node_id) a USING (node_id)
-           WHERE e.dispatch_id = ? ORDER BY e.node_id""", [dispatch_id, dispatch_id]))
-
-
 def get_attempts(con: Any, dispatch_id: str, node_id: int | None = None) -> list[dict[str, Any]]:
     """Attempts of a dispatch's electrons (of one electron if ``node_id`` is given)."""
     if node_id is None:
