@@ -104,10 +104,11 @@ def main() -> None:
         return run
 
     # warm both paths (worker processes, imports)
-    ray_one(); ray_fan(); cr(one, 0)(); cr(fan_out, 10)()
+    ray_one(); cr(one, 0)(); cr(fan_out, 10)()
     width_sum = sum(range(1, args.width + 1))
     rows = [
-        ("one electron", _median(cr(one, 0), max(args.repeat, 10), 1), _median(ray_one, max(args.repeat, 10), 1)),
+        ("one electron", _median(cr(one, 0), max(args.repeat, 30), 1),
+         _median(ray_one, max(args.repeat, 30), 1)),
         (f"fan-out {args.width} + reduce", _median(cr(fan_out, args.width), args.repeat, width_sum),
          _median(ray_fan, args.repeat, width_sum)),
         (f"chain {args.length}", _median(cr(chain, args.length), args.repeat, args.length),

@@ -20,6 +20,24 @@ _SCHEMA = pa.schema([("key", pa.string()), ("size", pa.int64()), ("data", pa.bin
                      ("path", pa.string())])
 
 
+_CHUNK = 500
+
+
+def _lookup(con: Any, columns: str, keys: list[str]) -> list[tuple[Any, ...]]:
+    """Rows of ``blobs`` for ``keys``. A literal ``IN (?, ?, ...)`` list is answered from
+    the primary-key index; a join against a list scans the whole table, which grows."""
+    found: list[tuple[Any, ...]] = []
+    for i in range(0, len(keys), _CHUNK):
+        chunk = keys[i:i + _CHUNK]
+        found += con.execute(f"SELECT {columns} FROM blobs WHERE key IN "
+                             f"({', '.join('?' * len(chunk))})", chunk).fetchall()
+    return found
+
+
+def _known(con: Any, keys: list[str]) -> set[str]:
+    return {row[0] for row in _lookup(con, "key", keys)}
+
+
 class BlobStore:
     """Blobs keyed by content hash, in the database or in files beside it."""
 
@@ -32,11 +50,14 @@ class BlobStore:
 
     def put_many(self, con: Any, blobs: dict[str, bytes]) -> None:
         """Store every blob not stored yet (keys are content hashes, so equal keys are
-        equal bytes), in one statement."""
+        equal bytes)."""
         if not blobs:
             return
+        known = _known(con, list(blobs))
         rows: dict[str, list[Any]] = {"key": [], "size": [], "data": [], "path": []}
         for key, data in blobs.items():
+            if key in known:
+                continue
             path = None
             if len(data) > self.inline_limit:
                 target = self._path(key)
@@ -50,18 +71,18 @@ class BlobStore:
             rows["size"].append(len(data))
             rows["data"].append(None if path else data)
             rows["path"].append(path)
-        new_only = "WHERE key NOT IN (SELECT key FROM blobs)"
         count = len(rows["key"])
+        if not count:
+            return
         if count < 32:
             marks = ", ".join(["(?, ?::BIGINT, ?::BLOB, ?::VARCHAR)"] * count)
-            con.execute(f"INSERT INTO blobs SELECT * FROM (VALUES {marks}) "
-                        f"v(key, size, data, path) {new_only}",
+            con.execute(f"INSERT INTO blobs VALUES {marks}",
                         [v for i in range(count) for v in (rows["key"][i], rows["size"][i],
                                                            rows["data"][i], rows["path"][i])])
             return
         con.register("_new_blobs", pa.table(rows, schema=_SCHEMA))
         try:
-            con.execute(f"INSERT INTO blobs SELECT * FROM _new_blobs {new_only}")
+            con.execute("INSERT INTO blobs SELECT * FROM _new_blobs")
         finally:
             con.unregister("_new_blobs")
 
@@ -70,10 +91,7 @@ class BlobStore:
         if not keys:
             return {}
         out: dict[str, bytes] = {}
-        for key, data, path in con.execute(
-            "SELECT key, data, path FROM blobs WHERE key IN (SELECT unnest(?::VARCHAR[]))",
-            [list(dict.fromkeys(keys))],
-        ).fetchall():
+        for key, data, path in _lookup(con, "key, data, path", list(dict.fromkeys(keys))):
             if data is not None:
                 out[key] = bytes(data)
             elif path is not None and os.path.exists(path):
