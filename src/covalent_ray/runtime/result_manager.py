@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 COMPLETE_WAIT_S = 30.0  # how long a dispatch's end waits for straggling electron events
 COMMIT_INTERVAL_S = 0.01  # under load, at most one group commit per interval
+SLOW_COMMIT_S = 0.025  # commits slower than this stretch the interval (see _flush_loop)
 
 
 def _ts(epoch: float | None) -> datetime | None:
@@ -184,12 +185,15 @@ class ResultManager:
     async def _flush_loop(self) -> None:
         assert self._wake is not None
         loop = asyncio.get_running_loop()
-        last_start = 0.0
+        last_start = last_took = 0.0
         while True:
             await self._wake.wait()
             # Each commit costs a few ms whatever its size: under load, let writes gather
-            # for COMMIT_INTERVAL_S after the previous commit started; when idle, write now.
-            pause = last_start + COMMIT_INTERVAL_S - loop.time()
+            # for COMMIT_INTERVAL_S; when commits turn slow (the machine is busy), for twice
+            # as long as the last one took, so that writing takes at most half of this
+            # process's time. When idle, write now.
+            gather = 2 * last_took if last_took > SLOW_COMMIT_S else COMMIT_INTERVAL_S
+            pause = last_start + gather - loop.time()
             if pause > 0:
                 await asyncio.sleep(pause)
             self._wake.clear()
@@ -199,7 +203,8 @@ class ResultManager:
             started = last_start = loop.time()
             try:
                 await loop.run_in_executor(self._writer, self._write, batch)
-                self._stats.add(loop.time() - started, len(batch.nodes), len(batch.registrations))
+                last_took = loop.time() - started
+                self._stats.add(last_took, len(batch.nodes), len(batch.registrations))
             except Exception as exc:  # keep serving; callers waiting on this batch learn why
                 log.exception("writing a batch of results failed")
                 for w in batch.waiters:
