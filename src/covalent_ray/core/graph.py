@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -45,13 +45,6 @@ class NodeKind(str, Enum):
 
     def __str__(self) -> str:
         return self.value
-
-
-#: kinds that exist only as glue between electrons; they run where the default executor runs
-AUXILIARY = frozenset(
-    {NodeKind.LIST, NodeKind.TUPLE, NodeKind.SET, NodeKind.DICT, NodeKind.GETITEM,
-     NodeKind.GETATTR, NodeKind.OPERATOR}
-)
 
 
 class EdgeKind(str, Enum):
@@ -197,8 +190,3 @@ def descendants(children: dict[int, list[int]], roots: Iterable[int]) -> set[int
         seen.add(n)
         stack.extend(children.get(n, ()))
     return seen
-
-
-def ancestors(parents: dict[int, list[int]], node: int) -> Iterator[int]:
-    """Every node ``node`` depends on, directly or not."""
-    return iter(descendants(parents, [node]))

@@ -152,6 +152,7 @@ class Dispatcher:
     def _submitter(self, manifest: DispatchManifest) -> SubmitToExecutor:
         """How nodes of explicit executors are handed over, for one dispatch."""
         nodes = self._adaptor_nodes.setdefault(manifest.dispatch_id, {})
+        ray_options: dict[str, dict[str, Any]] = {}  # per executor blob: unpickled once
 
         def submit(key: str, node_id: int, packed: bytes, refs: dict[str, Any] | None,
                    args: list[Any]) -> Any:
@@ -160,7 +161,10 @@ class Dispatcher:
             assert spec is not None and spec.instance_blob is not None
             name = f"{node.name}#{node_id}"
             if spec.short_name == "ray":  # the built-in RayExecutor: a task with its options
-                options = _serialize.loads(manifest.blobs[spec.instance_blob]).ray_options()
+                options = ray_options.get(spec.instance_blob)
+                if options is None:
+                    executor = _serialize.loads(manifest.blobs[spec.instance_blob])
+                    options = ray_options[spec.instance_blob] = executor.ray_options()
                 return _direct_node.options(name=name, **options).remote(packed, refs, *args)
             with self._adaptor_lock:
                 adaptor = self._adaptors.get(key)

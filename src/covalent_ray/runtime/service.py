@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .._exceptions import ServiceError, ServiceNotRunningError
+from .._exceptions import ServiceError
 from .._home import (DISPATCHER_NAME, RESULT_MANAGER_NAME, db_path, logs_dir,
                      service_file)
 from ..api.options import ENV_TOKEN, ApiOptions, bind
@@ -330,12 +330,3 @@ def status(home: Path) -> dict[str, Any]:
     out["dispatches"] = ray.get(manager.counts.remote(), timeout=30)
     out["nodes"] = len([n for n in ray.nodes() if n.get("Alive")])
     return out
-
-
-def not_running_message(home: Path) -> str:
-    """What to tell a user who asks about a service that is not running."""
-    try:
-        ServiceInfo.read(home)
-    except ServiceNotRunningError as exc:
-        return str(exc)
-    return f"covalent-ray is not running for home {home}."
