@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
+
+import httpx
 
 import pytest
 
@@ -38,3 +41,20 @@ def readme_queries() -> list[str]:
     section = text[start:end if end > 0 else None]
     blocks = section.split("```sql\n")[1:]
     return [b.split("```", 1)[0].strip() for b in blocks]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """The REST tests run on asyncio."""
+    return "asyncio"
+
+
+@pytest.fixture
+async def client(service_home: Path) -> AsyncIterator[httpx.AsyncClient]:
+    """The HTTP app in-process, reading through the session service's result manager."""
+    from covalent_ray.api import ServiceBackend, create_app
+
+    app = create_app(ServiceBackend.connect(service_home), ui_dir=None)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://127.0.0.1") as c:
+        yield c

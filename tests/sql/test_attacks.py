@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -134,21 +133,6 @@ def test_cli_refuses_every_attack(baseline: dict[str, Any], target: Path) -> Non
         assert "query refused:" in result.stderr and result.stdout == ""
     result = runner.invoke(cli_app, ["sql", RUNAWAY, "--timeout", "1", "--json"])
     assert result.exit_code == 1 and "interrupted after 1 s" in result.stderr
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-async def client(service_home: Path) -> AsyncIterator[httpx.AsyncClient]:
-    from covalent_ray.api import ServiceBackend, create_app
-
-    app = create_app(ServiceBackend.connect(service_home), ui_dir=None)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://127.0.0.1") as c:
-        yield c
 
 
 @pytest.mark.anyio

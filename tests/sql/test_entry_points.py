@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -172,21 +171,6 @@ def test_export_is_readable_by_duckdb_and_pyarrow(tmp_path: Path, runs: dict[str
 
 
 # -- REST -------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-async def client(service_home: Path) -> AsyncIterator[httpx.AsyncClient]:
-    from covalent_ray.api import ServiceBackend, create_app
-
-    app = create_app(ServiceBackend.connect(service_home), ui_dir=None)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://127.0.0.1") as c:
-        yield c
 
 
 @pytest.mark.anyio
