@@ -85,11 +85,18 @@ def client(args: tuple[int, int, str]) -> list[dict[str, Any]]:
     out = []
     for dispatch_id, status, value in started:
         result = ct.get_result(dispatch_id, wait=True, home=home)
-        out.append({"dispatch_id": dispatch_id, "expected_status": status,
-                    "expected_result": value, "status": result.status.value,
-                    "result": result.result,
-                    "running_electrons": sum(1 for n in result.get_all_node_results()
-                                             if n["status"] == "RUNNING")})
+        out.append(
+            {
+                "dispatch_id": dispatch_id,
+                "expected_status": status,
+                "expected_result": value,
+                "status": result.status.value,
+                "result": result.result,
+                "running_electrons": sum(
+                    1 for n in result.get_all_node_results() if n["status"] == "RUNNING"
+                ),
+            }
+        )
     return out
 
 
@@ -104,16 +111,18 @@ def main() -> None:
     args = parser.parse_args()
 
     from covalent_ray._home import home_dir
-    from covalent_ray.runtime.connect import connect
+    from covalent_ray.client.connect import connect
 
     home = str(home_dir(args.home))
     started = time.perf_counter()
     ctx = mp.get_context("spawn")  # each client is a fresh process with its own Ray driver
     pool = ctx.Pool(args.clients)
     try:
-        records = [r for batch in pool.map(client, [(c, args.per_client, home)
-                                                      for c in range(args.clients)])
-                   for r in batch]
+        records = [
+            r
+            for batch in pool.map(client, [(c, args.per_client, home) for c in range(args.clients)])
+            for r in batch
+        ]
     finally:
         pool.close()  # let the clients exit on their own (terminate() would SIGTERM them)
         pool.join()
@@ -122,27 +131,43 @@ def main() -> None:
     conn = connect(home)
     import ray
 
-    wrong = [r for r in records if (r["status"], r["result"]) !=
-             (r["expected_status"], r["expected_result"]) or r["running_electrons"]]
-    stored = {r["dispatch_id"]: ray.get(conn.result_manager.status.remote(r["dispatch_id"]))
-              for r in records}
-    disagree = [d for d, s in stored.items()
-                if s != next(r["status"] for r in records if r["dispatch_id"] == d)]
+    wrong = [
+        r
+        for r in records
+        if (r["status"], r["result"]) != (r["expected_status"], r["expected_result"])
+        or r["running_electrons"]
+    ]
+    stored = {
+        r["dispatch_id"]: ray.get(conn.result_manager.status.remote(r["dispatch_id"]))
+        for r in records
+    }
+    disagree = [
+        d
+        for d, s in stored.items()
+        if s != next(r["status"] for r in records if r["dispatch_id"] == d)
+    ]
 
     burst_started = time.perf_counter()
     ids = [ct.dispatch(fan, home=home)(args.burst_width) for _ in range(args.burst)]
-    burst_results = [ct.get_result(i, wait=True, home=home, intermediate_outputs=False)
-                     for i in ids]
+    burst_results = [
+        ct.get_result(i, wait=True, home=home, intermediate_outputs=False) for i in ids
+    ]
     phase2 = time.perf_counter() - burst_started
-    burst_wrong = [r.dispatch_id for r in burst_results
-                   if r.result != sum(range(1, args.burst_width + 1))]
+    burst_wrong = [
+        r.dispatch_id for r in burst_results if r.result != sum(range(1, args.burst_width + 1))
+    ]
     stats = ray.get(conn.result_manager.stats.remote())
     report = {
-        "clients": args.clients, "per_client": args.per_client,
-        "dispatches": len(records), "phase1_s": phase1,
+        "clients": args.clients,
+        "per_client": args.per_client,
+        "dispatches": len(records),
+        "phase1_s": phase1,
         "dispatches_per_s": len(records) / phase1,
-        "wrong": wrong, "db_disagrees": disagree,
-        "burst": args.burst, "burst_width": args.burst_width, "phase2_s": phase2,
+        "wrong": wrong,
+        "db_disagrees": disagree,
+        "burst": args.burst,
+        "burst_width": args.burst_width,
+        "phase2_s": phase2,
         "burst_electrons_per_s": args.burst * (args.burst_width + 2) / phase2,
         "burst_wrong": burst_wrong,
         "result_manager": stats,
@@ -150,14 +175,20 @@ def main() -> None:
     if args.json:
         print(json.dumps(report, default=str))
     else:
-        print(f"phase 1: {len(records)} dispatches from {args.clients} clients in "
-              f"{phase1:.1f} s ({report['dispatches_per_s']:.1f}/s); wrong: {len(wrong)}, "
-              f"database disagrees: {len(disagree)}")
-        print(f"phase 2: {args.burst} x {args.burst_width}-wide fan-out in {phase2:.1f} s "
-              f"({report['burst_electrons_per_s']:.0f} electrons/s); wrong: {len(burst_wrong)}")
-        print(f"result manager: {stats['commits']} commits, mean "
-              f"{stats['mean_commit_ms']:.1f} ms, max {stats['max_commit_ms']:.1f} ms, "
-              f"{stats['node_updates']} electron updates")
+        print(
+            f"phase 1: {len(records)} dispatches from {args.clients} clients in "
+            f"{phase1:.1f} s ({report['dispatches_per_s']:.1f}/s); wrong: {len(wrong)}, "
+            f"database disagrees: {len(disagree)}"
+        )
+        print(
+            f"phase 2: {args.burst} x {args.burst_width}-wide fan-out in {phase2:.1f} s "
+            f"({report['burst_electrons_per_s']:.0f} electrons/s); wrong: {len(burst_wrong)}"
+        )
+        print(
+            f"result manager: {stats['commits']} commits, mean "
+            f"{stats['mean_commit_ms']:.1f} ms, max {stats['max_commit_ms']:.1f} ms, "
+            f"{stats['node_updates']} electron updates"
+        )
     if wrong or disagree or burst_wrong:
         sys.exit(1)
 

@@ -70,7 +70,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
 
-    from covalent_ray.runtime.connect import connect
+    from covalent_ray.client.connect import connect
 
     connect()  # joins the service's Ray cluster; plain Ray below uses the same cluster
     import ray
@@ -101,22 +101,37 @@ def main() -> None:
             if result.status != ct.status.COMPLETED:
                 raise AssertionError(f"{lat.name} ended {result.status}: {result.error}")
             return result.result
+
         return run
 
     # warm both paths (worker processes, imports)
-    ray_one(); cr(one, 0)(); cr(fan_out, 10)()
+    ray_one()
+    cr(one, 0)()
+    cr(fan_out, 10)()
     width_sum = sum(range(1, args.width + 1))
     rows = [
-        ("one electron", _median(cr(one, 0), max(args.repeat, 30), 1),
-         _median(ray_one, max(args.repeat, 30), 1)),
-        (f"fan-out {args.width} + reduce", _median(cr(fan_out, args.width), args.repeat, width_sum),
-         _median(ray_fan, args.repeat, width_sum)),
-        (f"chain {args.length}", _median(cr(chain, args.length), args.repeat, args.length),
-         _median(ray_chain, args.repeat, args.length)),
+        (
+            "one electron",
+            _median(cr(one, 0), max(args.repeat, 30), 1),
+            _median(ray_one, max(args.repeat, 30), 1),
+        ),
+        (
+            f"fan-out {args.width} + reduce",
+            _median(cr(fan_out, args.width), args.repeat, width_sum),
+            _median(ray_fan, args.repeat, width_sum),
+        ),
+        (
+            f"chain {args.length}",
+            _median(cr(chain, args.length), args.repeat, args.length),
+            _median(ray_chain, args.repeat, args.length),
+        ),
     ]
     if args.json:
-        print(json.dumps([{"shape": s, "covalent_ray_s": c, "ray_s": r, "ratio": c / r}
-                          for s, c, r in rows]))
+        print(
+            json.dumps(
+                [{"shape": s, "covalent_ray_s": c, "ray_s": r, "ratio": c / r} for s, c, r in rows]
+            )
+        )
         return
     print(f"{'shape':<26}{'covalent-ray':>14}{'plain Ray':>12}{'ratio':>8}")
     for shape, c, r in rows:

@@ -24,9 +24,16 @@ from typing import Any
 import covalent_ray as ct
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @ct.electron
@@ -92,16 +99,23 @@ def measure(page: Any, base: str, dispatch_id: str) -> dict[str, float]:
     ready_s = time.perf_counter() - t
     stats = page.evaluate("window.covalentRay.graphStats")
     frames = page.evaluate(_INTERACT)
-    return {"nodes": stats["nodes"], "edges": stats["edges"], "api_s": api_s,
-            "layout_s": stats["layoutMs"] / 1000, "draw_s": stats["totalMs"] / 1000,
-            "ready_s": ready_s, "pan_ms": frames["pan"], "zoom_ms": frames["zoom"]}
+    return {
+        "nodes": stats["nodes"],
+        "edges": stats["edges"],
+        "api_s": api_s,
+        "layout_s": stats["layoutMs"] / 1000,
+        "draw_s": stats["totalMs"] / 1000,
+        "ready_s": ready_s,
+        "pan_ms": frames["pan"],
+        "zoom_ms": frames["zoom"],
+    }
 
 
 def main() -> None:
     """Dispatch the shapes, then time the dashboard on each."""
     from playwright.sync_api import sync_playwright
 
-    from covalent_ray.runtime.connect import connect
+    from covalent_ray.client.connect import connect
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--electrons", type=int, default=1000)
@@ -127,18 +141,24 @@ def main() -> None:
             results[name] = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
         browser.close()
     baseline = results["baseline: fan-out of 10"]
-    print(f"{'shape':<26}{'nodes':>7}{'edges':>7}{'API s':>8}{'layout s':>10}{'draw s':>8}"
-          f"{'ready s':>9}{'pan ms/f':>10}{'zoom ms/f':>11}")
+    print(
+        f"{'shape':<26}{'nodes':>7}{'edges':>7}{'API s':>8}{'layout s':>10}{'draw s':>8}"
+        f"{'ready s':>9}{'pan ms/f':>10}{'zoom ms/f':>11}"
+    )
     for name, r in results.items():
-        print(f"{name:<26}{r['nodes']:>7.0f}{r['edges']:>7.0f}{r['api_s']:>8.3f}"
-              f"{r['layout_s']:>10.3f}{r['draw_s']:>8.3f}{r['ready_s']:>9.3f}"
-              f"{r['pan_ms']:>10.1f}{r['zoom_ms']:>11.1f}")
+        print(
+            f"{name:<26}{r['nodes']:>7.0f}{r['edges']:>7.0f}{r['api_s']:>8.3f}"
+            f"{r['layout_s']:>10.3f}{r['draw_s']:>8.3f}{r['ready_s']:>9.3f}"
+            f"{r['pan_ms']:>10.1f}{r['zoom_ms']:>11.1f}"
+        )
     for name, r in results.items():
         if r is baseline:
             continue
-        print(f"{name}: ready {r['ready_s'] / baseline['ready_s']:.1f}x the baseline, "
-              f"pan {r['pan_ms'] / baseline['pan_ms']:.1f}x, "
-              f"zoom {r['zoom_ms'] / baseline['zoom_ms']:.1f}x")
+        print(
+            f"{name}: ready {r['ready_s'] / baseline['ready_s']:.1f}x the baseline, "
+            f"pan {r['pan_ms'] / baseline['pan_ms']:.1f}x, "
+            f"zoom {r['zoom_ms'] / baseline['zoom_ms']:.1f}x"
+        )
     print(json.dumps(results))
 
 

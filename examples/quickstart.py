@@ -33,7 +33,7 @@ if __name__ == "__main__":
     result = ct.get_result(dispatch_id, wait=True)
     print(f"Status: {result.status}")
     print(f"Result: {result.result}")
-    from covalent_ray.runtime.connect import connect
+    from covalent_ray.client.connect import connect
 
     url = connect().info.api_url
     if url:

@@ -21,6 +21,20 @@ import pytest
 os.environ["COVALENT_RAY_API_PORT"] = "0"
 
 
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh covalent-ray home of this test (config file, workdir); no executor directory
+    configured, and executor plugins searched anew."""
+    from covalent_ray.executors import registry
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("COVALENT_RAY_HOME", str(home))
+    monkeypatch.delenv("COVALENT_RAY_EXECUTOR_DIR", raising=False)
+    registry.refresh()
+    yield home
+    registry.refresh()
+
+
 @pytest.fixture(scope="session")
 def service_home() -> Iterator[Path]:
     """Home directory of the session's service."""
@@ -32,11 +46,12 @@ def service_home() -> Iterator[Path]:
 @pytest.fixture(scope="session")
 def service(service_home: Path) -> Iterator[object]:
     """A running covalent-ray service for the whole session; the SDK is pointed at it."""
-    from covalent_ray.api.options import ApiOptions
-    from covalent_ray.runtime import service as svc
+    from covalent_ray.service import control as svc
+    from covalent_ray.service.options import ApiOptions
 
-    info, already = svc.start(service_home, head=svc.HeadOptions(num_cpus=2),
-                              api=ApiOptions(port=0))
+    info, already = svc.start(
+        service_home, head=svc.HeadOptions(num_cpus=2), api=ApiOptions(port=0)
+    )
     assert not already
     previous = os.environ.get("COVALENT_RAY_HOME")
     os.environ["COVALENT_RAY_HOME"] = str(service_home)
@@ -48,3 +63,14 @@ def service(service_home: Path) -> Iterator[object]:
         else:
             os.environ["COVALENT_RAY_HOME"] = previous
         svc.stop(service_home)
+
+
+#: fixtures that start or need a Ray cluster: a test using any of them is marked ``ray``
+RAY_FIXTURES = frozenset({"service", "service_home"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test that needs Ray, so ``pytest -m "not ray"`` runs the rest in seconds."""
+    for item in items:
+        if RAY_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.ray)

@@ -11,9 +11,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_wheel_contains_the_dashboard(tmp_path: Path) -> None:
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps",
-                            "-q", "-w", str(tmp_path)], capture_output=True, text=True,
-                           timeout=600)
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "-q", "-w", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert built.returncode == 0, built.stderr[-3000:]
     wheel = next(tmp_path.glob("covalent_ray-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())

@@ -14,8 +14,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.mark.usefixtures("service")
 def test_quickstart_prints_result_and_dashboard_link() -> None:
-    done = subprocess.run([sys.executable, str(ROOT / "examples" / "quickstart.py")],
-                          capture_output=True, text=True, timeout=300, env=dict(os.environ))
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "quickstart.py")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ),
+    )
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert "Status: COMPLETED" in lines

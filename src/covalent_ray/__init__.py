@@ -9,7 +9,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from ._version import __version__ as __version__
 
 _EXPORTS = {
     "electron": "covalent_ray.sdk.electron",
@@ -22,7 +22,7 @@ _EXPORTS = {
     "redispatch": "covalent_ray.sdk.dispatch",
     "Result": "covalent_ray.sdk.result",
     "TransportableObject": "covalent_ray.sdk.result",
-    "get_context": "covalent_ray.sdk.context",
+    "get_context": "covalent_ray.core.context",
     "Status": "covalent_ray._status",
     "sql": "covalent_ray.sdk.sql",
     "executor": "covalent_ray.executors",
@@ -30,19 +30,23 @@ _EXPORTS = {
     "DepsBash": "covalent_ray.sdk.deps",
     "DepsCall": "covalent_ray.sdk.deps",
     "DepsModule": "covalent_ray.sdk.deps",
-    "get_config": "covalent_ray._config",
-    "set_config": "covalent_ray._config",
+    "get_config": "covalent_ray.sdk.config",
+    "set_config": "covalent_ray.sdk.config",
 }
 
 __all__ = sorted([*_EXPORTS, "status", "__version__"])
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ._status import Status
-    from .sdk.context import get_context
-    from .sdk.dispatch import dispatch, dispatch_sync, get_result
-    from .sdk.electron import electron, wait
-    from .sdk.lattice import lattice
-    from .sdk.result import Result, TransportableObject
+    from ._status import Status as Status
+    from .core.context import get_context as get_context
+    from .sdk.dispatch import dispatch as dispatch
+    from .sdk.dispatch import dispatch_sync as dispatch_sync
+    from .sdk.dispatch import get_result as get_result
+    from .sdk.electron import electron as electron
+    from .sdk.electron import wait as wait
+    from .sdk.lattice import lattice as lattice
+    from .sdk.result import Result as Result
+    from .sdk.result import TransportableObject as TransportableObject
 
 
 def __getattr__(name: str) -> Any:

@@ -4,12 +4,13 @@ Settings live in ``<home>/covalent_ray.toml`` (see :mod:`covalent_ray._home`; th
 honours ``$COVALENT_RAY_HOME``). Keys are dotted paths into nested tables:
 ``"executors.local.workdir"`` is ``workdir`` in the ``[executors.local]`` table.
 
-What a read returns is three layers merged, later ones winning:
+What a read returns is layers merged, later ones winning:
 
 1. built-in defaults (:func:`defaults`; computed per call, because paths such as the
    local executor's workdir sit under the home in effect *now*);
-2. the ``_EXECUTOR_PLUGIN_DEFAULTS`` of executor plugins (only for keys under
-   ``executors``, so a plain ``get_config("sdk.executor_dir")`` never imports plugins);
+2. any layers the caller adds: ``ct.get_config`` (``sdk/config.py``) adds the
+   ``_EXECUTOR_PLUGIN_DEFAULTS`` of executor plugins for keys under ``executors``, so
+   this module never imports the plugins (which read it);
 3. the file.
 
 The file is read on every call (it is tiny), so a change made by another process is
@@ -70,7 +71,9 @@ def _read_file(file: Path) -> dict[str, Any]:
     except FileNotFoundError:
         return {}
     except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"the config file {file} is not valid TOML: {exc}. Fix or delete it.") from exc
+        raise ValueError(
+            f"the config file {file} is not valid TOML: {exc}. Fix or delete it."
+        ) from exc
 
 
 def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -83,24 +86,19 @@ def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     return base
 
 
-def _plugin_layer() -> dict[str, Any]:
-    from .executors.registry import plugin_defaults
-
-    return {"executors": plugin_defaults()}
-
-
-def _effective(with_plugins: bool) -> dict[str, Any]:
+def _effective(extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
     data = defaults()
-    if with_plugins:
-        _merge(data, _plugin_layer())
+    if extra:
+        _merge(data, extra)
     return _merge(data, _read_file(path()))
 
 
 def _split(key: str) -> list[str]:
     parts = key.split(".")
     if not key or any(not p for p in parts):
-        raise ConfigKeyError(f"invalid config key {key!r}: use dotted names such as "
-                             "'executors.local.workdir'")
+        raise ConfigKeyError(
+            f"invalid config key {key!r}: use dotted names such as 'executors.local.workdir'"
+        )
     return parts
 
 
@@ -113,22 +111,32 @@ def _lookup(data: dict[str, Any], key: str) -> Any:
             known = ", ".join(sorted(node)) if isinstance(node, dict) else "none (not a table)"
             raise ConfigKeyError(
                 f"no config key {key!r}: {part!r} is not set under {where} (known: {known}). "
-                f"Set it with ct.set_config({key!r}, value) or in {path()}.")
+                f"Set it with ct.set_config({key!r}, value) or in {path()}."
+            )
         node = node[part]
     return copy.deepcopy(node)
 
 
-def get_config(key: str | list[str] | None = None) -> Any:
+def requested_keys(key: str | list[str] | None) -> list[str] | None:
+    """The keys a read asks for (None: everything)."""
+    if key is None or (isinstance(key, list) and not key):
+        return None
+    return [key] if isinstance(key, str) else list(key)
+
+
+def get_config(
+    key: str | list[str] | None = None, *, extra: Mapping[str, Any] | None = None
+) -> Any:
     """Read settings: everything (no key), one value (a dotted key), or several.
 
     A list of one key returns that value and a longer list a ``{key: value}`` dict, as in
-    Covalent. A key that is neither set nor defaulted raises ``KeyError``.
+    Covalent. A key that is neither set nor defaulted raises ``KeyError``. ``extra`` is a
+    layer merged between the defaults and the file.
     """
-    if key is None or (isinstance(key, list) and not key):
-        return _effective(with_plugins=True)
-    keys = [key] if isinstance(key, str) else list(key)
-    with_plugins = any(k == "executors" or k.startswith("executors.") for k in keys)
-    data = _effective(with_plugins)
+    keys = requested_keys(key)
+    data = _effective(extra)
+    if keys is None:
+        return data
     if len(keys) == 1:
         return _lookup(data, keys[0])
     return {k: _lookup(data, k) for k in keys}
@@ -141,7 +149,7 @@ def raw_config(key: str, default: Any = None) -> Any:
     cannot depend on plugins.
     """
     try:
-        return _lookup(_effective(with_plugins=False), key)
+        return _lookup(_effective(), key)
     except ConfigKeyError:
         return default
 
@@ -175,7 +183,7 @@ def _assign(data: dict[str, Any], key: str, value: Any) -> None:
 
 
 def set_config(new_config: Mapping[str, Any] | str, new_value: Any = None) -> None:
-    """Write settings to the config file: ``set_config(key, value)`` or ``set_config({key: value})``.
+    """Write settings to the config file: ``set_config(key, value)`` or ``set_config({k: v})``.
 
     Keys are dotted; a value of ``None`` removes the key from the file, so its default
     applies again. Values must be representable in TOML (strings, numbers, booleans,

@@ -30,6 +30,7 @@ def backend(service: object, service_home: Path) -> ServiceBackend:
 async def client(backend: ServiceBackend) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client of the application (loopback Host, as a local browser sends)."""
     app = create_app(backend, allowed_hosts=["127.0.0.1", "localhost"])
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://127.0.0.1") as c:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1"
+    ) as c:
         yield c

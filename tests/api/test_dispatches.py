@@ -27,8 +27,9 @@ def dispatched(service: object) -> dict[str, str]:
     return ids
 
 
-async def test_list_filters_by_name_and_status(client: httpx.AsyncClient,
-                                               dispatched: dict[str, str]) -> None:
+async def test_list_filters_by_name_and_status(
+    client: httpx.AsyncClient, dispatched: dict[str, str]
+) -> None:
     r = await client.get("/api/v1/dispatches", params={"name": "api_hello"})
     assert r.status_code == 200
     page = r.json()
@@ -45,44 +46,66 @@ async def test_list_filters_by_name_and_status(client: httpx.AsyncClient,
     names = {d["name"] for d in r.json()["items"]}
     assert names == {"api_broken"}
 
-    r = await client.get("/api/v1/dispatches",
-                         params=[("status", "FAILED"), ("status", "COMPLETED"), ("name", "api_")])
+    r = await client.get(
+        "/api/v1/dispatches",
+        params=[("status", "FAILED"), ("status", "COMPLETED"), ("name", "api_")],
+    )
     ids = {d["dispatch_id"] for d in r.json()["items"]}
     assert set(dispatched.values()) <= ids
 
 
-async def test_list_paginates_sorts_and_hides_children(client: httpx.AsyncClient,
-                                                       dispatched: dict[str, str]) -> None:
-    everything = (await client.get("/api/v1/dispatches",
-                                   params={"name": "api_", "sort": "name", "order": "asc",
-                                           "limit": 500})).json()
+async def test_list_paginates_sorts_and_hides_children(
+    client: httpx.AsyncClient, dispatched: dict[str, str]
+) -> None:
+    everything = (
+        await client.get(
+            "/api/v1/dispatches",
+            params={"name": "api_", "sort": "name", "order": "asc", "limit": 500},
+        )
+    ).json()
     names = [d["name"] for d in everything["items"]]
     assert names == sorted(names)
     assert "api_inner" in names  # the sublattice's own dispatch is listed by default
     assert everything["total"] == len(everything["items"]) >= 4
 
-    roots = (await client.get("/api/v1/dispatches",
-                              params={"name": "api_", "root_only": "true", "limit": 500})).json()
+    roots = (
+        await client.get(
+            "/api/v1/dispatches", params={"name": "api_", "root_only": "true", "limit": 500}
+        )
+    ).json()
     assert "api_inner" not in {d["name"] for d in roots["items"]}
     assert roots["total"] == everything["total"] - sum(n == "api_inner" for n in names)
 
-    first = (await client.get("/api/v1/dispatches", params={
-        "name": "api_", "sort": "name", "order": "asc", "limit": 2, "offset": 0})).json()
-    second = (await client.get("/api/v1/dispatches", params={
-        "name": "api_", "sort": "name", "order": "asc", "limit": 2, "offset": 2})).json()
+    first = (
+        await client.get(
+            "/api/v1/dispatches",
+            params={"name": "api_", "sort": "name", "order": "asc", "limit": 2, "offset": 0},
+        )
+    ).json()
+    second = (
+        await client.get(
+            "/api/v1/dispatches",
+            params={"name": "api_", "sort": "name", "order": "asc", "limit": 2, "offset": 2},
+        )
+    ).json()
     assert first["total"] == everything["total"] and (first["limit"], second["offset"]) == (2, 2)
-    assert [d["dispatch_id"] for d in first["items"] + second["items"]] == \
-        [d["dispatch_id"] for d in everything["items"][:4]]
+    assert [d["dispatch_id"] for d in first["items"] + second["items"]] == [
+        d["dispatch_id"] for d in everything["items"][:4]
+    ]
 
 
 async def test_dispatch_detail_has_inputs_result_source_and_counts(
-        client: httpx.AsyncClient, dispatched: dict[str, str]) -> None:
+    client: httpx.AsyncClient, dispatched: dict[str, str]
+) -> None:
     r = await client.get(f"/api/v1/dispatches/{dispatched['hello']}")
     assert r.status_code == 200
     d = r.json()
     assert d["status"] == "COMPLETED" and d["error"] is None
-    assert d["inputs"] == {"text": "{'args': ['Hello', 'World'], 'kwargs': {}}",
-                           "value": {"args": ["Hello", "World"], "kwargs": {}}, "is_json": True}
+    assert d["inputs"] == {
+        "text": "{'args': ['Hello', 'World'], 'kwargs': {}}",
+        "value": {"args": ["Hello", "World"], "kwargs": {}},
+        "is_json": True,
+    }
     assert d["result"]["value"] == "Hello, World!" and d["result"]["text"] == "'Hello, World!'"
     assert "def api_hello(a: str, b: str)" in d["lattice_source"]
     assert d["lattice_doc"] == "Join two words and get excited."
@@ -93,8 +116,9 @@ async def test_dispatch_detail_has_inputs_result_source_and_counts(
     assert start <= end and d["duration_s"] == pytest.approx((end - start).total_seconds())
 
 
-async def test_failed_dispatch_reports_the_error(client: httpx.AsyncClient,
-                                                 dispatched: dict[str, str]) -> None:
+async def test_failed_dispatch_reports_the_error(
+    client: httpx.AsyncClient, dispatched: dict[str, str]
+) -> None:
     d = (await client.get(f"/api/v1/dispatches/{dispatched['broken']}")).json()
     assert d["status"] == "FAILED"
     assert "explode" in d["error"]
@@ -103,15 +127,17 @@ async def test_failed_dispatch_reports_the_error(client: httpx.AsyncClient,
 
     graph = (await client.get(f"/api/v1/dispatches/{dispatched['broken']}/graph")).json()
     node = next(n for n in graph["nodes"] if n["name"] == "explode")
-    e = (await client.get(
-        f"/api/v1/dispatches/{dispatched['broken']}/electrons/{node['id']}")).json()
+    e = (
+        await client.get(f"/api/v1/dispatches/{dispatched['broken']}/electrons/{node['id']}")
+    ).json()
     assert e["status"] == "FAILED"
     assert "Traceback" in e["error"] and "ValueError: cannot take 7" in e["error"]
     assert e["output"]["text"] is None
 
 
-async def test_sublattice_links_parent_and_child(client: httpx.AsyncClient,
-                                                 dispatched: dict[str, str]) -> None:
+async def test_sublattice_links_parent_and_child(
+    client: httpx.AsyncClient, dispatched: dict[str, str]
+) -> None:
     outer = (await client.get(f"/api/v1/dispatches/{dispatched['outer']}")).json()
     assert outer["result"]["value"] == 20
     [child] = outer["children"]
@@ -128,26 +154,29 @@ async def test_sublattice_links_parent_and_child(client: httpx.AsyncClient,
     assert inner["result"]["value"] == 10
 
 
-async def test_graph_has_nodes_and_named_edges(client: httpx.AsyncClient,
-                                               dispatched: dict[str, str]) -> None:
+async def test_graph_has_nodes_and_named_edges(
+    client: httpx.AsyncClient, dispatched: dict[str, str]
+) -> None:
     r = await client.get(f"/api/v1/dispatches/{dispatched['hello']}/graph")
     assert r.status_code == 200
     g = r.json()
     by_name = {n["name"]: n for n in g["nodes"]}
-    assert set(by_name) == {"join_words", "excitement", ":parameter:'Hello'",
-                            ":parameter:'World'"}
+    assert set(by_name) == {"join_words", "excitement", ":parameter:'Hello'", ":parameter:'World'"}
     join, excite = by_name["join_words"], by_name["excitement"]
     assert join["kind"] == "electron" and join["status"] == "COMPLETED"
     assert join["executor"] and join["start_time"] and join["end_time"]
     assert by_name[":parameter:'Hello'"]["kind"] == "parameter"
     edges = {(e["source"], e["target"], e["param_name"]) for e in g["edges"]}
-    assert edges == {(by_name[":parameter:'Hello'"]["id"], join["id"], "a"),
-                     (by_name[":parameter:'World'"]["id"], join["id"], "b"),
-                     (join["id"], excite["id"], "a")}
+    assert edges == {
+        (by_name[":parameter:'Hello'"]["id"], join["id"], "a"),
+        (by_name[":parameter:'World'"]["id"], join["id"], "b"),
+        (join["id"], excite["id"], "a"),
+    }
 
 
 async def test_electron_detail_has_inputs_output_logs_and_placement(
-        client: httpx.AsyncClient, dispatched: dict[str, str]) -> None:
+    client: httpx.AsyncClient, dispatched: dict[str, str]
+) -> None:
     did = dispatched["hello"]
     graph = (await client.get(f"/api/v1/dispatches/{did}/graph")).json()
     join = next(n for n in graph["nodes"] if n["name"] == "join_words")
@@ -155,8 +184,10 @@ async def test_electron_detail_has_inputs_output_logs_and_placement(
     assert r.status_code == 200
     e = r.json()
     assert e["name"] == "join_words" and e["status"] == "COMPLETED"
-    assert [(i["param_name"], i["value"]["value"], i["source_kind"]) for i in e["inputs"]] == \
-        [("a", "Hello", "parameter"), ("b", "World", "parameter")]
+    assert [(i["param_name"], i["value"]["value"], i["source_kind"]) for i in e["inputs"]] == [
+        ("a", "Hello", "parameter"),
+        ("b", "World", "parameter"),
+    ]
     assert e["output"] == {"text": "'Hello, World'", "value": "Hello, World", "is_json": True}
     assert e["stdout"] == "joining Hello and World\n"
     assert e["stderr"] == "" and e["error"] is None
@@ -167,16 +198,23 @@ async def test_electron_detail_has_inputs_output_logs_and_placement(
     excite = next(n for n in graph["nodes"] if n["name"] == "excitement")
     e = (await client.get(f"/api/v1/dispatches/{did}/electrons/{excite['id']}")).json()
     [feed] = e["inputs"]
-    assert (feed["source_node_id"], feed["source_name"], feed["value"]["value"]) == \
-        (join["id"], "join_words", "Hello, World")
+    assert (feed["source_node_id"], feed["source_name"], feed["value"]["value"]) == (
+        join["id"],
+        "join_words",
+        "Hello, World",
+    )
 
 
-async def test_unknown_ids_are_404_with_a_clear_message(client: httpx.AsyncClient,
-                                                        dispatched: dict[str, str]) -> None:
+async def test_unknown_ids_are_404_with_a_clear_message(
+    client: httpx.AsyncClient, dispatched: dict[str, str]
+) -> None:
     unknown = "0c5e0d9e-0000-4000-8000-000000000000"
-    for path in (f"/api/v1/dispatches/{unknown}", f"/api/v1/dispatches/{unknown}/graph",
-                 f"/api/v1/dispatches/{unknown}/electrons/0",
-                 f"/api/v1/events?dispatch_id={unknown}"):
+    for path in (
+        f"/api/v1/dispatches/{unknown}",
+        f"/api/v1/dispatches/{unknown}/graph",
+        f"/api/v1/dispatches/{unknown}/electrons/0",
+        f"/api/v1/events?dispatch_id={unknown}",
+    ):
         r = await client.get(path)
         assert r.status_code == 404, path
         assert r.json()["error"] == "MissingDispatchError"
@@ -189,32 +227,35 @@ async def test_unknown_ids_are_404_with_a_clear_message(client: httpx.AsyncClien
     assert r.status_code == 404 and "no API operation" in r.json()["detail"]
 
 
-@pytest.mark.parametrize("path", [
-    "/api/v1/dispatches?status=DONE",
-    "/api/v1/dispatches?limit=0",
-    "/api/v1/dispatches?limit=100000",
-    "/api/v1/dispatches?offset=-1",
-    "/api/v1/dispatches?sort=dispatch_id;DROP TABLE dispatches",
-    "/api/v1/dispatches?order=sideways",
-    "/api/v1/dispatches?root_only=maybe",
-    "/api/v1/dispatches?name=" + "x" * 201,
-    "/api/v1/dispatches/not a uuid",
-    "/api/v1/dispatches/abc'--/graph",
-    "/api/v1/dispatches/0c5e0d9e-0000-4000-8000-000000000000/electrons/-1",
-    "/api/v1/dispatches/0c5e0d9e-0000-4000-8000-000000000000/electrons/one",
-    "/api/v1/dispatches/0c5e0d9e-0000-4000-8000-000000000000/electrons/99999999999",
-    "/api/v1/events?since=-5",
-    "/api/v1/events?dispatch_id=%00",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/dispatches?status=DONE",
+        "/api/v1/dispatches?limit=0",
+        "/api/v1/dispatches?limit=100000",
+        "/api/v1/dispatches?offset=-1",
+        "/api/v1/dispatches?sort=dispatch_id;DROP TABLE dispatches",
+        "/api/v1/dispatches?order=sideways",
+        "/api/v1/dispatches?root_only=maybe",
+        "/api/v1/dispatches?name=" + "x" * 201,
+        "/api/v1/dispatches/not a uuid",
+        "/api/v1/dispatches/abc'--/graph",
+        "/api/v1/dispatches/0c5e0d9e-0000-4000-8000-000000000000/electrons/-1",
+        "/api/v1/dispatches/0c5e0d9e-0000-4000-8000-000000000000/electrons/one",
+        "/api/v1/dispatches/0c5e0d9e-0000-4000-8000-000000000000/electrons/99999999999",
+        "/api/v1/events?since=-5",
+        "/api/v1/events?dispatch_id=%00",
+    ],
+)
 async def test_invalid_input_is_a_4xx(client: httpx.AsyncClient, path: str) -> None:
     r = await client.get(path)
     assert 400 <= r.status_code < 500, (path, r.status_code, r.text)
 
 
-async def test_health_version_and_stats(client: httpx.AsyncClient,
-                                        dispatched: dict[str, str]) -> None:
-    assert (await client.get("/api/v1/health")).json() == {"status": "ok",
-                                                            "result_manager": "ok"}
+async def test_health_version_and_stats(
+    client: httpx.AsyncClient, dispatched: dict[str, str]
+) -> None:
+    assert (await client.get("/api/v1/health")).json() == {"status": "ok", "result_manager": "ok"}
     v = (await client.get("/api/v1/version")).json()
     assert v["api"] == "v1" and v["covalent_ray"] == ct.__version__
     stats = (await client.get("/api/v1/stats")).json()["dispatches_by_status"]
@@ -223,10 +264,15 @@ async def test_health_version_and_stats(client: httpx.AsyncClient,
 
 async def test_openapi_docs_and_dashboard_are_served(client: httpx.AsyncClient) -> None:
     schema = (await client.get("/openapi.json")).json()
-    assert {"/api/v1/dispatches", "/api/v1/dispatches/{dispatch_id}",
-            "/api/v1/dispatches/{dispatch_id}/graph",
-            "/api/v1/dispatches/{dispatch_id}/electrons/{node_id}",
-            "/api/v1/events", "/api/v1/health", "/api/v1/version"} <= set(schema["paths"])
+    assert {
+        "/api/v1/dispatches",
+        "/api/v1/dispatches/{dispatch_id}",
+        "/api/v1/dispatches/{dispatch_id}/graph",
+        "/api/v1/dispatches/{dispatch_id}/electrons/{node_id}",
+        "/api/v1/events",
+        "/api/v1/health",
+        "/api/v1/version",
+    } <= set(schema["paths"])
     docs = await client.get("/docs")
     assert docs.status_code == 200 and "/ui/vendor/swagger-ui/swagger-ui-bundle.js" in docs.text
     bundle = await client.get("/ui/vendor/swagger-ui/swagger-ui-bundle.js")
@@ -234,6 +280,9 @@ async def test_openapi_docs_and_dashboard_are_served(client: httpx.AsyncClient) 
     page = await client.get("/")
     assert page.status_code == 200 and "ui/app.js" in page.text
     assert "script-src 'self'" in page.headers["content-security-policy"]
-    for asset in ("ui/app.js", "ui/vendor/cytoscape/cytoscape.min.js",
-                  "ui/vendor/cytoscape-dagre/cytoscape-dagre.min.js"):
+    for asset in (
+        "ui/app.js",
+        "ui/vendor/cytoscape/cytoscape.min.js",
+        "ui/vendor/cytoscape-dagre/cytoscape-dagre.min.js",
+    ):
         assert (await client.get("/" + asset)).status_code == 200, asset

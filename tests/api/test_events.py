@@ -33,8 +33,9 @@ def parse(body: str) -> list[tuple[str, Any, str | None]]:
     return events
 
 
-async def stream(client: httpx.AsyncClient, params: dict[str, Any],
-                 last_event_id: str | None = None) -> list[tuple[str, Any, str | None]]:
+async def stream(
+    client: httpx.AsyncClient, params: dict[str, Any], last_event_id: str | None = None
+) -> list[tuple[str, Any, str | None]]:
     """The events of a stream that closes by itself (until_end or limit)."""
     headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
     with anyio.fail_after(120):  # a stream that never closes fails the test, not the run
@@ -52,12 +53,12 @@ async def current_seq(client: httpx.AsyncClient) -> int:
     return int(data["seq"])
 
 
-async def test_stream_follows_a_dispatch_to_its_end(client: httpx.AsyncClient,
-                                                    service: object) -> None:
+async def test_stream_follows_a_dispatch_to_its_end(
+    client: httpx.AsyncClient, service: object
+) -> None:
     since = await current_seq(client)
     dispatch_id = ct.dispatch(wf.api_naps)(0.2)
-    events = await stream(client, {"dispatch_id": dispatch_id, "since": since,
-                                   "until_end": "true"})
+    events = await stream(client, {"dispatch_id": dispatch_id, "since": since, "until_end": "true"})
     names = [e[0] for e in events]
     assert names[0] == "ready" and names[-1] == "end" and set(names[1:-1]) == {"changes"}
     assert events[-1][1] == {"dispatch_id": dispatch_id, "status": "COMPLETED"}
@@ -77,8 +78,9 @@ async def test_stream_follows_a_dispatch_to_its_end(client: httpx.AsyncClient,
     assert ids == sorted(ids) and ids[0] > since
 
 
-async def test_stream_resumes_after_the_last_event_id(client: httpx.AsyncClient,
-                                                      service: object) -> None:
+async def test_stream_resumes_after_the_last_event_id(
+    client: httpx.AsyncClient, service: object
+) -> None:
     since = await current_seq(client)
     dispatch_id = ct.dispatch(wf.api_hello)("x", "y")
     ct.get_result(dispatch_id, wait=True, timeout=120)
@@ -94,8 +96,9 @@ async def test_stream_resumes_after_the_last_event_id(client: httpx.AsyncClient,
     assert [e[0] for e in caught_up] == ["ready", "end"]
 
 
-async def test_following_an_ended_dispatch_ends_at_once(client: httpx.AsyncClient,
-                                                        service: object) -> None:
+async def test_following_an_ended_dispatch_ends_at_once(
+    client: httpx.AsyncClient, service: object
+) -> None:
     dispatch_id = ct.dispatch(wf.api_hello)("a", "b")
     ct.get_result(dispatch_id, wait=True, timeout=120)
     events = await stream(client, {"dispatch_id": dispatch_id, "until_end": "true"})

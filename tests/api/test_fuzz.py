@@ -48,15 +48,22 @@ def api_schema(backend: ServiceBackend) -> schemathesis.schemas.BaseSchema:
 
 def test_every_documented_operation_is_fuzzed() -> None:
     paths = {path for _, path, _ in OPERATIONS}
-    assert {"/api/v1/dispatches", "/api/v1/dispatches/{dispatch_id}",
-            "/api/v1/dispatches/{dispatch_id}/graph",
-            "/api/v1/dispatches/{dispatch_id}/electrons/{node_id}", "/api/v1/events",
-            "/api/v1/health", "/api/v1/version", "/api/v1/stats"} <= paths
+    assert {
+        "/api/v1/dispatches",
+        "/api/v1/dispatches/{dispatch_id}",
+        "/api/v1/dispatches/{dispatch_id}/graph",
+        "/api/v1/dispatches/{dispatch_id}/electrons/{node_id}",
+        "/api/v1/events",
+        "/api/v1/health",
+        "/api/v1/version",
+        "/api/v1/stats",
+    } <= paths
 
 
 @pytest.mark.parametrize(("method", "path", "mode"), OPERATIONS)
-def test_no_input_makes_the_api_fail(api_schema: schemathesis.schemas.BaseSchema, method: str,
-                                     path: str, mode: GenerationMode) -> None:
+def test_no_input_makes_the_api_fail(
+    api_schema: schemathesis.schemas.BaseSchema, method: str, path: str, mode: GenerationMode
+) -> None:
     operation = api_schema[path][method]
 
     # a query text can match its schema and still not be valid SQL: there a 400 is right
@@ -66,8 +73,13 @@ def test_no_input_makes_the_api_fail(api_schema: schemathesis.schemas.BaseSchema
     streaming = path == "/api/v1/events"
 
     @given(case=operation.as_strategy(generation_mode=mode))
-    @settings(max_examples=25 if streaming else 50, deadline=None, database=None,
-              derandomize=True, suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=25 if streaming else 50,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
     def check(case: schemathesis.Case) -> None:
         case.call_and_validate(base_url="http://127.0.0.1", timeout=1, excluded_checks=excluded)
 

@@ -14,7 +14,7 @@ import pytest
 from covalent_ray._exceptions import ServiceError
 from covalent_ray.api import ServiceBackend, create_app
 from covalent_ray.api._security import LOOPBACK_HOSTS
-from covalent_ray.api.options import ApiOptions, bind, is_loopback, url_for
+from covalent_ray.service.options import ApiOptions, bind, is_loopback, url_for
 
 TOKEN = "s3cret-token-for-tests-0123456789"
 
@@ -22,15 +22,20 @@ TOKEN = "s3cret-token-for-tests-0123456789"
 @pytest.fixture
 async def guarded(backend: ServiceBackend) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(backend, token=TOKEN, allowed_hosts=LOOPBACK_HOSTS)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://127.0.0.1") as c:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1"
+    ) as c:
         yield c
 
 
 @pytest.mark.anyio
 async def test_token_is_required_on_data_routes(guarded: httpx.AsyncClient) -> None:
-    for path in ("/api/v1/dispatches", "/api/v1/stats", "/api/v1/events?limit=0",
-                 "/api/v1/dispatches/0c5e0d9e-0000-4000-8000-000000000000"):
+    for path in (
+        "/api/v1/dispatches",
+        "/api/v1/stats",
+        "/api/v1/events?limit=0",
+        "/api/v1/dispatches/0c5e0d9e-0000-4000-8000-000000000000",
+    ):
         r = await guarded.get(path)
         assert r.status_code == 401, path
         assert r.headers["www-authenticate"] == "Bearer"
@@ -42,10 +47,8 @@ async def test_token_is_required_on_data_routes(guarded: httpx.AsyncClient) -> N
 
 
 @pytest.mark.anyio
-async def test_health_version_docs_and_dashboard_need_no_token(
-        guarded: httpx.AsyncClient) -> None:
-    for path in ("/api/v1/health", "/api/v1/version", "/openapi.json", "/docs", "/",
-                 "/ui/app.js"):
+async def test_health_version_docs_and_dashboard_need_no_token(guarded: httpx.AsyncClient) -> None:
+    for path in ("/api/v1/health", "/api/v1/version", "/openapi.json", "/docs", "/", "/ui/app.js"):
         assert (await guarded.get(path)).status_code == 200, path
     schema = (await guarded.get("/openapi.json")).json()
     assert "APIToken" in schema["components"]["securitySchemes"]
@@ -56,11 +59,13 @@ async def test_foreign_host_header_is_refused_on_loopback(backend: ServiceBacken
     # a page on another site re-pointing its name at 127.0.0.1 (DNS rebinding) sends
     # its own name as Host
     app = create_app(backend, allowed_hosts=LOOPBACK_HOSTS)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://evil.example") as c:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://evil.example"
+    ) as c:
         assert (await c.get("/api/v1/dispatches")).status_code == 400
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://localhost:48008") as c:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://localhost:48008"
+    ) as c:
         assert (await c.get("/api/v1/health")).status_code == 200
 
 
@@ -106,8 +111,12 @@ def test_busy_port_is_refused_with_a_way_out() -> None:
 def test_start_refuses_before_starting_anything(tmp_path: Path) -> None:
     home = tmp_path / "home"
     env_home = ["--home", str(home)]
-    out = subprocess.run([sys.executable, "-m", "covalent_ray.cli.main", "start", "--host",
-                          "0.0.0.0", *env_home], capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "covalent_ray.cli.main", "start", "--host", "0.0.0.0", *env_home],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 1
     assert "without an API token" in out.stderr and "--api-token" in out.stderr
     assert not (home / "service.json").exists()
@@ -115,7 +124,19 @@ def test_start_refuses_before_starting_anything(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        out = subprocess.run([sys.executable, "-m", "covalent_ray.cli.main", "start", "--port",
-                              str(port), *env_home], capture_output=True, text=True, timeout=120)
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "covalent_ray.cli.main",
+                "start",
+                "--port",
+                str(port),
+                *env_home,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     assert out.returncode == 1 and f"127.0.0.1:{port}" in out.stderr
     assert not (home / "service.json").exists()  # no Ray head was started for nothing

@@ -13,8 +13,9 @@ from . import workflows as wf
 from .test_events import parse
 
 
-def test_service_serves_the_api_and_dashboard_where_it_says(service: object,
-                                                            service_home: Path) -> None:
+def test_service_serves_the_api_and_dashboard_where_it_says(
+    service: object, service_home: Path
+) -> None:
     info = json.loads((service_home / "service.json").read_text())
     url = info["api_url"]
     assert url.startswith("http://127.0.0.1:") and not url.endswith(":48008")
@@ -30,8 +31,11 @@ def test_service_serves_the_api_and_dashboard_where_it_says(service: object,
         done = http.get(f"/api/v1/dispatches/{dispatch_id}").json()
         assert done["status"] == "COMPLETED" and done["result"]["value"] == [0.5, 0.5]
         # the stream flows through the real server too (uvicorn, not an in-process call)
-        with http.stream("GET", "/api/v1/events", params={
-                "dispatch_id": dispatch_id, "since": 0, "until_end": "true"}) as stream:
+        with http.stream(
+            "GET",
+            "/api/v1/events",
+            params={"dispatch_id": dispatch_id, "since": 0, "until_end": "true"},
+        ) as stream:
             assert stream.headers["content-type"].startswith("text/event-stream")
             events = parse("".join(stream.iter_text()))
         assert events[-1] == ("end", {"dispatch_id": dispatch_id, "status": "COMPLETED"}, None)

@@ -19,11 +19,19 @@ from ray._private.parameter import RayParams
 
 def main() -> None:
     gcs_address, temp_dir, resources = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
-    params = RayParams(gcs_address=gcs_address, node_ip_address="127.0.0.1", num_cpus=1,
-                       resources=resources, temp_dir=temp_dir, include_log_monitor=False,
-                       node_manager_port=0, min_worker_port=0, max_worker_port=0,
-                       dashboard_agent_listen_port=None,
-                       object_store_memory=150 * 1024 * 1024)
+    params = RayParams(
+        gcs_address=gcs_address,
+        node_ip_address="127.0.0.1",
+        num_cpus=1,
+        resources=resources,
+        temp_dir=temp_dir,
+        include_log_monitor=False,
+        node_manager_port=0,
+        min_worker_port=0,
+        max_worker_port=0,
+        dashboard_agent_listen_port=None,
+        object_store_memory=150 * 1024 * 1024,
+    )
     node = Node(params, head=False, shutdown_at_exit=True, spawn_reaper=True)
     print(node.node_id, flush=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

@@ -33,21 +33,36 @@ def _env(home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
 @pytest.fixture
 def cli() -> Runner:
     """Run ``covalent-ray <args> --home HOME`` and return the completed process."""
-    def run(*args: str, home: Path, timeout: float = 300,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "covalent_ray.cli.main", *args,
-                               "--home", str(home)], capture_output=True, text=True,
-                              env=_env(home, env), timeout=timeout)
+
+    def run(
+        *args: str, home: Path, timeout: float = 300, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "covalent_ray.cli.main", *args, "--home", str(home)],
+            capture_output=True,
+            text=True,
+            env=_env(home, env),
+            timeout=timeout,
+        )
+
     return run
 
 
 @pytest.fixture
 def script(tmp_path: Path) -> Runner:
     """Run a Python snippet against the service of ``home``."""
-    def run(code: str, *, home: Path, timeout: float = 300,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+
+    def run(
+        code: str, *, home: Path, timeout: float = 300, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         path = tmp_path / f"snippet_{abs(hash(code))}.py"
         path.write_text(textwrap.dedent(code))
-        return subprocess.run([sys.executable, str(path)], capture_output=True, text=True,
-                              env=_env(home, env), timeout=timeout)
+        return subprocess.run(
+            [sys.executable, str(path)],
+            capture_output=True,
+            text=True,
+            env=_env(home, env),
+            timeout=timeout,
+        )
+
     return run

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from covalent_ray.runtime.service import pid_alive
+from covalent_ray.service.control import pid_alive
+
+pytestmark = pytest.mark.ray  # starts Ray clusters of its own
 
 
 def test_start_status_stop(tmp_path: Path, cli) -> None:

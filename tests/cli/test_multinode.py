@@ -13,9 +13,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from covalent_ray.runtime.service import free_port
+import pytest
+
+from covalent_ray.service.control import free_port
 
 HERE = Path(__file__).parent
+
+pytestmark = pytest.mark.ray  # starts Ray clusters of its own
 
 
 def _wait_file(path: Path, timeout: float = 120) -> None:
@@ -29,26 +33,55 @@ def test_electrons_spread_and_resources_pin_on_a_two_node_cluster(tmp_path, cli,
     token = tmp_path / "token"
     token.write_text(secrets.token_hex(32))
     temp_dir = Path(tempfile.mkdtemp(prefix="cr-mn-"))  # short: Ray's socket paths are long
-    env = dict(os.environ, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token),
-               RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", RAY_USAGE_STATS_ENABLED="0",
-               RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S="0")
+    env = dict(
+        os.environ,
+        RAY_AUTH_MODE="token",
+        RAY_AUTH_TOKEN_PATH=str(token),
+        RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0",
+        RAY_USAGE_STATS_ENABLED="0",
+        RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S="0",
+    )
     port = free_port()
     head = subprocess.Popen(
-        [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block",
-         "--node-ip-address=127.0.0.1", f"--port={port}", f"--temp-dir={temp_dir}",
-         "--include-dashboard=false", "--num-cpus=1", '--resources={"head_only": 1}',
-         f"--ray-client-server-port={free_port()}",
-         f"--dashboard-agent-listen-port={free_port()}"],
-        env=env, stdout=open(tmp_path / "head.log", "wb"), stderr=subprocess.STDOUT,
-        start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "ray.scripts.scripts",
+            "start",
+            "--head",
+            "--block",
+            "--node-ip-address=127.0.0.1",
+            f"--port={port}",
+            f"--temp-dir={temp_dir}",
+            "--include-dashboard=false",
+            "--num-cpus=1",
+            '--resources={"head_only": 1}',
+            f"--ray-client-server-port={free_port()}",
+            f"--dashboard-agent-listen-port={free_port()}",
+        ],
+        env=env,
+        stdout=open(tmp_path / "head.log", "wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     worker = None
     home = tmp_path / "home"
     try:
         _wait_file(temp_dir / "ray_current_cluster")
         worker = subprocess.Popen(
-            [sys.executable, str(HERE / "_worker_node.py"), f"127.0.0.1:{port}", str(temp_dir),
-             json.dumps({"special": 1})], env=env, stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL, start_new_session=True, text=True)
+            [
+                sys.executable,
+                str(HERE / "_worker_node.py"),
+                f"127.0.0.1:{port}",
+                str(temp_dir),
+                json.dumps({"special": 1}),
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            text=True,
+        )
         special_node = worker.stdout.readline().strip()
         assert special_node, "the second node did not start"
 
@@ -59,7 +92,8 @@ def test_electrons_spread_and_resources_pin_on_a_two_node_cluster(tmp_path, cli,
         info = json.loads((home / "service.json").read_text())
         assert info["head_pid"] is None and info["auth_token_path"] == str(token)
 
-        run = script("""
+        run = script(
+            """
             import json, time
             import ray
             import covalent_ray as ct
@@ -85,7 +119,9 @@ def test_electrons_spread_and_resources_pin_on_a_two_node_cluster(tmp_path, cli,
             print(json.dumps({"status": result.status.value, "default": default_nodes,
                               "special": special_nodes, "recorded": recorded,
                               "nodes": [n["NodeID"] for n in ray.nodes() if n["Alive"]]}))
-        """, home=home)
+        """,
+            home=home,
+        )
         assert run.returncode == 0, run.stderr
         out = json.loads(run.stdout.strip().splitlines()[-1])
         assert out["status"] == "COMPLETED"

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.ray  # starts Ray clusters of its own
+
 
 def test_restart_resumes_interrupted_dispatch(tmp_path: Path, cli, script) -> None:
     home = tmp_path / "home"
@@ -11,7 +15,8 @@ def test_restart_resumes_interrupted_dispatch(tmp_path: Path, cli, script) -> No
     counters.mkdir()
     assert cli("start", "--num-cpus", "2", home=home).returncode == 0
     try:
-        started = script(f"""
+        started = script(
+            f"""
             import time
             from pathlib import Path
             import covalent_ray as ct
@@ -38,17 +43,22 @@ def test_restart_resumes_interrupted_dispatch(tmp_path: Path, cli, script) -> No
                     break
                 time.sleep(0.05)
             print(dispatch_id)
-        """, home=home)
+        """,
+            home=home,
+        )
         assert started.returncode == 0, started.stderr
         dispatch_id = started.stdout.split()[-1]
         assert cli("stop", home=home).returncode == 0
         restarted = cli("start", "--num-cpus", "2", home=home)
         assert restarted.returncode == 0, restarted.stderr
-        finished = script(f"""
+        finished = script(
+            f"""
             import covalent_ray as ct
             result = ct.get_result({dispatch_id!r}, wait=True, timeout=120)
             print(result.status, result.result)
-        """, home=home)
+        """,
+            home=home,
+        )
         assert finished.returncode == 0, finished.stderr
         assert finished.stdout.split()[-2:] == ["COMPLETED", "4"]
         # electrons seen completed before the stop ran once; of the two later ones, the

@@ -72,8 +72,11 @@ def test_mixed_executors_are_cut_into_segments() -> None:
     g.add_edge(d1.id, x.id, EdgeKind.ARG, index=0)
     g.add_edge(x.id, d2.id, EdgeKind.ARG, index=0)
     plan = compile_plan("d", g, [d2.id], _default)
-    assert plan.stages == [Stage(None, (d1.id, free.id)), Stage("local", (x.id,)),
-                           Stage(None, (d2.id,))]
+    assert plan.stages == [
+        Stage(None, (d1.id, free.id)),
+        Stage("local", (x.id,)),
+        Stage(None, (d2.id,)),
+    ]
     # every input of every stage is produced by an earlier stage or the same batch
     seen: set[int] = set()
     for stage in plan.stages:

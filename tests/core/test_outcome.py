@@ -2,8 +2,15 @@ from __future__ import annotations
 
 from collections import namedtuple
 
-from covalent_ray.core.outcome import (Failed, NodeRef, Skipped, collect_failures,
-                                       failure_message, substitute, template_refs)
+from covalent_ray.core.outcome import (
+    Failed,
+    NodeRef,
+    Skipped,
+    collect_failures,
+    failure_message,
+    substitute,
+    template_refs,
+)
 
 Pair = namedtuple("Pair", "left right")
 
@@ -29,4 +36,5 @@ def test_failures_are_collected_once_and_ordered() -> None:
     values = [5, Skipped((f3, f1)), f1, "ok"]
     assert collect_failures(values) == (f1, f3)
     assert failure_message((f1, f3)) == (
-        "The following electrons failed:\n1: a: ValueError: x\n3: b: KeyError: y")
+        "The following electrons failed:\n1: a: ValueError: x\n3: b: KeyError: y"
+    )

@@ -32,6 +32,9 @@ def test_new_input_value_reruns_everything_downstream() -> None:
 
 
 def test_failed_or_unfinished_nodes_are_not_reused() -> None:
-    states = {1: {"status": "FAILED"}, 2: {"status": "NEW_OBJECT"},
-              3: {"status": "COMPLETED", "output_blob": "out3"}}
+    states = {
+        1: {"status": "FAILED"},
+        2: {"status": "NEW_OBJECT"},
+        3: {"status": "COMPLETED", "output_blob": "out3"},
+    }
     assert reusable_nodes(_chain(), states, _chain()) == {3: "out3"}

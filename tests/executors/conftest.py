@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,14 +12,9 @@ PLUGINS = Path(__file__).parent / "plugins"
 
 
 @pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A fresh covalent-ray home; no executor directory configured; plugins searched anew."""
-    home = tmp_path / "home"
-    monkeypatch.setenv("COVALENT_RAY_HOME", str(home))
-    monkeypatch.delenv("COVALENT_RAY_EXECUTOR_DIR", raising=False)
-    registry.refresh()
-    yield home
-    registry.refresh()
+def _own_home(home: Path) -> Path:
+    """Every executor test runs in its own home (see the ``home`` fixture)."""
+    return home
 
 
 @pytest.fixture

@@ -17,20 +17,26 @@ from covalent_ray.executors.base import (
     AsyncBaseExecutor,
     BaseExecutor,
     TaskControl,
+    config_key,
+    current_control,
+    short_name_of,
+)
+from covalent_ray.runtime.executor_calls import (
     call_executor,
     cancel_task,
     cancel_task_sync,
-    config_key,
-    current_control,
     run_task,
     run_task_sync,
-    short_name_of,
 )
 
 
 def meta(node_id: int = 0, dispatch_id: str = "d1") -> dict[str, Any]:
-    return {"dispatch_id": dispatch_id, "node_id": node_id, "node_name": f"n{node_id}",
-            "results_dir": ""}
+    return {
+        "dispatch_id": dispatch_id,
+        "node_id": node_id,
+        "node_name": f"n{node_id}",
+        "results_dir": "",
+    }
 
 
 def add(a: int, b: int) -> int:
@@ -71,8 +77,9 @@ def test_async_plugin_setup_run_teardown(plugin_dir: Path) -> None:
 
     async def lifecycle() -> list[int]:
         await call_executor(executor, "setup", meta())
-        outputs = await asyncio.gather(*(run_task(executor, add, [i, i], {}, meta(i))
-                                         for i in range(5)))
+        outputs = await asyncio.gather(
+            *(run_task(executor, add, [i, i], {}, meta(i)) for i in range(5))
+        )
         await call_executor(executor, "teardown", meta())
         return list(outputs)
 
@@ -111,8 +118,9 @@ def test_async_plugin_cancel_through_its_job_handle(plugin_dir: Path) -> None:
 class Recorder(BaseExecutor):
     """Sets a handle per task, sleeps, then reports what its control holds."""
 
-    def run(self, function: Any, args: list[Any], kwargs: dict[str, Any],
-            task_metadata: dict[str, Any]) -> Any:
+    def run(
+        self, function: Any, args: list[Any], kwargs: dict[str, Any], task_metadata: dict[str, Any]
+    ) -> Any:
         self.set_job_handle(f"job-{task_metadata['node_id']}")
         print(f"out {task_metadata['node_id']}", file=self.task_stdout)
         time.sleep(0.05)  # the other tasks set their handles meanwhile
@@ -128,9 +136,12 @@ def test_concurrent_tasks_keep_their_own_control() -> None:
 
     async def many() -> list[Any]:
         with ThreadPoolExecutor(8) as pool:
-            return await asyncio.gather(*(
-                run_task(executor, add, [], {}, meta(i), controls[i], pool=pool)
-                for i in range(6)))
+            return await asyncio.gather(
+                *(
+                    run_task(executor, add, [], {}, meta(i), controls[i], pool=pool)
+                    for i in range(6)
+                )
+            )
 
     results = asyncio.run(many())
     assert results == [(f"job-{i}", i == 3) for i in range(6)]
@@ -145,8 +156,9 @@ class Interruptible(BaseExecutor):
         super().__init__(**kwargs)
         self._cancelled: list[Any] = []
 
-    def run(self, function: Any, args: list[Any], kwargs: dict[str, Any],
-            task_metadata: dict[str, Any]) -> Any:
+    def run(
+        self, function: Any, args: list[Any], kwargs: dict[str, Any], task_metadata: dict[str, Any]
+    ) -> Any:
         self.set_job_handle("the-job")
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -167,7 +179,8 @@ def test_sync_cancel_calls_cancel_with_the_handle() -> None:
     async def scenario() -> bool:
         with ThreadPoolExecutor(2) as pool:
             running = asyncio.ensure_future(
-                run_task(executor, add, [], {}, meta(), control, pool=pool))
+                run_task(executor, add, [], {}, meta(), control, pool=pool)
+            )
             while control.job_handle is None:
                 await asyncio.sleep(0.005)
             ok = await cancel_task(executor, control, pool=pool)
@@ -224,8 +237,9 @@ class CountingSync(BaseExecutor):
     def setup(self, task_metadata: dict[str, Any]) -> None:
         self._calls.append("setup")
 
-    def run(self, function: Any, args: list[Any], kwargs: dict[str, Any],
-            task_metadata: dict[str, Any]) -> Any:
+    def run(
+        self, function: Any, args: list[Any], kwargs: dict[str, Any], task_metadata: dict[str, Any]
+    ) -> Any:
         self._calls.append("run")
         return function(*args, **kwargs)
 
@@ -297,10 +311,21 @@ def test_short_names_and_config_keys() -> None:
 
 
 def test_covalent_constructor_arguments_and_dict_form() -> None:
-    executor = Recorder(log_stdout="o", log_stderr="e", cache_dir="/c", time_limit=5,
-                        retries=2, some_unknown_option=1)
-    assert (executor.log_stdout, executor.log_stderr, executor.cache_dir,
-            executor.time_limit, executor.retries) == ("o", "e", "/c", 5, 2)
+    executor = Recorder(
+        log_stdout="o",
+        log_stderr="e",
+        cache_dir="/c",
+        time_limit=5,
+        retries=2,
+        some_unknown_option=1,
+    )
+    assert (
+        executor.log_stdout,
+        executor.log_stderr,
+        executor.cache_dir,
+        executor.time_limit,
+        executor.retries,
+    ) == ("o", "e", "/c", 5, 2)
     as_dict = executor.to_dict()
     assert as_dict["short_name"] == "recorder"
     clone = Recorder().from_dict(as_dict)

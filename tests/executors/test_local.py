@@ -16,17 +16,19 @@ import pytest
 import covalent_ray as ct
 from covalent_ray._exceptions import ElectronTimeoutError, SerializationError
 from covalent_ray.executors import LocalExecutor, TaskCancelledError, TaskRuntimeError
-from covalent_ray.executors.base import TaskControl, cancel_task, run_task, run_task_sync
-from covalent_ray.sdk.deps import DepsBash, DepsCall, DepsModule, wrap_with_hooks
+from covalent_ray.executors.base import TaskControl
+from covalent_ray.runtime.executor_calls import cancel_task, run_task, run_task_sync
+from covalent_ray.runtime.hooks import wrap_with_hooks
+from covalent_ray.sdk.deps import DepsBash, DepsCall, DepsModule
 
 
 def meta(node_id: int = 3, dispatch_id: str = "disp-1") -> dict[str, Any]:
-    return {"dispatch_id": dispatch_id, "node_id": node_id, "node_name": "task",
-            "results_dir": ""}
+    return {"dispatch_id": dispatch_id, "node_id": node_id, "node_name": "task", "results_dir": ""}
 
 
-def run(executor: LocalExecutor, fn: Any, *args: Any, control: TaskControl | None = None,
-        **kwargs: Any) -> Any:
+def run(
+    executor: LocalExecutor, fn: Any, *args: Any, control: TaskControl | None = None, **kwargs: Any
+) -> Any:
     return run_task_sync(executor, fn, list(args), kwargs, meta(), control)
 
 
@@ -50,10 +52,17 @@ def test_unique_workdir_per_dispatch_and_node(tmp_path: Path) -> None:
 
 def test_default_workdir_comes_from_config(home: Path, tmp_path: Path) -> None:
     assert LocalExecutor().workdir == str(home / "workdir")
-    ct.set_config({"executors.local.workdir": str(tmp_path / "configured"),
-                   "executors.local.create_unique_workdir": True})
+    ct.set_config(
+        {
+            "executors.local.workdir": str(tmp_path / "configured"),
+            "executors.local.create_unique_workdir": True,
+        }
+    )
     executor = LocalExecutor()
-    assert (executor.workdir, executor.create_unique_workdir) == (str(tmp_path / "configured"), True)
+    assert (executor.workdir, executor.create_unique_workdir) == (
+        str(tmp_path / "configured"),
+        True,
+    )
     assert run(executor, where_am_i)[0] == str(tmp_path / "configured" / "disp-1" / "node_3")
 
 
@@ -162,8 +171,9 @@ def test_cancel_kills_the_subprocess_and_its_children(tmp_path: Path) -> None:
 
     async def scenario() -> bool:
         with ThreadPoolExecutor(2) as pool:
-            running = asyncio.ensure_future(run_task(
-                executor, spawn_and_wait, [str(pid_file)], {}, meta(), control, pool=pool))
+            running = asyncio.ensure_future(
+                run_task(executor, spawn_and_wait, [str(pid_file)], {}, meta(), control, pool=pool)
+            )
             deadline = time.monotonic() + 30
             while not pid_file.exists() or not pid_file.read_text():
                 assert time.monotonic() < deadline, "the electron never started"
@@ -203,9 +213,12 @@ def greet(name: str = "", greeting: str = "") -> str:
 def test_deps_and_hooks_run_inside_the_subprocess(tmp_path: Path) -> None:
     hooked = wrap_with_hooks(
         greet,
-        {"deps_bash": DepsBash("echo prepared > made-by-bash.txt"),
-         "call_before": [DepsCall(os.getpid, retval_keyword="greeting")]},
-        meta())
+        {
+            "deps_bash": DepsBash("echo prepared > made-by-bash.txt"),
+            "call_before": [DepsCall(os.getpid, retval_keyword="greeting")],
+        },
+        meta(),
+    )
     control = TaskControl(meta())
     out = run(LocalExecutor(workdir=str(tmp_path)), hooked, name="Ada", control=control)
     greeting, rest = out.split(",", 1)
@@ -214,12 +227,14 @@ def test_deps_and_hooks_run_inside_the_subprocess(tmp_path: Path) -> None:
     assert (tmp_path / "made-by-bash.txt").exists()  # the bash command ran in the workdir
 
 
-def test_deps_module_makes_a_missing_module_importable(tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_deps_module_makes_a_missing_module_importable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     src = tmp_path / "src"
     src.mkdir()
     (src / "cr_shipped_helpers.py").write_text(
-        "FACTOR = 3\n\ndef triple(x):\n    return x * FACTOR\n")
+        "FACTOR = 3\n\ndef triple(x):\n    return x * FACTOR\n"
+    )
     monkeypatch.syspath_prepend(str(src))
     import cr_shipped_helpers  # type: ignore[import-not-found]
 
@@ -249,12 +264,14 @@ def test_subprocess_does_not_outlive_its_parent(tmp_path: Path) -> None:
     script = (
         "import sys; sys.path[:0] = sys.argv[3:]\n"
         "from covalent_ray.executors import LocalExecutor\n"
-        "from covalent_ray.executors.base import run_task_sync\n"
+        "from covalent_ray.runtime.executor_calls import run_task_sync\n"
         "from tests.executors.test_local import spawn_and_wait\n"
         "run_task_sync(LocalExecutor(workdir=sys.argv[1]), spawn_and_wait, [sys.argv[2]], {},"
-        " {'dispatch_id': 'd', 'node_id': 0})\n")
-    parent = subprocess.Popen([sys.executable, "-c", script, str(tmp_path), str(pid_file),
-                               *sys.path])
+        " {'dispatch_id': 'd', 'node_id': 0})\n"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script, str(tmp_path), str(pid_file), *sys.path]
+    )
     try:
         deadline = time.monotonic() + 30
         while not pid_file.exists() or not pid_file.read_text():
@@ -274,7 +291,11 @@ def test_subprocess_does_not_outlive_its_parent(tmp_path: Path) -> None:
         if parent.poll() is None:
             parent.kill()
             parent.wait()
-        if pid_file.exists() and pid_file.read_text() and _alive(int(pid_file.read_text().split()[0])):
+        if (
+            pid_file.exists()
+            and pid_file.read_text()
+            and _alive(int(pid_file.read_text().split()[0]))
+        ):
             os.killpg(int(pid_file.read_text().split()[0]), signal.SIGKILL)  # leave nothing behind
 
 

@@ -39,8 +39,13 @@ def test_builtins_by_name_and_instances_pass_through(home: Path) -> None:
 
 
 def test_names_get_their_config_table(tmp_path: Path) -> None:
-    ct.set_config({"executors.local.workdir": str(tmp_path), "executors.ray.num_gpus": 1,
-                   "executors.ray.resources": {"special": 1}})
+    ct.set_config(
+        {
+            "executors.local.workdir": str(tmp_path),
+            "executors.ray.num_gpus": 1,
+            "executors.ray.resources": {"special": 1},
+        }
+    )
     assert registry.resolve("local").workdir == str(tmp_path)  # type: ignore[union-attr]
     ray_executor = registry.resolve("ray")
     assert isinstance(ray_executor, RayExecutor)
@@ -89,10 +94,12 @@ def test_broken_plugin_is_named_with_its_cause(plugin_dir: Path) -> None:
     assert type(registry.resolve("timing")).__name__ == "TimingExecutor"
 
 
-def test_module_without_plugin_name_and_bad_settings(tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_module_without_plugin_name_and_bad_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "anon.py").write_text("class Whatever: pass\n")
-    (tmp_path / "strict.py").write_text(textwrap.dedent("""
+    (tmp_path / "strict.py").write_text(
+        textwrap.dedent("""
         from covalent_ray.executors import BaseExecutor
         EXECUTOR_PLUGIN_NAME = "StrictExecutor"
         class StrictExecutor(BaseExecutor):
@@ -101,7 +108,8 @@ def test_module_without_plugin_name_and_bad_settings(tmp_path: Path,
                 self.host = host
             def run(self, function, args, kwargs, task_metadata):
                 return function(*args, **kwargs)
-    """))
+    """)
+    )
     monkeypatch.setenv("COVALENT_RAY_EXECUTOR_DIR", str(tmp_path))
     with pytest.raises(ExecutorError, match="does not set EXECUTOR_PLUGIN_NAME"):
         registry.resolve("anon")
@@ -143,11 +151,15 @@ PLUGIN_SOURCE = """
 def test_entry_point_plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # An installed distribution, faked by a dist-info directory on sys.path, registers a
     # plugin module (Covalent style) and a class directly.
-    _fake_distribution(tmp_path, PLUGIN_SOURCE, """
+    _fake_distribution(
+        tmp_path,
+        PLUGIN_SOURCE,
+        """
         [covalent_ray.executors]
         fake = cr_fake_plugin
         fakeclass = cr_fake_plugin:FakeExecutor
-    """)
+    """,
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     available = registry.available()
     assert available["fake"] == "entry point fake = cr_fake_plugin from cr-fake-plugin 0.1"
@@ -167,17 +179,25 @@ def test_builtins_cannot_be_shadowed(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert isinstance(registry.resolve("local"), LocalExecutor)
 
 
-def test_dir_plugin_instances_travel_to_processes_without_the_file(plugin_dir: Path,
-                                                                   tmp_path: Path) -> None:
+def test_dir_plugin_instances_travel_to_processes_without_the_file(
+    plugin_dir: Path, tmp_path: Path
+) -> None:
     ct.set_config("executors.timing.timing_filepath", str(tmp_path / "t.txt"))
     timing = registry.resolve("timing")
     data = cloudpickle.dumps(timing)
-    code = ("import sys, cloudpickle; e = cloudpickle.loads(sys.stdin.buffer.read()); "
-            "print(type(e).__name__, e.short_name, e.run(len, ['abc'], {}, "
-            "{'dispatch_id': 'd', 'node_id': 1}))")
+    code = (
+        "import sys, cloudpickle; e = cloudpickle.loads(sys.stdin.buffer.read()); "
+        "print(type(e).__name__, e.short_name, e.run(len, ['abc'], {}, "
+        "{'dispatch_id': 'd', 'node_id': 1}))"
+    )
     # The child has no executor dir configured and never sees tests/executors/plugins.
     env = {"PATH": "/usr/bin:/bin", "COVALENT_RAY_HOME": str(tmp_path / "other-home")}
-    out = subprocess.run([sys.executable, "-c", code], input=data, capture_output=True,
-                         env=env, check=True).stdout.decode().split()
+    out = (
+        subprocess.run(
+            [sys.executable, "-c", code], input=data, capture_output=True, env=env, check=True
+        )
+        .stdout.decode()
+        .split()
+    )
     assert out == ["TimingExecutor", "timing", "3"]
     assert (tmp_path / "t.txt").read_text().startswith("d 1 ")

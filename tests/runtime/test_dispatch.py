@@ -13,8 +13,7 @@ from dataclasses import dataclass
 import pytest
 
 import covalent_ray as ct
-from covalent_ray._exceptions import (LatticeBuildError, MissingDispatchError,
-                                      SerializationError)
+from covalent_ray._exceptions import LatticeBuildError, MissingDispatchError, SerializationError
 
 pytestmark = pytest.mark.usefixtures("service")
 
@@ -61,7 +60,7 @@ def identity(x):
 @ct.lattice
 def arithmetic():
     x = identity(2)
-    return [x + 1, x - 1, x * 1, x / 1, 1 + x, 1 - x, 1 * x, 1 / x, x // 2, x ** 3, -x]
+    return [x + 1, x - 1, x * 1, x / 1, 1 + x, 1 - x, 1 * x, 1 / x, x // 2, x**3, -x]
 
 
 def test_arithmetic_on_outputs() -> None:
@@ -294,7 +293,8 @@ def test_failing_sublattice_fails_its_node() -> None:
 
 def test_dispatch_from_a_process_that_exits_at_once(tmp_path) -> None:
     script = tmp_path / "client.py"
-    script.write_text(textwrap.dedent("""
+    script.write_text(
+        textwrap.dedent("""
         import time
         import covalent_ray as ct
 
@@ -308,9 +308,15 @@ def test_dispatch_from_a_process_that_exits_at_once(tmp_path) -> None:
             return slow_square(x)
 
         print(ct.dispatch(wf)(7))
-    """))
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                          timeout=120, env=dict(os.environ))
+    """)
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ),
+    )
     assert done.returncode == 0, done.stderr
     dispatch_id = done.stdout.strip().splitlines()[-1]
     assert ct.get_result(dispatch_id).status in (ct.status.RUNNING, ct.status.COMPLETED)

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from covalent_ray.runtime.service import pid_alive
-
 import covalent_ray as ct
 from covalent_ray.executors import LocalExecutor, RayExecutor
+from covalent_ray.service.control import pid_alive
 
 pytestmark = pytest.mark.usefixtures("service")
 PLUGINS = Path(__file__).parent / "plugins"
@@ -148,14 +147,21 @@ def test_deps_and_hooks_run_around_electrons(tmp_path) -> None:
     def give(v):
         return v
 
-    @ct.electron(deps_bash=ct.DepsBash([f"touch {marker}"]),
-                 call_before=[ct.DepsCall(before), ct.DepsCall(give, args=[5], retval_keyword="y")],
-                 call_after=[ct.DepsCall(after)])
+    @ct.electron(
+        deps_bash=ct.DepsBash([f"touch {marker}"]),
+        call_before=[ct.DepsCall(before), ct.DepsCall(give, args=[5], retval_keyword="y")],
+        call_after=[ct.DepsCall(after)],
+    )
     def uses(x, y=None):
         return marker.exists(), (tmp_path / "hook").read_text(), x, y
 
-    @ct.electron(executor="local", call_before=[ct.DepsCall(give, args=[1], retval_keyword="y"),
-                                                ct.DepsCall(give, args=[2], retval_keyword="y")])
+    @ct.electron(
+        executor="local",
+        call_before=[
+            ct.DepsCall(give, args=[1], retval_keyword="y"),
+            ct.DepsCall(give, args=[2], retval_keyword="y"),
+        ],
+    )
     def many(y=None):
         return y
 

@@ -45,8 +45,9 @@ def test_cancel_stops_running_and_pending_electrons() -> None:
     result = ct.get_result(dispatch_id, wait=True, timeout=30)
     assert time.monotonic() - started < 10  # far less than the 30 s electron
     assert result.status == ct.status.CANCELLED
-    statuses = {n["node_id"]: n["status"] for n in result.get_all_node_results()
-                if n["kind"] == "electron"}
+    statuses = {
+        n["node_id"]: n["status"] for n in result.get_all_node_results() if n["kind"] == "electron"
+    }
     assert statuses == {0: "COMPLETED", 2: "CANCELLED", 4: "CANCELLED"}
     with pytest.raises(CancelError, match="already ended CANCELLED"):
         ct.cancel(dispatch_id)
@@ -105,7 +106,7 @@ def add(a, b):
 
 @ct.electron
 def cube(x):
-    return x ** 3
+    return x**3
 
 
 @ct.electron
@@ -240,8 +241,12 @@ def test_cli_cancel_and_result() -> None:
     _wait_for_status(dispatch_id, 0, "RUNNING")
 
     def cli(*args):
-        return subprocess.run([sys.executable, "-m", "covalent_ray.cli.main", *args],
-                              capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "covalent_ray.cli.main", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     done = cli("cancel", dispatch_id)
     assert done.returncode == 0, done.stderr

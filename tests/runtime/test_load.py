@@ -16,9 +16,24 @@ SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "concurrent_load.p
 @pytest.mark.usefixtures("service")
 def test_concurrent_clients_all_reach_their_final_state() -> None:
     done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--clients", "3", "--per-client", "6", "--burst", "5",
-         "--burst-width", "40", "--json"],
-        capture_output=True, text=True, timeout=600, env=dict(os.environ))
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--clients",
+            "3",
+            "--per-client",
+            "6",
+            "--burst",
+            "5",
+            "--burst-width",
+            "40",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=dict(os.environ),
+    )
     assert done.stdout, done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["dispatches"] == 18

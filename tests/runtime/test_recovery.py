@@ -11,7 +11,7 @@ import pytest
 import ray
 
 import covalent_ray as ct
-from covalent_ray.runtime.connect import connect
+from covalent_ray.client.connect import connect
 
 pytestmark = pytest.mark.usefixtures("service")
 
@@ -87,7 +87,7 @@ def test_result_manager_crash_loses_nothing(tmp_path) -> None:
     for n in works:
         assert n["status"] == "COMPLETED"
         value = n["output"].get_deserialized()
-        assert n["stdout"] == f"log of {int(value ** 0.5)}\n"
+        assert n["stdout"] == f"log of {int(value**0.5)}\n"
     # the database agrees with itself after the crash: nothing left running
     assert not [n for n in result.get_all_node_results() if n["status"] == "RUNNING"]
     assert ct.get_result(dispatch_id, status_only=True)["status"] == "COMPLETED"

@@ -26,14 +26,34 @@ def pair(x):
 def _event(dispatch_id: str, node_id: int, value: Any, **extra: Any) -> dict[str, Any]:
     data = _serialize.dumps(value, "test output")
     now = time.time()
-    return {"dispatch_id": dispatch_id, "node_id": node_id, "status": "COMPLETED",
-            "start_time": now, "end_time": now, "output_data": data,
-            "output_blob": _serialize.blob_key(data), "output_repr": repr(value),
-            "output_json": str(value), "stdout": "out", "stderr": "", "attempt": 1,
-            "ray_node_id": "node", "worker_pid": 123,
-            "attempts": [{"attempt": 1, "status": "COMPLETED", "start_time": now,
-                          "end_time": now, "error": None, "ray_node_id": "node",
-                          "worker_pid": 123}], **extra}
+    return {
+        "dispatch_id": dispatch_id,
+        "node_id": node_id,
+        "status": "COMPLETED",
+        "start_time": now,
+        "end_time": now,
+        "output_data": data,
+        "output_blob": _serialize.blob_key(data),
+        "output_repr": repr(value),
+        "output_json": str(value),
+        "stdout": "out",
+        "stderr": "",
+        "attempt": 1,
+        "ray_node_id": "node",
+        "worker_pid": 123,
+        "attempts": [
+            {
+                "attempt": 1,
+                "status": "COMPLETED",
+                "start_time": now,
+                "end_time": now,
+                "error": None,
+                "ray_node_id": "node",
+                "worker_pid": 123,
+            }
+        ],
+        **extra,
+    }
 
 
 def test_an_ended_dispatch_answers_from_memory_what_the_database_holds(tmp_path: Path) -> None:
@@ -47,9 +67,18 @@ def test_an_ended_dispatch_answers_from_memory_what_the_database_holds(tmp_path:
         await rm.record([{"dispatch_id": did, "node_id": 0, "status": "RUNNING"}])
         await rm.record([_event(did, 3, 7)])
         result = _serialize.dumps((6, 7), "result")
-        await rm.complete(did, "COMPLETED", None, [], {
-            "result_data": result, "result_blob": _serialize.blob_key(result),
-            "result_repr": "(6, 7)", "result_json": "[6, 7]"})
+        await rm.complete(
+            did,
+            "COMPLETED",
+            None,
+            [],
+            {
+                "result_data": result,
+                "result_blob": _serialize.blob_key(result),
+                "result_repr": "(6, 7)",
+                "result_json": "[6, 7]",
+            },
+        )
         from_memory = await rm.get_result(did)
         rm._recent.clear()
         from_database = await rm.get_result(did)

@@ -9,9 +9,9 @@ import pytest
 
 import covalent_ray as ct
 from covalent_ray._exceptions import LatticeBuildError, SerializationError
+from covalent_ray._serialize import loads
 from covalent_ray.core.graph import EdgeKind, NodeKind
 from covalent_ray.core.outcome import NodeRef
-from covalent_ray._serialize import loads
 
 
 @ct.electron
@@ -105,15 +105,19 @@ def test_getitem_getattr_operators_and_unpacking() -> None:
         return [first, rest.upper, add(1)[key], 2 - add(1), add(1) ** 2, -add(3)]
 
     m = wf.manifest(("hey",), {})
-    ops = [(n.kind, n.op) for n in m.graph.nodes if n.kind in
-           (NodeKind.GETITEM, NodeKind.GETATTR, NodeKind.OPERATOR)]
+    ops = [
+        (n.kind, n.op)
+        for n in m.graph.nodes
+        if n.kind in (NodeKind.GETITEM, NodeKind.GETATTR, NodeKind.OPERATOR)
+    ]
     assert (NodeKind.GETATTR, "upper") in ops
     assert (NodeKind.OPERATOR, "sub") in ops and (NodeKind.OPERATOR, "pow") in ops
     assert (NodeKind.OPERATOR, "neg") in ops
     assert sum(1 for k, _ in ops if k is NodeKind.GETITEM) == 3  # two from unpacking
     sub = next(n for n in m.graph.nodes if n.op == "sub")
-    parents = sorted((e.index, m.graph.nodes[e.parent].kind) for e in m.graph.edges
-                     if e.child == sub.id)
+    parents = sorted(
+        (e.index, m.graph.nodes[e.parent].kind) for e in m.graph.edges if e.child == sub.id
+    )
     assert parents == [(0, NodeKind.PARAMETER), (1, NodeKind.ELECTRON)]  # 2 - x keeps order
 
 
@@ -155,11 +159,14 @@ def test_return_template_keeps_structure() -> None:
     assert m.output_nodes == [0, 2]
 
 
-@pytest.mark.parametrize("body, message", [
-    (lambda: bool(add(1)), "condition"),
-    (lambda: [x for x in add(1)], "iterate"),
-    (lambda: len(add(1)), "len"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (lambda: bool(add(1)), "condition"),
+        (lambda: [x for x in add(1)], "iterate"),
+        (lambda: len(add(1)), "len"),
+    ],
+)
 def test_control_flow_on_outputs_is_a_clear_error(body, message) -> None:
     @ct.lattice
     def wf():
@@ -212,8 +219,11 @@ def test_lattice_executor_is_the_default_for_its_electrons() -> None:
         return own(add(1))
 
     m = wf.manifest((), {})
-    execs = {n.name: (n.executor.short_name if n.executor else None)
-             for n in m.graph.nodes if n.kind is NodeKind.ELECTRON}
+    execs = {
+        n.name: (n.executor.short_name if n.executor else None)
+        for n in m.graph.nodes
+        if n.kind is NodeKind.ELECTRON
+    }
     assert execs == {"add": "local", "own": "ray"}
     local = next(n for n in m.graph.nodes if n.name == "add")
     assert loads(m.blobs[local.executor.instance_blob]).workdir  # configured from defaults

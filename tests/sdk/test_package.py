@@ -22,8 +22,9 @@ def test_import_is_light() -> None:
         "print(time.perf_counter() - t, 'ray' in sys.modules, 'duckdb' in sys.modules, "
         "'fastapi' in sys.modules)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
     assert out[1:] == ["False", "False", "False"]
     assert float(out[0]) < 0.5
 

@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
-
 import pytest
 
 import covalent_ray as ct
@@ -38,7 +37,7 @@ def readme_queries() -> list[str]:
     text = README.read_text()
     start = text.index("## SQL over results")
     end = text.find("\n## ", start + 1)
-    section = text[start:end if end > 0 else None]
+    section = text[start : end if end > 0 else None]
     blocks = section.split("```sql\n")[1:]
     return [b.split("```", 1)[0].strip() for b in blocks]
 
@@ -55,6 +54,7 @@ async def client(service_home: Path) -> AsyncIterator[httpx.AsyncClient]:
     from covalent_ray.api import ServiceBackend, create_app
 
     app = create_app(ServiceBackend.connect(service_home), ui_dir=None)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://127.0.0.1") as c:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1"
+    ) as c:
         yield c

@@ -86,27 +86,39 @@ def _fingerprint(dispatch_ids: list[str]) -> dict[str, Any]:
     out = {}
     for name, view in VIEWS.items():
         cols = ", ".join(c.name for c in view.columns)
-        out[name] = ct.sql(f"SELECT count(*) AS n, sum(hash(({cols}))) AS h FROM {name} "
-                           "WHERE dispatch_id IN (SELECT unnest(?::VARCHAR[]))",
-                           [dispatch_ids])[0]
+        out[name] = ct.sql(
+            f"SELECT count(*) AS n, sum(hash(({cols}))) AS h FROM {name} "
+            "WHERE dispatch_id IN (SELECT unnest(?::VARCHAR[]))",
+            [dispatch_ids],
+        )[0]
     return out
 
 
 def _files(home: Path) -> set[str]:
     # logs grow and the sandbox's own copy changes by design: everything else is checked
-    return {str(p.relative_to(home)) for p in home.rglob("*")
-            if "logs" not in p.parts and "sql-sandbox" not in p.parts}
+    return {
+        str(p.relative_to(home))
+        for p in home.rglob("*")
+        if "logs" not in p.parts and "sql-sandbox" not in p.parts
+    }
 
 
 @pytest.fixture(scope="module")
 def baseline(runs: dict[str, Any], service_home: Path) -> dict[str, Any]:
     """The state before any attack: the views' rows of every finished dispatch, a stored
     result, the home directory's files."""
-    finished = [r["dispatch_id"] for r in ct.sql(
-        "SELECT dispatch_id FROM dispatches WHERE end_time IS NOT NULL", max_rows=100_000)]
-    return {"finished": finished, "views": _fingerprint(finished),
-            "result": repr(ct.get_result(str(runs["mixed"])).result),
-            "files": _files(service_home)}
+    finished = [
+        r["dispatch_id"]
+        for r in ct.sql(
+            "SELECT dispatch_id FROM dispatches WHERE end_time IS NOT NULL", max_rows=100_000
+        )
+    ]
+    return {
+        "finished": finished,
+        "views": _fingerprint(finished),
+        "result": repr(ct.get_result(str(runs["mixed"])).result),
+        "files": _files(service_home),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -136,8 +148,9 @@ def test_cli_refuses_every_attack(baseline: dict[str, Any], target: Path) -> Non
 
 
 @pytest.mark.anyio
-async def test_rest_refuses_every_attack(baseline: dict[str, Any], target: Path,
-                                         client: httpx.AsyncClient) -> None:
+async def test_rest_refuses_every_attack(
+    baseline: dict[str, Any], target: Path, client: httpx.AsyncClient
+) -> None:
     for query in attacks(target):
         r = await client.post("/api/v1/sql", json={"query": query})
         assert r.status_code == 400, (query, r.text)
@@ -147,9 +160,9 @@ async def test_rest_refuses_every_attack(baseline: dict[str, Any], target: Path,
     assert "interrupted after 1 s" in r.json()["detail"]
 
 
-def test_nothing_changed_and_the_service_still_writes(baseline: dict[str, Any],
-                                                      target: Path, runs: dict[str, Any],
-                                                      service_home: Path) -> None:
+def test_nothing_changed_and_the_service_still_writes(
+    baseline: dict[str, Any], target: Path, runs: dict[str, Any], service_home: Path
+) -> None:
     assert os.listdir(target) == []
     files = _files(service_home)
     assert files - baseline["files"] <= {p for p in files if p.startswith("objects")}
@@ -160,6 +173,9 @@ def test_nothing_changed_and_the_service_still_writes(baseline: dict[str, Any],
     # the result manager still writes, and queries see it at once
     result = ct.dispatch_sync(wf.lr_depth_sweep)(0.2, 8)
     assert result.status == ct.status.COMPLETED
-    row = ct.sql("SELECT status, json_extract(inputs, '$.args') AS args FROM dispatches "
-                 "WHERE dispatch_id = ?", [result.dispatch_id])
+    row = ct.sql(
+        "SELECT status, json_extract(inputs, '$.args') AS args FROM dispatches "
+        "WHERE dispatch_id = ?",
+        [result.dispatch_id],
+    )
     assert [(r["status"], json.loads(r["args"])) for r in row] == [("COMPLETED", [0.2, 8])]

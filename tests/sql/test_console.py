@@ -32,8 +32,7 @@ def page(service: Any) -> Iterator[Any]:
         browser.close()
 
 
-def test_console_runs_a_query_from_the_url(page: Any, service: Any,
-                                           runs: dict[str, Any]) -> None:
+def test_console_runs_a_query_from_the_url(page: Any, service: Any, runs: dict[str, Any]) -> None:
     best_five = readme_queries()[0]
     page.goto(f"{service.api_url.rstrip('/')}/#/sql?{urlencode({'q': best_five})}")
     page.wait_for_selector("table.sql-table tbody tr")
@@ -48,7 +47,8 @@ def test_console_runs_a_query_from_the_url(page: Any, service: Any,
     names = page.locator(".sql-schema .view-name").all_inner_texts()
     assert names == list(VIEWS)
     assert page.locator(".sql-schema li[title]").count() == sum(
-        len(v.columns) for v in VIEWS.values())
+        len(v.columns) for v in VIEWS.values()
+    )
 
 
 def test_console_shows_why_a_query_is_refused(page: Any, service: Any) -> None:

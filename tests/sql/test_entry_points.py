@@ -25,16 +25,19 @@ from covalent_ray.storage.sql import VIEWS
 
 pytestmark = pytest.mark.usefixtures("service")
 
-COUNT_SWEEP = ("SELECT count(*) AS n, min(created_at) AS first FROM dispatches "
-               "WHERE name = 'lr_depth_sweep'")
+COUNT_SWEEP = (
+    "SELECT count(*) AS n, min(created_at) AS first FROM dispatches WHERE name = 'lr_depth_sweep'"
+)
 
 
 # -- SDK --------------------------------------------------------------------------------
 
 
 def test_sql_returns_rows_with_dataframe_and_arrow(runs: dict[str, Any]) -> None:
-    rows = ct.sql("SELECT dispatch_id, (result->>'$.score')::DOUBLE AS score, end_time "
-                  "FROM dispatches WHERE name = 'lr_depth_sweep' ORDER BY score DESC")
+    rows = ct.sql(
+        "SELECT dispatch_id, (result->>'$.score')::DOUBLE AS score, end_time "
+        "FROM dispatches WHERE name = 'lr_depth_sweep' ORDER BY score DESC"
+    )
     assert isinstance(rows, list) and len(rows) >= len(runs["sweep"])
     assert set(rows[0]) == {"dispatch_id", "score", "end_time"}
     assert rows.columns == ["dispatch_id", "score", "end_time"]
@@ -51,8 +54,7 @@ def test_sql_params_list_tuple_and_named(runs: dict[str, Any]) -> None:
     dispatch_id = runs["mixed"]
     by_list = ct.sql("SELECT name FROM dispatches WHERE dispatch_id = ?", [dispatch_id])
     by_tuple = ct.sql("SELECT name FROM dispatches WHERE dispatch_id = $1", (dispatch_id,))
-    by_name = ct.sql("SELECT name FROM dispatches WHERE dispatch_id = $id",
-                     {"id": dispatch_id})
+    by_name = ct.sql("SELECT name FROM dispatches WHERE dispatch_id = $id", {"id": dispatch_id})
     assert by_list == by_tuple == by_name == [{"name": "mixed"}]
 
 
@@ -86,8 +88,12 @@ def cli(*args: str, input: str | None = None) -> Any:
 
 
 def test_cli_prints_a_table(runs: dict[str, Any]) -> None:
-    result = cli("sql", "SELECT name, status FROM dispatches WHERE dispatch_id = ?",
-                 "--params", json.dumps([runs["failing"]]))
+    result = cli(
+        "sql",
+        "SELECT name, status FROM dispatches WHERE dispatch_id = ?",
+        "--params",
+        json.dumps([runs["failing"]]),
+    )
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert any("name" in line and "status" in line for line in lines[:3])
@@ -96,8 +102,10 @@ def test_cli_prints_a_table(runs: dict[str, Any]) -> None:
 
 
 def test_cli_json_and_csv(runs: dict[str, Any]) -> None:
-    query = ("SELECT e.name, e.inputs, e.start_time FROM electrons e "
-             "WHERE dispatch_id = ? AND kind = 'electron' ORDER BY node_id")
+    query = (
+        "SELECT e.name, e.inputs, e.start_time FROM electrons e "
+        "WHERE dispatch_id = ? AND kind = 'electron' ORDER BY node_id"
+    )
     params = json.dumps([runs["mixed"]])
     as_json = cli("sql", query, "--params", params, "--json")
     assert as_json.exit_code == 0, as_json.output
@@ -106,8 +114,7 @@ def test_cli_json_and_csv(runs: dict[str, Any]) -> None:
     assert data["types"] == ["VARCHAR", "JSON", "TIMESTAMP"] and data["truncated"] is None
     assert [r["name"] for r in data["rows"]] == ["scale", "wrap"]
     # JSON columns come out as JSON, not as strings holding JSON
-    assert data["rows"][0]["inputs"] == {"x": 2, "factor": 3, "rest": [4, 5],
-                                         "label": "five"}
+    assert data["rows"][0]["inputs"] == {"x": 2, "factor": 3, "rest": [4, 5], "label": "five"}
 
     as_csv = cli("sql", query, "--params", params, "--csv")
     assert as_csv.exit_code == 0, as_csv.output
@@ -136,14 +143,18 @@ def test_cli_subprocess_json(service_home: Path) -> None:
     env = {**os.environ, "COVALENT_RAY_HOME": str(service_home)}
     done = subprocess.run(
         [sys.executable, "-m", "covalent_ray.cli.main", "sql", COUNT_SWEEP, "--json"],
-        capture_output=True, text=True, env=env, timeout=120, check=False)
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     row = json.loads(done.stdout)["rows"][0]
     assert row["n"] == ct.sql(COUNT_SWEEP)[0]["n"]
 
 
-def test_export_is_readable_by_duckdb_and_pyarrow(tmp_path: Path, runs: dict[str, Any]
-                                                  ) -> None:
+def test_export_is_readable_by_duckdb_and_pyarrow(tmp_path: Path, runs: dict[str, Any]) -> None:
     result = cli("export", str(tmp_path / "out"), "--json")
     assert result.exit_code == 0, result.output
     written = json.loads(result.stdout)
@@ -162,7 +173,8 @@ def test_export_is_readable_by_duckdb_and_pyarrow(tmp_path: Path, runs: dict[str
         f"FROM read_parquet('{tmp_path}/out/electrons.parquet') e "
         f"JOIN read_parquet('{tmp_path}/out/dispatches.parquet') d USING (dispatch_id) "
         "WHERE d.name = 'lr_depth_sweep' AND e.name = 'train' "
-        "ORDER BY (e.output->>'$.score')::DOUBLE DESC LIMIT 1").fetchall()
+        "ORDER BY (e.output->>'$.score')::DOUBLE DESC LIMIT 1"
+    ).fetchall()
     assert best == [(0.05, 4)]
     one = cli("export", str(tmp_path / "some"), "--view", "edges")
     assert one.exit_code == 0 and sorted(os.listdir(tmp_path / "some")) == ["edges.parquet"]
@@ -175,10 +187,15 @@ def test_export_is_readable_by_duckdb_and_pyarrow(tmp_path: Path, runs: dict[str
 
 @pytest.mark.anyio
 async def test_rest_runs_a_query(client: httpx.AsyncClient, runs: dict[str, Any]) -> None:
-    r = await client.post("/api/v1/sql", json={
-        "query": "SELECT name, inputs, start_time, duration_s, 'NaN'::DOUBLE AS nan "
-                 "FROM electrons WHERE dispatch_id = ? AND kind = 'electron' "
-                 "ORDER BY node_id", "params": [runs["mixed"]]})
+    r = await client.post(
+        "/api/v1/sql",
+        json={
+            "query": "SELECT name, inputs, start_time, duration_s, 'NaN'::DOUBLE AS nan "
+            "FROM electrons WHERE dispatch_id = ? AND kind = 'electron' "
+            "ORDER BY node_id",
+            "params": [runs["mixed"]],
+        },
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["columns"] == ["name", "inputs", "start_time", "duration_s", "nan"]
@@ -192,18 +209,27 @@ async def test_rest_runs_a_query(client: httpx.AsyncClient, runs: dict[str, Any]
 
 @pytest.mark.anyio
 async def test_rest_bounds_and_schema(client: httpx.AsyncClient) -> None:
-    r = await client.post("/api/v1/sql", json={"query": "SELECT i FROM range(50) t(i)",
-                                               "max_rows": 7})
+    r = await client.post(
+        "/api/v1/sql", json={"query": "SELECT i FROM range(50) t(i)", "max_rows": 7}
+    )
     assert r.status_code == 200 and r.json()["row_count"] == 7
     assert r.json()["truncated"] == "rows"
-    r = await client.post("/api/v1/sql", json={
-        "query": "SELECT count(*) FROM range(1000000000000)", "timeout": 1})
+    r = await client.post(
+        "/api/v1/sql", json={"query": "SELECT count(*) FROM range(1000000000000)", "timeout": 1}
+    )
     assert r.status_code == 400 and "interrupted after 1 s" in r.json()["detail"]
-    for body in ({"query": ""}, {"query": "SELECT 1", "max_rows": 0},
-                 {"query": "SELECT 1", "timeout": -1}, {"query": "SELECT 1", "params": "x"},
-                 {"query": "SELECT 1", "other": 1}):
+    for body in (
+        {"query": ""},
+        {"query": "SELECT 1", "max_rows": 0},
+        {"query": "SELECT 1", "timeout": -1},
+        {"query": "SELECT 1", "params": "x"},
+        {"query": "SELECT 1", "other": 1},
+    ):
         assert (await client.post("/api/v1/sql", json=body)).status_code == 422, body
     schema = (await client.get("/api/v1/sql/schema")).json()
     assert [v["name"] for v in schema] == list(VIEWS)
-    assert schema[1]["columns"][0] == {"name": "dispatch_id", "type": "VARCHAR",
-                                       "doc": VIEWS["electrons"].columns[0].doc}
+    assert schema[1]["columns"][0] == {
+        "name": "dispatch_id",
+        "type": "VARCHAR",
+        "doc": VIEWS["electrons"].columns[0].doc,
+    }

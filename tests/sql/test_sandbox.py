@@ -107,8 +107,9 @@ def test_reads_pass_the_check(parser: duckdb.DuckDBPyConnection, query: str) -> 
 
 
 @pytest.mark.parametrize("query,reason", list(REFUSED.items()))
-def test_everything_else_is_refused_with_the_reason(parser: duckdb.DuckDBPyConnection,
-                                                    query: str, reason: str) -> None:
+def test_everything_else_is_refused_with_the_reason(
+    parser: duckdb.DuckDBPyConnection, query: str, reason: str
+) -> None:
     with pytest.raises(QueryRejectedError, match=reason.replace(".", r"\.")):
         check_query(parser, query)
 
@@ -141,13 +142,20 @@ def test_worker_engine_refuses_even_without_the_check(tmp_path: Path, attack: st
     try:
         with pytest.raises(duckdb.Error):
             con.execute(attack.format(d=tmp_path)).fetchall()
-        assert sorted(os.listdir(tmp_path)) == ["views.duckdb", "views.duckdb.wal"] or \
-            sorted(os.listdir(tmp_path)) == ["views.duckdb"]
-        settings = dict(con.execute(
-            "SELECT name, value FROM duckdb_settings() WHERE name IN "
-            "('enable_external_access', 'lock_configuration', 'threads')").fetchall())
-        assert settings == {"enable_external_access": "false", "lock_configuration": "true",
-                            "threads": "1"}
+        assert sorted(os.listdir(tmp_path)) == ["views.duckdb", "views.duckdb.wal"] or sorted(
+            os.listdir(tmp_path)
+        ) == ["views.duckdb"]
+        settings = dict(
+            con.execute(
+                "SELECT name, value FROM duckdb_settings() WHERE name IN "
+                "('enable_external_access', 'lock_configuration', 'threads')"
+            ).fetchall()
+        )
+        assert settings == {
+            "enable_external_access": "false",
+            "lock_configuration": "true",
+            "threads": "1",
+        }
     finally:
         con.close()
 
@@ -158,35 +166,82 @@ def test_worker_engine_refuses_even_without_the_check(tmp_path: Path, attack: st
 def _dispatch(con: Any, dispatch_id: str, status: str, score: float, lr: float) -> None:
     now = repo.now()
     done = status != "RUNNING"
-    repo.insert_dispatch(con, {
-        "dispatch_id": dispatch_id, "root_dispatch_id": dispatch_id, "name": "scratch",
-        "status": status, "created_at": now, "start_time": now,
-        "end_time": now if done else None, "num_nodes": 3,
-        "inputs_json": f'{{"args": [{lr}], "kwargs": {{}}}}', "inputs_repr": f"({lr},)",
-        "result_json": f'{{"score": {score}}}' if done else None,
-    }, [
-        {"dispatch_id": dispatch_id, "node_id": 0, "name": "train", "kind": "electron",
-         "status": status, "attempt": 0, "output_json": f'{{"score": {score}}}',
-         "output_repr": f"{{'score': {score}}}", "ray_node_id": "n1", "worker_pid": 42},
-        {"dispatch_id": dispatch_id, "node_id": 1, "name": f":parameter:{lr}",
-         "kind": "parameter", "status": "COMPLETED", "attempt": 0,
-         "output_json": str(lr), "output_repr": str(lr)},
-        {"dispatch_id": dispatch_id, "node_id": 2, "name": ":parameter:<Model>",
-         "kind": "parameter", "status": "COMPLETED", "attempt": 0, "output_json": None,
-         "output_repr": "<Model object>"},
-    ], [
-        {"dispatch_id": dispatch_id, "parent_node_id": 1, "child_node_id": 0, "kind": "arg",
-         "arg_index": 0, "param_name": "lr"},
-        {"dispatch_id": dispatch_id, "parent_node_id": 2, "child_node_id": 0,
-         "kind": "kwarg", "arg_index": None, "param_name": "model"},
-    ])
+    repo.insert_dispatch(
+        con,
+        {
+            "dispatch_id": dispatch_id,
+            "root_dispatch_id": dispatch_id,
+            "name": "scratch",
+            "status": status,
+            "created_at": now,
+            "start_time": now,
+            "end_time": now if done else None,
+            "num_nodes": 3,
+            "inputs_json": f'{{"args": [{lr}], "kwargs": {{}}}}',
+            "inputs_repr": f"({lr},)",
+            "result_json": f'{{"score": {score}}}' if done else None,
+        },
+        [
+            {
+                "dispatch_id": dispatch_id,
+                "node_id": 0,
+                "name": "train",
+                "kind": "electron",
+                "status": status,
+                "attempt": 0,
+                "output_json": f'{{"score": {score}}}',
+                "output_repr": f"{{'score': {score}}}",
+                "ray_node_id": "n1",
+                "worker_pid": 42,
+            },
+            {
+                "dispatch_id": dispatch_id,
+                "node_id": 1,
+                "name": f":parameter:{lr}",
+                "kind": "parameter",
+                "status": "COMPLETED",
+                "attempt": 0,
+                "output_json": str(lr),
+                "output_repr": str(lr),
+            },
+            {
+                "dispatch_id": dispatch_id,
+                "node_id": 2,
+                "name": ":parameter:<Model>",
+                "kind": "parameter",
+                "status": "COMPLETED",
+                "attempt": 0,
+                "output_json": None,
+                "output_repr": "<Model object>",
+            },
+        ],
+        [
+            {
+                "dispatch_id": dispatch_id,
+                "parent_node_id": 1,
+                "child_node_id": 0,
+                "kind": "arg",
+                "arg_index": 0,
+                "param_name": "lr",
+            },
+            {
+                "dispatch_id": dispatch_id,
+                "parent_node_id": 2,
+                "child_node_id": 0,
+                "kind": "kwarg",
+                "arg_index": None,
+                "param_name": "model",
+            },
+        ],
+    )
 
 
 @pytest.fixture
 def scratch(tmp_path: Path) -> Iterator[tuple[Any, SqlService]]:
     con = repo.connect(tmp_path / "results.duckdb")
-    service = SqlService(lambda: con.cursor(), SqlLimits(timeout_s=5.0, grace_s=2.0),
-                         root=tmp_path / "sandbox")
+    service = SqlService(
+        lambda: con.cursor(), SqlLimits(timeout_s=5.0, grace_s=2.0), root=tmp_path / "sandbox"
+    )
     try:
         yield con, service
     finally:
@@ -198,42 +253,65 @@ def _rows(answer: dict[str, Any]) -> list[dict[str, Any]]:
     return list(ipc_to_arrow(answer["arrow"]).to_pylist())
 
 
-def test_views_copy_follows_inserts_updates_and_deletes(scratch: tuple[Any, SqlService]
-                                                        ) -> None:
+def test_views_copy_follows_inserts_updates_and_deletes(scratch: tuple[Any, SqlService]) -> None:
     con, service = scratch
     _dispatch(con, "a", "COMPLETED", 0.5, 0.1)
     _dispatch(con, "b", "RUNNING", 0.7, 0.2)
     rows = _rows(service.query("SELECT dispatch_id, status FROM dispatches ORDER BY 1"))
-    assert rows == [{"dispatch_id": "a", "status": "COMPLETED"},
-                    {"dispatch_id": "b", "status": "RUNNING"}]
+    assert rows == [
+        {"dispatch_id": "a", "status": "COMPLETED"},
+        {"dispatch_id": "b", "status": "RUNNING"},
+    ]
 
-    electron = _rows(service.query(
-        "SELECT inputs, output, output->>'$.score' AS score FROM electrons "
-        "WHERE dispatch_id = 'a' AND kind = 'electron'"))
+    electron = _rows(
+        service.query(
+            "SELECT inputs, output, output->>'$.score' AS score FROM electrons "
+            "WHERE dispatch_id = 'a' AND kind = 'electron'"
+        )
+    )
     # the non-JSON argument appears as its readable string, under its keyword
     assert [{k: json.loads(v) for k, v in row.items()} for row in electron] == [
-        {"inputs": {"lr": 0.1, "model": "<Model object>"}, "output": {"score": 0.5},
-         "score": 0.5}]
+        {"inputs": {"lr": 0.1, "model": "<Model object>"}, "output": {"score": 0.5}, "score": 0.5}
+    ]
 
     # a running dispatch is copied again on every query; a new one appears; a finished
     # one that vanished from the database vanishes from the copy
     repo.update_dispatch(con, "b", {"status": "COMPLETED", "end_time": repo.now()})
-    repo.update_nodes(con, [{"dispatch_id": "b", "node_id": 0, **{
-        c: None for c in repo.NODE_STATE_COLUMNS}, "status": "COMPLETED", "attempt": 1,
-        "output_json": '{"score": 0.9}', "output_repr": "{'score': 0.9}"}])
+    repo.update_nodes(
+        con,
+        [
+            {
+                "dispatch_id": "b",
+                "node_id": 0,
+                **{c: None for c in repo.NODE_STATE_COLUMNS},
+                "status": "COMPLETED",
+                "attempt": 1,
+                "output_json": '{"score": 0.9}',
+                "output_repr": "{'score': 0.9}",
+            }
+        ],
+    )
     _dispatch(con, "c", "FAILED", 0.1, 0.3)
     con.execute("DELETE FROM electrons WHERE dispatch_id = 'a'")
     con.execute("DELETE FROM edges WHERE dispatch_id = 'a'")
     con.execute("DELETE FROM dispatches WHERE dispatch_id = 'a'")
-    rows = _rows(service.query(
-        "SELECT d.dispatch_id, d.status, e.attempt, (e.output->>'$.score')::DOUBLE AS s "
-        "FROM dispatches d JOIN electrons e USING (dispatch_id) "
-        "WHERE e.kind = 'electron' ORDER BY 1"))
-    assert rows == [{"dispatch_id": "b", "status": "COMPLETED", "attempt": 1, "s": 0.9},
-                    {"dispatch_id": "c", "status": "FAILED", "attempt": 0, "s": 0.1}]
-    counts = _rows(service.query(
-        "SELECT (SELECT count(*) FROM electrons) AS e, (SELECT count(*) FROM edges) AS g, "
-        "(SELECT count(*) FROM electron_inputs) AS i"))
+    rows = _rows(
+        service.query(
+            "SELECT d.dispatch_id, d.status, e.attempt, (e.output->>'$.score')::DOUBLE AS s "
+            "FROM dispatches d JOIN electrons e USING (dispatch_id) "
+            "WHERE e.kind = 'electron' ORDER BY 1"
+        )
+    )
+    assert rows == [
+        {"dispatch_id": "b", "status": "COMPLETED", "attempt": 1, "s": 0.9},
+        {"dispatch_id": "c", "status": "FAILED", "attempt": 0, "s": 0.1},
+    ]
+    counts = _rows(
+        service.query(
+            "SELECT (SELECT count(*) FROM electrons) AS e, (SELECT count(*) FROM edges) AS g, "
+            "(SELECT count(*) FROM electron_inputs) AS i"
+        )
+    )
     assert counts == [{"e": 6, "g": 4, "i": 4}]
     # copies: everything (first query), then b, c and a's removal (third); the second
     # query found b still running but unchanged, the fourth found nothing changed at all
@@ -252,23 +330,39 @@ def test_copy_is_incremental(scratch: tuple[Any, SqlService]) -> None:
     # only the new dispatch was copied, once: it is running but did not change
     assert service.stats["copied_dispatches"] == 21
     # one of its electrons moves on: the running dispatch is copied again, alone
-    repo.update_nodes(con, [{"dispatch_id": "new", "node_id": 0, **{
-        c: None for c in repo.NODE_STATE_COLUMNS}, "status": "RUNNING", "attempt": 1}])
-    rows = _rows(service.query("SELECT status, attempt FROM electrons "
-                               "WHERE dispatch_id = 'new' AND node_id = 0"))
+    repo.update_nodes(
+        con,
+        [
+            {
+                "dispatch_id": "new",
+                "node_id": 0,
+                **{c: None for c in repo.NODE_STATE_COLUMNS},
+                "status": "RUNNING",
+                "attempt": 1,
+            }
+        ],
+    )
+    rows = _rows(
+        service.query(
+            "SELECT status, attempt FROM electrons WHERE dispatch_id = 'new' AND node_id = 0"
+        )
+    )
     assert rows == [{"status": "RUNNING", "attempt": 1}]
     assert service.stats["copied_dispatches"] == 22
     # a new attempt row alone counts as a change too
-    con.execute("INSERT INTO attempts (dispatch_id, node_id, attempt, status) "
-                "VALUES ('new', 0, 1, 'FAILED')")
+    con.execute(
+        "INSERT INTO attempts (dispatch_id, node_id, attempt, status) "
+        "VALUES ('new', 0, 1, 'FAILED')"
+    )
     assert _rows(service.query("SELECT count(*) AS n FROM attempts")) == [{"n": 1}]
     assert service.stats["copied_dispatches"] == 23
 
 
 def test_params_rows_bound_and_types(scratch: tuple[Any, SqlService]) -> None:
     _, service = scratch
-    answer = service.query("SELECT i, ? AS tag, $1 AS again FROM range(25000) t(i)",
-                           ["x"], max_rows=12_345)
+    answer = service.query(
+        "SELECT i, ? AS tag, $1 AS again FROM range(25000) t(i)", ["x"], max_rows=12_345
+    )
     assert answer["row_count"] == 12_345 and answer["truncated"] == "rows"
     assert answer["columns"] == ["i", "tag", "again"]
     assert answer["types"] == ["BIGINT", "VARCHAR", "VARCHAR"]
@@ -282,8 +376,9 @@ def test_params_rows_bound_and_types(scratch: tuple[Any, SqlService]) -> None:
 
 def test_result_bytes_are_bounded(tmp_path: Path) -> None:
     con = repo.connect(tmp_path / "results.duckdb")
-    service = SqlService(lambda: con.cursor(), SqlLimits(max_bytes=2**20),
-                         root=tmp_path / "sandbox")
+    service = SqlService(
+        lambda: con.cursor(), SqlLimits(max_bytes=2**20), root=tmp_path / "sandbox"
+    )
     try:
         answer = service.query("SELECT repeat('x', 1000) AS s FROM range(5000)")
         assert answer["truncated"] == "bytes"
@@ -301,16 +396,21 @@ def test_runaway_query_is_interrupted_and_says_so(scratch: tuple[Any, SqlService
     assert time.perf_counter() - started < 4
     # one that streams rows slowly: interrupted between batches
     with pytest.raises(QueryError, match=r"interrupted after 1 s"):
-        service.query("SELECT i FROM range(1000000000000) a(i) WHERE i % 300000000 = 7",
-                      max_rows=1_000_000, timeout=1)
+        service.query(
+            "SELECT i FROM range(1000000000000) a(i) WHERE i % 300000000 = 7",
+            max_rows=1_000_000,
+            timeout=1,
+        )
     assert _rows(service.query("SELECT 42 AS x")) == [{"x": 42}]
 
 
 def test_memory_bomb_fails_in_the_worker(tmp_path: Path) -> None:
     con = repo.connect(tmp_path / "results.duckdb")
-    service = SqlService(lambda: con.cursor(), SqlLimits(address_space_mb=1536,
-                                                         memory_mb=256),
-                         root=tmp_path / "sandbox")
+    service = SqlService(
+        lambda: con.cursor(),
+        SqlLimits(address_space_mb=1536, memory_mb=256),
+        root=tmp_path / "sandbox",
+    )
     try:
         with pytest.raises(QueryError, match="out of memory"):
             service.query("SELECT len(range(300000000)) AS n")
@@ -337,9 +437,9 @@ def test_stuck_worker_is_killed_and_replaced(scratch: tuple[Any, SqlService]) ->
     assert service._worker is not worker
 
 
-def test_worker_sees_nothing_of_the_service_environment(scratch: tuple[Any, SqlService],
-                                                        monkeypatch: pytest.MonkeyPatch
-                                                        ) -> None:
+def test_worker_sees_nothing_of_the_service_environment(
+    scratch: tuple[Any, SqlService], monkeypatch: pytest.MonkeyPatch
+) -> None:
     _, service = scratch
     service.close()
     monkeypatch.setenv("RAY_AUTH_TOKEN", "secret-token")
@@ -383,20 +483,23 @@ import os, sys
 from covalent_ray.storage import repository as repo
 from covalent_ray.storage.sql import SqlService
 from pathlib import Path
-con = repo.connect(Path({str(tmp_path / 'results.duckdb')!r}))
-service = SqlService(lambda: con.cursor(), root=Path({str(tmp_path / 'sandbox')!r}))
+con = repo.connect(Path({str(tmp_path / "results.duckdb")!r}))
+service = SqlService(lambda: con.cursor(), root=Path({str(tmp_path / "sandbox")!r}))
 service.query("SELECT 1")
 print(service._worker.proc.pid, service._worker.directory, flush=True)
 os._exit(0)
 """
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
     assert done.returncode == 0, done.stderr
     pid, directory = done.stdout.split()
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
-        if not Path(f"/proc/{pid}").exists() or "Z" in Path(
-                f"/proc/{pid}/stat").read_text().split()[2]:
+        if (
+            not Path(f"/proc/{pid}").exists()
+            or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+        ):
             break
         time.sleep(0.2)
     else:

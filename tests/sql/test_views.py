@@ -32,20 +32,26 @@ def test_dispatch_row_matches_the_result(runs: dict[str, Any]) -> None:
     assert row["parent_dispatch_id"] is None and row["parent_node_id"] is None
     assert row["executor"] == "dask" and row["workflow_executor"] == "dask"
     assert row["start_time"] == result.start_time and row["end_time"] == result.end_time
-    assert row["duration_s"] == pytest.approx(
-        (result.end_time - result.start_time).total_seconds())
+    assert row["duration_s"] == pytest.approx((result.end_time - result.start_time).total_seconds())
     assert isinstance(row["created_at"], datetime)
     assert row["num_nodes"] == 8 and row["error"] is None
     assert json.loads(row["inputs"]) == {"args": [2], "kwargs": {"tag": "x"}}
     # the result holds an object without a JSON form: its readable string, as JSON
-    assert json.loads(row["result"]) == row["result_repr"] == \
-        "{'listed': [6, 4, 5, 'five'], 'opaque': Opaque(7)}"
+    assert (
+        json.loads(row["result"])
+        == row["result_repr"]
+        == "{'listed': [6, 4, 5, 'five'], 'opaque': Opaque(7)}"
+    )
 
 
 def test_electron_rows(runs: dict[str, Any]) -> None:
     dispatch_id = runs["mixed"]
-    rows = {r["name"]: r for r in ct.sql(
-        "SELECT * FROM electrons WHERE dispatch_id = ? AND kind = 'electron'", [dispatch_id])}
+    rows = {
+        r["name"]: r
+        for r in ct.sql(
+            "SELECT * FROM electrons WHERE dispatch_id = ? AND kind = 'electron'", [dispatch_id]
+        )
+    }
     assert set(rows) == {"scale", "wrap"}
     result = ct.get_result(dispatch_id)
     scale = rows["scale"]
@@ -58,80 +64,103 @@ def test_electron_rows(runs: dict[str, Any]) -> None:
     assert scale["worker_pid"] > 0 and scale["attempt"] == 1
     assert scale["stdout"] == "scaling 2\n" and scale["error"] is None
     # positional arguments by parameter name, *args as a list, keyword arguments by key
-    assert json.loads(scale["inputs"]) == {"x": 2, "factor": 3, "rest": [4, 5],
-                                           "label": "five"}
+    assert json.loads(scale["inputs"]) == {"x": 2, "factor": 3, "rest": [4, 5], "label": "five"}
     assert json.loads(scale["output"]) == [6, 4, 5, "five"]
     # an argument that is another electron's output; an output without a JSON form
     wrap = rows["wrap"]
     assert json.loads(wrap["inputs"]) == {"values": [6, 4, 5, "five"], "tag": "x"}
     assert json.loads(wrap["output"]) == "Opaque(7)" == wrap["output_repr"]
 
-    parameters = ct.sql("SELECT output, inputs FROM electrons WHERE dispatch_id = ? "
-                        "AND kind = 'parameter' ORDER BY node_id", [dispatch_id])
+    parameters = ct.sql(
+        "SELECT output, inputs FROM electrons WHERE dispatch_id = ? "
+        "AND kind = 'parameter' ORDER BY node_id",
+        [dispatch_id],
+    )
     assert [json.loads(p["output"]) for p in parameters] == [2, 3, 4, 5, "five", "x"]
     assert {p["inputs"] for p in parameters} == {"{}"}
 
 
 def test_edges_and_electron_inputs(runs: dict[str, Any]) -> None:
     dispatch_id = runs["mixed"]
-    edges = ct.sql("SELECT parent_node_id, child_node_id, kind, arg_index, param_name "
-                   "FROM edges WHERE dispatch_id = ? ORDER BY child_node_id, parent_node_id",
-                   [dispatch_id])
+    edges = ct.sql(
+        "SELECT parent_node_id, child_node_id, kind, arg_index, param_name "
+        "FROM edges WHERE dispatch_id = ? ORDER BY child_node_id, parent_node_id",
+        [dispatch_id],
+    )
     stored = ct.get_result(dispatch_id).edges
     scale_edges = [e for e in edges if e["child_node_id"] == 0]
     assert [(e["kind"], e["arg_index"], e["param_name"]) for e in scale_edges] == [
-        ("arg", 0, "x"), ("arg", 1, "factor"), ("arg", 2, "rest"), ("arg", 3, "rest"),
-        ("kwarg", None, "label")]
+        ("arg", 0, "x"),
+        ("arg", 1, "factor"),
+        ("arg", 2, "rest"),
+        ("arg", 3, "rest"),
+        ("kwarg", None, "label"),
+    ]
     key = ("parent_node_id", "child_node_id", "kind", "arg_index", "param_name")
-    assert {tuple(e[k] for k in key) for e in edges} == \
-        {tuple(e[k] for k in key) for e in stored}
+    assert {tuple(e[k] for k in key) for e in edges} == {tuple(e[k] for k in key) for e in stored}
     assert len(edges) == 7
-    inputs = ct.sql("SELECT name, position, kind, value, value_repr FROM electron_inputs "
-                    "WHERE dispatch_id = ? AND node_id = 6 ORDER BY kind", [dispatch_id])
+    inputs = ct.sql(
+        "SELECT name, position, kind, value, value_repr FROM electron_inputs "
+        "WHERE dispatch_id = ? AND node_id = 6 ORDER BY kind",
+        [dispatch_id],
+    )
     assert [(i["name"], i["position"], i["kind"], json.loads(i["value"])) for i in inputs] == [
-        ("values", 0, "arg", [6, 4, 5, "five"]), ("tag", None, "kwarg", "x")]
+        ("values", 0, "arg", [6, 4, 5, "five"]),
+        ("tag", None, "kwarg", "x"),
+    ]
 
 
 def test_failure_rows(runs: dict[str, Any]) -> None:
     dispatch_id = runs["failing"]
-    row = _one("SELECT status, error, result FROM dispatches WHERE dispatch_id = ?",
-               dispatch_id)
+    row = _one("SELECT status, error, result FROM dispatches WHERE dispatch_id = ?", dispatch_id)
     assert row["status"] == "FAILED" and "explode" in row["error"]
     assert row["result"] is None
-    rows = ct.sql("SELECT name, status, error, inputs, output FROM electrons "
-                  "WHERE dispatch_id = ? AND kind = 'electron' ORDER BY node_id",
-                  [dispatch_id])
+    rows = ct.sql(
+        "SELECT name, status, error, inputs, output FROM electrons "
+        "WHERE dispatch_id = ? AND kind = 'electron' ORDER BY node_id",
+        [dispatch_id],
+    )
     by_status = {(r["name"], r["status"]) for r in rows}
-    assert by_status == {("after", "COMPLETED"), ("explode", "FAILED"),
-                         ("after", "NEW_OBJECT")}
+    assert by_status == {("after", "COMPLETED"), ("explode", "FAILED"), ("after", "NEW_OBJECT")}
     failed = next(r for r in rows if r["status"] == "FAILED")
     assert "ValueError: cannot handle 9" in failed["error"] and failed["output"] is None
     # the electron that never ran: its input (the failed output) is null
     never = next(r for r in rows if r["status"] == "NEW_OBJECT")
     assert json.loads(never["inputs"]) == {"x": None}
-    attempts = ct.sql("SELECT a.attempt, a.status, a.error FROM attempts a JOIN electrons e "
-                      "USING (dispatch_id, node_id) WHERE a.dispatch_id = ? "
-                      "AND e.name = 'explode'", [dispatch_id])
+    attempts = ct.sql(
+        "SELECT a.attempt, a.status, a.error FROM attempts a JOIN electrons e "
+        "USING (dispatch_id, node_id) WHERE a.dispatch_id = ? "
+        "AND e.name = 'explode'",
+        [dispatch_id],
+    )
     assert [(a["attempt"], a["status"]) for a in attempts] == [(1, "FAILED")]
     assert "cannot handle 9" in attempts[0]["error"]
 
 
 def test_sublattice_rows(runs: dict[str, Any]) -> None:
     parent_id = runs["parent"]
-    rows = ct.sql("SELECT dispatch_id, name, parent_dispatch_id, parent_node_id, "
-                  "root_dispatch_id, result FROM dispatches WHERE root_dispatch_id = ? "
-                  "ORDER BY parent_dispatch_id NULLS FIRST", [parent_id])
+    rows = ct.sql(
+        "SELECT dispatch_id, name, parent_dispatch_id, parent_node_id, "
+        "root_dispatch_id, result FROM dispatches WHERE root_dispatch_id = ? "
+        "ORDER BY parent_dispatch_id NULLS FIRST",
+        [parent_id],
+    )
     assert [r["name"] for r in rows] == ["parent", "child"]
     top, sub = rows
     assert top["dispatch_id"] == parent_id and json.loads(top["result"]) == 12
     assert sub["parent_dispatch_id"] == parent_id and sub["parent_node_id"] == 0
     assert json.loads(sub["result"]) == 6
-    node = _one("SELECT kind, sub_dispatch_id, inputs, output FROM electrons "
-                "WHERE dispatch_id = ? AND node_id = 0", parent_id)
+    node = _one(
+        "SELECT kind, sub_dispatch_id, inputs, output FROM electrons "
+        "WHERE dispatch_id = ? AND node_id = 0",
+        parent_id,
+    )
     assert node["kind"] == "sublattice" and node["sub_dispatch_id"] == sub["dispatch_id"]
     assert json.loads(node["inputs"]) == {"x": 5} and json.loads(node["output"]) == 6
-    child = _one("SELECT name, root_dispatch_id FROM electrons WHERE dispatch_id = ? "
-                 "AND kind = 'electron'", sub["dispatch_id"])
+    child = _one(
+        "SELECT name, root_dispatch_id FROM electrons WHERE dispatch_id = ? AND kind = 'electron'",
+        sub["dispatch_id"],
+    )
     assert child == {"name": "add_one", "root_dispatch_id": parent_id}
 
 
@@ -161,8 +190,10 @@ def test_readme_slowest_electrons(runs: dict[str, Any]) -> None:
     means = [r["mean_s"] for r in rows]
     assert means == sorted(means, reverse=True) and 0 < len(rows) <= 10
     # checked against the same aggregate computed by pandas over the whole view
-    frame = ct.sql("SELECT name, duration_s FROM electrons WHERE kind = 'electron' "
-                   "AND status = 'COMPLETED'", max_rows=1_000_000).df()
+    frame = ct.sql(
+        "SELECT name, duration_s FROM electrons WHERE kind = 'electron' AND status = 'COMPLETED'",
+        max_rows=1_000_000,
+    ).df()
     stats = frame.groupby("name")["duration_s"].agg(["count", "mean"])
     for r in rows:
         assert r["runs"] == stats.loc[r["name"], "count"]
@@ -187,8 +218,11 @@ def test_new_results_are_visible_to_the_next_query(service: object) -> None:
     before = _one("SELECT count(*) AS n FROM dispatches WHERE name = 'lr_depth_sweep'")["n"]
     # a poor point, so that the README's best five stay those of the grid
     result = ct.dispatch_sync(wf.lr_depth_sweep)(0.2, 9)
-    row = _one("SELECT status, (result->>'$.score')::DOUBLE AS score FROM dispatches "
-               "WHERE dispatch_id = ?", result.dispatch_id)
+    row = _one(
+        "SELECT status, (result->>'$.score')::DOUBLE AS score FROM dispatches "
+        "WHERE dispatch_id = ?",
+        result.dispatch_id,
+    )
     assert row == {"status": "COMPLETED", "score": wf.expected_score(0.2, 9)}
     after = _one("SELECT count(*) AS n FROM dispatches WHERE name = 'lr_depth_sweep'")["n"]
     assert after == before + 1

@@ -17,13 +17,28 @@ def con(tmp_path: Path):
 
 
 def _dispatch(did: str, status: str = "RUNNING", name: str = "wf") -> dict:
-    return dict(dispatch_id=did, root_dispatch_id=did, name=name, status=status,
-                created_at=repo.now(), num_nodes=3)
+    return dict(
+        dispatch_id=did,
+        root_dispatch_id=did,
+        name=name,
+        status=status,
+        created_at=repo.now(),
+        num_nodes=3,
+    )
 
 
 def _nodes(did: str, n: int) -> list[dict]:
-    return [dict(dispatch_id=did, node_id=i, name=f"f{i}", kind="electron",
-                 status="NEW_OBJECT", attempt=0) for i in range(n)]
+    return [
+        dict(
+            dispatch_id=did,
+            node_id=i,
+            name=f"f{i}",
+            kind="electron",
+            status="NEW_OBJECT",
+            attempt=0,
+        )
+        for i in range(n)
+    ]
 
 
 def test_new_database_is_at_current_version(con) -> None:
@@ -40,27 +55,39 @@ def test_newer_database_is_refused(con) -> None:
 def test_insert_is_idempotent_and_updates_in_bulk(con) -> None:
     assert repo.insert_dispatch(con, _dispatch("a"), _nodes("a", 100), [])
     assert not repo.insert_dispatch(con, _dispatch("a"), _nodes("a", 100), [])
-    states = [{"dispatch_id": "a", "node_id": i, "status": "COMPLETED", "output_repr": str(i),
-               "attempt": 1} for i in range(0, 100, 2)]
+    states = [
+        {
+            "dispatch_id": "a",
+            "node_id": i,
+            "status": "COMPLETED",
+            "output_repr": str(i),
+            "attempt": 1,
+        }
+        for i in range(0, 100, 2)
+    ]
     repo.update_nodes(con, states)  # bulk path
-    repo.update_nodes(con, [{"dispatch_id": "a", "node_id": 1, "status": "FAILED",
-                             "error": "boom", "attempt": 1}])  # small path
+    repo.update_nodes(
+        con, [{"dispatch_id": "a", "node_id": 1, "status": "FAILED", "error": "boom", "attempt": 1}]
+    )  # small path
     rows = repo.get_nodes(con, "a")
     assert len(rows) == 100
     assert [r["status"] for r in rows[:4]] == ["COMPLETED", "FAILED", "COMPLETED", "NEW_OBJECT"]
     assert rows[1]["error"] == "boom" and rows[4]["output_repr"] == "4"
-    assert repo.node_status_counts(con, ["a"]) == {"a": {"COMPLETED": 50, "FAILED": 1,
-                                                         "NEW_OBJECT": 49}}
+    assert repo.node_status_counts(con, ["a"]) == {
+        "a": {"COMPLETED": 50, "FAILED": 1, "NEW_OBJECT": 49}
+    }
 
 
 def test_list_filters_sorts_and_pages(con) -> None:
-    for i, (status, name) in enumerate([("COMPLETED", "sweep"), ("FAILED", "sweep"),
-                                        ("RUNNING", "other")]):
+    for i, (status, name) in enumerate(
+        [("COMPLETED", "sweep"), ("FAILED", "sweep"), ("RUNNING", "other")]
+    ):
         repo.insert_dispatch(con, _dispatch(f"d{i}", status, name), [], [])
     rows, total = repo.list_dispatches(con, status=["COMPLETED", "FAILED"])
     assert total == 2 and {r["dispatch_id"] for r in rows} == {"d0", "d1"}
-    rows, total = repo.list_dispatches(con, name="SWE", limit=1, sort="created_at",
-                                       descending=False)
+    rows, total = repo.list_dispatches(
+        con, name="SWE", limit=1, sort="created_at", descending=False
+    )
     assert total == 2 and [r["dispatch_id"] for r in rows] == ["d0"]
     assert repo.count_by_status(con) == {"COMPLETED": 1, "FAILED": 1, "RUNNING": 1}
     assert [r["dispatch_id"] for r in repo.unfinished_dispatches(con)] == ["d2"]
@@ -76,7 +103,9 @@ def test_small_blobs_inline_large_ones_in_files(con, tmp_path: Path) -> None:
     assert store.get(con, "large") == b"L" * 5000
     files = list((tmp_path / "objects").rglob("large"))
     assert len(files) == 1 and files[0].stat().st_size == 5000
-    inline = con.execute("SELECT data IS NOT NULL, path IS NULL FROM blobs WHERE key='small'").fetchone()
+    inline = con.execute(
+        "SELECT data IS NOT NULL, path IS NULL FROM blobs WHERE key='small'"
+    ).fetchone()
     assert inline == (True, True)
     doomed = store.delete_unreferenced(con, "SELECT 'small'")
     assert doomed == [str(files[0])] and files[0].exists()  # removed only after commit
@@ -86,15 +115,20 @@ def test_small_blobs_inline_large_ones_in_files(con, tmp_path: Path) -> None:
 
 
 def test_family_and_delete(con) -> None:
-    repo.insert_dispatch(con, dict(_dispatch("root", "COMPLETED"), blob_keys=["k1", "k3"]),
-                         _nodes("root", 2), [])
-    child = dict(_dispatch("child", "COMPLETED"), parent_dispatch_id="root", root_dispatch_id="root")
-    grandchild = dict(_dispatch("grand", "COMPLETED"), parent_dispatch_id="child",
-                      root_dispatch_id="root")
+    repo.insert_dispatch(
+        con, dict(_dispatch("root", "COMPLETED"), blob_keys=["k1", "k3"]), _nodes("root", 2), []
+    )
+    child = dict(
+        _dispatch("child", "COMPLETED"), parent_dispatch_id="root", root_dispatch_id="root"
+    )
+    grandchild = dict(
+        _dispatch("grand", "COMPLETED"), parent_dispatch_id="child", root_dispatch_id="root"
+    )
     repo.insert_dispatch(con, child, _nodes("child", 1), [])
     repo.insert_dispatch(con, grandchild, [], [])
-    repo.insert_dispatch(con, dict(_dispatch("other", "COMPLETED"), blob_keys=["k1"]),
-                         _nodes("other", 1), [])
+    repo.insert_dispatch(
+        con, dict(_dispatch("other", "COMPLETED"), blob_keys=["k1"]), _nodes("other", 1), []
+    )
     assert sorted(repo.family(con, ["root"])) == ["child", "grand", "root"]
     repo.delete_dispatches(con, repo.family(con, ["root"]))
     assert repo.list_dispatches(con)[1] == 1

@@ -147,7 +147,7 @@ def guarded_url(service: object, service_home: Path) -> Iterator[str]:
 
     from covalent_ray.api import ServiceBackend, create_app
     from covalent_ray.api._security import LOOPBACK_HOSTS
-    from covalent_ray.api.options import ApiOptions, bind
+    from covalent_ray.service.options import ApiOptions, bind
 
     app = create_app(ServiceBackend.connect(service_home), token=TOKEN,
                      allowed_hosts=LOOPBACK_HOSTS)

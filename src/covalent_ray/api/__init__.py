@@ -2,9 +2,9 @@
 
 Where it runs
 -------------
-Inside the service process (``runtime/serve.py``), the long-lived Ray driver that
+Inside the service process (``service/process.py``), the long-lived Ray driver that
 ``covalent-ray start`` launches: ``start`` brings it up, ``stop`` ends it with the rest of
-the service. It listens on 127.0.0.1:48008 unless told otherwise (``options``).
+the service. It listens on 127.0.0.1:48008 unless told otherwise (``service/options.py``).
 
 Why every read goes through the result manager actor
 ----------------------------------------------------
@@ -18,9 +18,12 @@ committed writes and never block the writer. The live stream is the actor's chan
 
 Layout: ``_app.create_app`` builds the application; ``routes/`` has one router per
 resource; ``_models`` the request and response bodies; ``_errors`` the one table of
-exception handlers; ``_security`` the API token; ``_backend`` the actor calls;
-``server`` runs it all under uvicorn. Importing ``covalent_ray.api`` itself is light
-(``options`` is used before any server exists); FastAPI loads with ``create_app``.
+exception handlers; ``_security`` the API token; ``_backend`` the actor calls. The
+service process (``service/http.py``) runs it under uvicorn. Importing
+``covalent_ray.api`` itself is light; FastAPI loads with ``create_app``.
+
+May import: the layers below (leaf modules, ``core``, ``storage``, ``client``, ``sdk``);
+never ``runtime`` (it reaches the actors through ``client``), ``service`` or ``cli``.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from .. import __version__
+from .._version import __version__
 from . import _errors
 from ._backend import ServiceBackend
 from ._errors import UnknownPathError
@@ -25,9 +25,11 @@ UI_DIR = Path(__file__).resolve().parent.parent / "ui"
 # The dashboard loads only its own files and talks only to this server; user data it
 # shows (names, values, logs) is inserted as text, and this policy stops any script
 # that slipped through from running or from sending data elsewhere.
-_DASHBOARD_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-                  "img-src 'self' data: blob:; connect-src 'self'; frame-ancestors 'none'; "
-                  "base-uri 'none'; form-action 'none'")
+_DASHBOARD_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; connect-src 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'; form-action 'none'"
+)
 
 _DESCRIPTION = """\
 Read every dispatch of a covalent-ray service, watch its status changes live, and
@@ -36,17 +38,28 @@ token, send it as `Authorization: Bearer <token>` (health and version answer wit
 """
 
 
-def create_app(backend: ServiceBackend | None = None, *, home: str | Path | None = None,
-               token: str | None = None, allowed_hosts: list[str] | None = None,
-               ui_dir: Path | None = UI_DIR) -> FastAPI:
+def create_app(
+    backend: ServiceBackend | None = None,
+    *,
+    home: str | Path | None = None,
+    token: str | None = None,
+    allowed_hosts: list[str] | None = None,
+    ui_dir: Path | None = UI_DIR,
+) -> FastAPI:
     """The application, reading through ``backend`` (default: the service of ``home``).
 
     ``token`` makes every data route require ``Authorization: Bearer <token>``;
     ``allowed_hosts`` restricts the accepted ``Host`` headers (the server passes the
     loopback names when it listens on loopback); ``ui_dir=None`` serves no dashboard.
     """
-    app = FastAPI(title="covalent-ray", version=__version__, description=_DESCRIPTION,
-                  docs_url=None, redoc_url=None, openapi_url="/openapi.json")
+    app = FastAPI(
+        title="covalent-ray",
+        version=__version__,
+        description=_DESCRIPTION,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
     app.state.backend = backend or ServiceBackend.connect(home)
     app.state.streams = events.OpenStreams()
     dependencies: list[Any] = [Depends(same_origin_writes)]
@@ -57,8 +70,11 @@ def create_app(backend: ServiceBackend | None = None, *, home: str | Path | None
     for module in (system, dispatches, electrons, events, sql):
         app.include_router(module.router, prefix=API_PREFIX, dependencies=dependencies)
 
-    @app.api_route(API_PREFIX + "/{path:path}", include_in_schema=False,
-                   methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+    @app.api_route(
+        API_PREFIX + "/{path:path}",
+        include_in_schema=False,
+        methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+    )
     async def unknown_api_path(path: str) -> None:
         # a JSON 404 like every other API error, rather than the static files' page
         raise UnknownPathError(f"no API operation at {API_PREFIX}/{path}; see /docs.")
@@ -78,15 +94,18 @@ def _add_dashboard(app: FastAPI, ui_dir: Path) -> None:
 
     @app.get("/", include_in_schema=False)
     async def dashboard() -> FileResponse:
-        return FileResponse(index, headers={"Content-Security-Policy": _DASHBOARD_CSP,
-                                            "Cache-Control": "no-cache"})
+        return FileResponse(
+            index, headers={"Content-Security-Policy": _DASHBOARD_CSP, "Cache-Control": "no-cache"}
+        )
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
         return get_swagger_ui_html(
-            openapi_url=app.openapi_url or "/openapi.json", title="covalent-ray API",
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="covalent-ray API",
             swagger_js_url="/ui/vendor/swagger-ui/swagger-ui-bundle.js",
             swagger_css_url="/ui/vendor/swagger-ui/swagger-ui.css",
-            swagger_favicon_url="/ui/vendor/swagger-ui/favicon-32x32.png")
+            swagger_favicon_url="/ui/vendor/swagger-ui/favicon-32x32.png",
+        )
 
     app.mount("/ui", StaticFiles(directory=ui_dir), name="ui")

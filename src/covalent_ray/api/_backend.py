@@ -22,8 +22,12 @@ CALL_TIMEOUT_S = 60.0
 class ServiceBackend:
     """Async access to a running covalent-ray service from inside the HTTP server."""
 
-    def __init__(self, result_manager: Any, home: str | os.PathLike[str] | None = None,
-                 call_timeout: float = CALL_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        result_manager: Any,
+        home: str | os.PathLike[str] | None = None,
+        call_timeout: float = CALL_TIMEOUT_S,
+    ) -> None:
         self._rm = result_manager
         self.home = home
         self.call_timeout = call_timeout
@@ -31,26 +35,28 @@ class ServiceBackend:
     @classmethod
     def connect(cls, home: str | os.PathLike[str] | None = None) -> ServiceBackend:
         """Join the service of ``home`` (default: the home in effect)."""
-        from ..runtime.connect import connect
+        from ..client.connect import connect
 
         conn = connect(home)
         return cls(conn.result_manager, home=conn.info.home)
 
-    async def _call(self, method: str, *args: Any, timeout: float | None = None,
-                    **kwargs: Any) -> Any:
+    async def _call(
+        self, method: str, *args: Any, timeout: float | None = None, **kwargs: Any
+    ) -> Any:
         from ray.exceptions import GetTimeoutError, RayActorError
 
         limit = self.call_timeout if timeout is None else timeout
         ref = getattr(self._rm, method).remote(*args, **kwargs)
         try:
             return await asyncio.wait_for(ref, limit)
-        except (RayActorError, asyncio.TimeoutError, GetTimeoutError) as exc:
+        except (TimeoutError, RayActorError, GetTimeoutError) as exc:
             # a dead or stuck result manager is the service's state, not the client's
             # fault: the error handlers turn this into 503
             raise ServiceError(
                 f"the covalent-ray result manager did not answer ({method}: "
                 f"{type(exc).__name__}: {str(exc) or f'no answer within {limit:g} s'}). "
-                "Check `covalent-ray status`.") from exc
+                "Check `covalent-ray status`."
+            ) from exc
 
     async def ping(self) -> str:
         """The result manager's liveness answer."""
@@ -102,8 +108,9 @@ class ServiceBackend:
 
         def run() -> str:
             try:
-                return redispatch(dispatch_id, reuse_previous_results=reuse_previous_results,
-                                  home=self.home)()
+                return redispatch(
+                    dispatch_id, reuse_previous_results=reuse_previous_results, home=self.home
+                )()
             except CovalentRayError:
                 raise
             except Exception as exc:
@@ -112,6 +119,7 @@ class ServiceBackend:
                 raise RedispatchFailedError(
                     f"dispatch {dispatch_id} cannot be redispatched by the server: "
                     f"{type(exc).__name__}: {exc}. Redispatch it from Python, where its "
-                    f"modules import: ct.redispatch({dispatch_id!r})().") from exc
+                    f"modules import: ct.redispatch({dispatch_id!r})()."
+                ) from exc
 
         return await asyncio.to_thread(run)

@@ -17,6 +17,8 @@ def get_backend(request: Request) -> ServiceBackend:
 
 
 Backend = Annotated[ServiceBackend, Depends(get_backend)]
-DispatchId = Annotated[str, Path(pattern=DISPATCH_ID_PATTERN,
-                                 description="A dispatch ID, as `ct.dispatch` returned it.")]
+DispatchId = Annotated[
+    str,
+    Path(pattern=DISPATCH_ID_PATTERN, description="A dispatch ID, as `ct.dispatch` returned it."),
+]
 NodeId = Annotated[int, Path(ge=0, le=MAX_NODE_ID, description="A node id of the graph.")]

@@ -103,8 +103,11 @@ def error_response(exc: BaseException, status: int | None = None) -> JSONRespons
     """The JSON answer for ``exc``."""
     code = status or _status_for(exc)
     headers = {"WWW-Authenticate": "Bearer"} if code == 401 else None
-    return JSONResponse({"detail": str(exc) or type(exc).__name__,
-                         "error": type(exc).__name__}, status_code=code, headers=headers)
+    return JSONResponse(
+        {"detail": str(exc) or type(exc).__name__, "error": type(exc).__name__},
+        status_code=code,
+        headers=headers,
+    )
 
 
 def install(app: FastAPI) -> None:
@@ -119,9 +122,14 @@ def install(app: FastAPI) -> None:
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         # a bug: log the traceback here, give the client a message without internals
         log.exception("unhandled error in %s %s", request.method, request.url.path)
-        return JSONResponse({"detail": "internal error in the covalent-ray API; the "
-                                       "service log has the traceback",
-                             "error": type(exc).__name__}, status_code=500)
+        return JSONResponse(
+            {
+                "detail": "internal error in the covalent-ray API; the "
+                "service log has the traceback",
+                "error": type(exc).__name__,
+            },
+            status_code=500,
+        )
 
     async def http_error(request: Request, exc: Exception) -> Response:
         # the framework's own errors (unparseable body, unknown file, wrong method) in
@@ -130,8 +138,11 @@ def install(app: FastAPI) -> None:
         if exc.status_code in (204, 304):
             return Response(status_code=exc.status_code, headers=exc.headers)
         kind = HTTPStatus(exc.status_code).phrase.title().replace(" ", "").replace("-", "")
-        return JSONResponse({"detail": str(exc.detail), "error": kind},
-                            status_code=exc.status_code, headers=exc.headers)
+        return JSONResponse(
+            {"detail": str(exc.detail), "error": kind},
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
 
     app.add_exception_handler(CovalentRayError, known)
     app.add_exception_handler(StarletteHTTPException, http_error)

@@ -9,7 +9,7 @@ would need the user's modules and would run their code in the service.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -27,7 +27,7 @@ def _as_utc(value: datetime | None) -> datetime | None:
     # the database stores naive UTC; an explicit offset keeps browsers from reading
     # the times as local time
     if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
+        return value.replace(tzinfo=UTC)
     return value
 
 
@@ -89,28 +89,36 @@ class DispatchSummary(_Model):
     duration_s: float | None = Field(description="end_time - start_time, once ended.")
     num_nodes: int = Field(description="Nodes of the transport graph, parameters included.")
     electron_counts: dict[str, int] = Field(
-        description="How many nodes (parameters excluded) are in each status.")
+        description="How many nodes (parameters excluded) are in each status."
+    )
     error: str | None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> DispatchSummary:
         """From a ``list_dispatches`` row."""
         return cls(
-            dispatch_id=row["dispatch_id"], name=row["name"], status=row["status"],
+            dispatch_id=row["dispatch_id"],
+            name=row["name"],
+            status=row["status"],
             root_dispatch_id=row["root_dispatch_id"],
-            parent_dispatch_id=row["parent_dispatch_id"], created_at=row["created_at"],
-            start_time=row["start_time"], end_time=row["end_time"],
+            parent_dispatch_id=row["parent_dispatch_id"],
+            created_at=row["created_at"],
+            start_time=row["start_time"],
+            end_time=row["end_time"],
             duration_s=_duration(row["start_time"], row["end_time"]),
-            num_nodes=row["num_nodes"], electron_counts=row.get("electron_counts") or {},
-            error=row["error"])
+            num_nodes=row["num_nodes"],
+            electron_counts=row.get("electron_counts") or {},
+            error=row["error"],
+        )
 
 
 class DispatchFilter(_Model):
     """Which dispatches to list, in which order (query parameters)."""
 
     status: list[Status] = Field([], description="Only these statuses (repeat the parameter).")
-    name: str | None = Field(None, max_length=200,
-                             description="Only names containing this (case-insensitive).")
+    name: str | None = Field(
+        None, max_length=200, description="Only names containing this (case-insensitive)."
+    )
     root_only: bool = Field(False, description="Leave out sublattices' child dispatches.")
     sort: SortKey = "created_at"
     order: Literal["asc", "desc"] = "desc"
@@ -132,7 +140,8 @@ class DispatchDetail(DispatchSummary):
 
     parent_node_id: int | None
     inputs: StoredValue = Field(
-        description='The lattice\'s inputs: {"args": [...], "kwargs": {...}}.')
+        description='The lattice\'s inputs: {"args": [...], "kwargs": {...}}.'
+    )
     result: StoredValue = Field(description="The lattice's return value (once COMPLETED).")
     lattice_source: str | None
     lattice_doc: str | None
@@ -145,12 +154,16 @@ class DispatchDetail(DispatchSummary):
         """From a ``dispatch_summary`` row."""
         base = DispatchSummary.from_row(row).model_dump()
         return cls(
-            **base, parent_node_id=row["parent_node_id"],
+            **base,
+            parent_node_id=row["parent_node_id"],
             inputs=StoredValue.of(row["inputs_repr"], row["inputs_json"]),
             result=StoredValue.of(row["result_repr"], row["result_json"]),
-            lattice_source=row["lattice_source"], lattice_doc=row["lattice_doc"],
-            executor=row["executor"], workflow_executor=row["workflow_executor"],
-            children=[ChildDispatch(**c) for c in row["children"]])
+            lattice_source=row["lattice_source"],
+            lattice_doc=row["lattice_doc"],
+            executor=row["executor"],
+            workflow_executor=row["workflow_executor"],
+            children=[ChildDispatch(**c) for c in row["children"]],
+        )
 
 
 class GraphNode(_Model):
@@ -189,15 +202,31 @@ class Graph(_Model):
         """From a ``graph_view`` read."""
         return cls(
             dispatch_id=dispatch_id,
-            nodes=[GraphNode(id=n["node_id"], name=n["name"], kind=n["kind"],
-                             status=n["status"], executor=n["executor"],
-                             start_time=n["start_time"], end_time=n["end_time"],
-                             sub_dispatch_id=n["sub_dispatch_id"], attempt=n["attempt"])
-                   for n in data["nodes"]],
-            edges=[GraphEdge(source=e["parent_node_id"], target=e["child_node_id"],
-                             kind=e["kind"], arg_index=e["arg_index"],
-                             param_name=e["param_name"])
-                   for e in data["edges"]])
+            nodes=[
+                GraphNode(
+                    id=n["node_id"],
+                    name=n["name"],
+                    kind=n["kind"],
+                    status=n["status"],
+                    executor=n["executor"],
+                    start_time=n["start_time"],
+                    end_time=n["end_time"],
+                    sub_dispatch_id=n["sub_dispatch_id"],
+                    attempt=n["attempt"],
+                )
+                for n in data["nodes"]
+            ],
+            edges=[
+                GraphEdge(
+                    source=e["parent_node_id"],
+                    target=e["child_node_id"],
+                    kind=e["kind"],
+                    arg_index=e["arg_index"],
+                    param_name=e["param_name"],
+                )
+                for e in data["edges"]
+            ],
+        )
 
 
 class ElectronInput(_Model):
@@ -247,40 +276,66 @@ class ElectronDetail(_Model):
     attempts: list[Attempt] = Field(description="Each finished attempt, oldest first.")
     sub_dispatch_id: str | None = Field(description="The child dispatch of a sublattice node.")
     reused_from: str | None = Field(
-        None, description="The dispatch whose stored output a redispatch reused.")
+        None, description="The dispatch whose stored output a redispatch reused."
+    )
 
     @classmethod
     def from_read(cls, dispatch_id: str, data: dict[str, Any]) -> ElectronDetail:
         """From an ``electron_detail`` read."""
         n = data["node"]
         return cls(
-            dispatch_id=dispatch_id, node_id=n["node_id"], name=n["name"], kind=n["kind"],
-            status=n["status"], executor=n["executor"], start_time=n["start_time"],
-            end_time=n["end_time"], duration_s=_duration(n["start_time"], n["end_time"]),
-            inputs=[ElectronInput(kind=i["kind"], arg_index=i["arg_index"],
-                                  param_name=i["param_name"],
-                                  source_node_id=i["parent_node_id"],
-                                  source_name=i["parent_name"], source_kind=i["parent_kind"],
-                                  value=StoredValue.of(i["output_repr"], i["output_json"]))
-                    for i in data["inputs"]],
+            dispatch_id=dispatch_id,
+            node_id=n["node_id"],
+            name=n["name"],
+            kind=n["kind"],
+            status=n["status"],
+            executor=n["executor"],
+            start_time=n["start_time"],
+            end_time=n["end_time"],
+            duration_s=_duration(n["start_time"], n["end_time"]),
+            inputs=[
+                ElectronInput(
+                    kind=i["kind"],
+                    arg_index=i["arg_index"],
+                    param_name=i["param_name"],
+                    source_node_id=i["parent_node_id"],
+                    source_name=i["parent_name"],
+                    source_kind=i["parent_kind"],
+                    value=StoredValue.of(i["output_repr"], i["output_json"]),
+                )
+                for i in data["inputs"]
+            ],
             output=StoredValue.of(n["output_repr"], n["output_json"]),
-            stdout=n["stdout"], stderr=n["stderr"], error=n["error"],
-            ray_node_id=n["ray_node_id"], worker_pid=n["worker_pid"], attempt=n["attempt"],
-            attempts=[Attempt(**{k: a[k] for k in Attempt.model_fields})
-                      for a in data.get("attempts", [])],
-            sub_dispatch_id=n["sub_dispatch_id"], reused_from=n.get("reused_from"))
+            stdout=n["stdout"],
+            stderr=n["stderr"],
+            error=n["error"],
+            ray_node_id=n["ray_node_id"],
+            worker_pid=n["worker_pid"],
+            attempt=n["attempt"],
+            attempts=[
+                Attempt(**{k: a[k] for k in Attempt.model_fields}) for a in data.get("attempts", [])
+            ],
+            sub_dispatch_id=n["sub_dispatch_id"],
+            reused_from=n.get("reused_from"),
+        )
 
 
 class EventsQuery(_Model):
     """Which changes the live stream carries, from where, and for how long."""
 
-    dispatch_id: str | None = Field(None, pattern=DISPATCH_ID_PATTERN,
-                                    description="Only changes of this dispatch.")
-    since: int | None = Field(None, ge=0, le=2**62, description=(
-        "Start after this sequence number (default: Last-Event-ID, else from now)."))
+    dispatch_id: str | None = Field(
+        None, pattern=DISPATCH_ID_PATTERN, description="Only changes of this dispatch."
+    )
+    since: int | None = Field(
+        None,
+        ge=0,
+        le=2**62,
+        description=("Start after this sequence number (default: Last-Event-ID, else from now)."),
+    )
     until_end: bool = Field(False, description="With dispatch_id: close once it has ended.")
-    limit: int | None = Field(None, ge=0, le=1_000_000,
-                              description="Close after this many `changes` events.")
+    limit: int | None = Field(
+        None, ge=0, le=1_000_000, description="Close after this many `changes` events."
+    )
 
 
 class Health(_Model):
@@ -309,16 +364,20 @@ class CancelRequest(_Model):
     """Which electrons to cancel (all of the dispatch when omitted)."""
 
     task_ids: list[Annotated[int, Field(ge=0, le=MAX_NODE_ID)]] | None = Field(
-        None, max_length=100_000,
-        description="Node ids to cancel; omit to cancel the whole dispatch.")
+        None,
+        max_length=100_000,
+        description="Node ids to cancel; omit to cancel the whole dispatch.",
+    )
 
 
 class RedispatchRequest(_Model):
     """How to run a stored dispatch again (with its stored inputs)."""
 
     reuse_previous_results: bool = Field(
-        False, description="Electrons whose code and inputs are unchanged reuse their stored "
-                           "outputs instead of running again.")
+        False,
+        description="Electrons whose code and inputs are unchanged reuse their stored "
+        "outputs instead of running again.",
+    )
 
 
 class DispatchCreated(_Model):
@@ -331,13 +390,17 @@ class DispatchCreated(_Model):
 class Deleted(_Model):
     """What a delete removed."""
 
-    deleted: list[str] = Field(description="The dispatch and the child dispatches of its "
-                                           "sublattices, removed with their stored objects.")
+    deleted: list[str] = Field(
+        description="The dispatch and the child dispatches of its "
+        "sublattices, removed with their stored objects."
+    )
 
 
 class Cancelled(_Model):
     """What a cancel stopped."""
 
     dispatch_id: str
-    cancelled: list[int] = Field(description="Electrons marked CANCELLED (the whole "
-                                             "dispatch ends CANCELLED when none was named).")
+    cancelled: list[int] = Field(
+        description="Electrons marked CANCELLED (the whole "
+        "dispatch ends CANCELLED when none was named)."
+    )

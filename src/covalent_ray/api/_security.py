@@ -25,8 +25,11 @@ from ._errors import CrossSiteRequestError, NotAuthenticatedError
 
 LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]
 
-_bearer = HTTPBearer(auto_error=False, scheme_name="APIToken",
-                     description="The token given to `covalent-ray start --api-token`.")
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="APIToken",
+    description="The token given to `covalent-ray start --api-token`.",
+)
 
 
 def token_guard(token: str) -> Callable[..., Awaitable[None]]:
@@ -41,7 +44,9 @@ def token_guard(token: str) -> Callable[..., Awaitable[None]]:
             raise NotAuthenticatedError(
                 "this covalent-ray API requires its API token: send the header "
                 "`Authorization: Bearer <token>` (the dashboard asks for it once)."
-                if not given else "the API token is wrong.")
+                if not given
+                else "the API token is wrong."
+            )
 
     return require_token
 
@@ -59,4 +64,5 @@ async def same_origin_writes(request: Request) -> None:
         raise CrossSiteRequestError(
             f"a {request.method} from the web page at {origin} was refused: only the "
             "dashboard served by this server, or a client that is not a browser, may change "
-            "dispatches.")
+            "dispatches."
+        )

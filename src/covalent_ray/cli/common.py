@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, Optional
+from typing import Annotated, Any, NoReturn
 
 import typer
 
-HomeOpt = Annotated[Optional[Path], typer.Option(
-    "--home", help="Home directory (default: $COVALENT_RAY_HOME or ~/.local/share/covalent_ray).",
-    show_default=False)]
+HomeOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--home",
+        help="Home directory (default: $COVALENT_RAY_HOME or ~/.local/share/covalent_ray).",
+        show_default=False,
+    ),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -19,8 +19,12 @@ def register(app: typer.Typer) -> None:
 
 def cancel(
     dispatch_id: Annotated[str, typer.Argument(help="The dispatch to cancel.")],
-    task_id: Annotated[Optional[list[int]], typer.Option(
-        "--task-id", help="Cancel only this electron (and its dependants); repeatable.")] = None,
+    task_id: Annotated[
+        list[int] | None,
+        typer.Option(
+            "--task-id", help="Cancel only this electron (and its dependants); repeatable."
+        ),
+    ] = None,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -34,8 +38,11 @@ def cancel(
     if as_json:
         print_json(done)
     else:
-        typer.echo(f"Cancelled dispatch {dispatch_id}"
-                   + (f" (electrons {done['cancelled']})" if done["cancelled"] else "") + ".")
+        typer.echo(
+            f"Cancelled dispatch {dispatch_id}"
+            + (f" (electrons {done['cancelled']})" if done["cancelled"] else "")
+            + "."
+        )
 
 
 def result(
@@ -52,9 +59,16 @@ def result(
     except CovalentRayError as exc:
         fail(exc)
     if as_json:
-        print_json({"dispatch_id": res.dispatch_id, "status": res.status.value,
-                    "result": res.encoded_result.object_string, "error": res.error,
-                    "start_time": res.start_time, "end_time": res.end_time})
+        print_json(
+            {
+                "dispatch_id": res.dispatch_id,
+                "status": res.status.value,
+                "result": res.encoded_result.object_string,
+                "error": res.error,
+                "start_time": res.start_time,
+                "end_time": res.end_time,
+            }
+        )
     else:
         typer.echo(str(res))
 

@@ -7,8 +7,11 @@ import typer
 
 from . import dispatch_cmds, service_cmds, sql_cmds
 
-app = typer.Typer(help="Covalent workflows on Ray, with results in DuckDB.",
-                  no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="Covalent workflows on Ray, with results in DuckDB.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 service_cmds.register(app)
 dispatch_cmds.register(app)
 sql_cmds.register(app)

@@ -1,15 +1,15 @@
-"""`covalent-ray start | stop | status`: thin wrappers over ``runtime.service``."""
+"""`covalent-ray start | stop | status`: thin wrappers over ``service.control``."""
 
 from __future__ import annotations
 
 import json
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from .._exceptions import CovalentRayError, ServiceNotRunningError
 from .._home import home_dir
-from ..api.options import DEFAULT_HOST, DEFAULT_PORT, ApiOptions
+from ..service.options import DEFAULT_HOST, DEFAULT_PORT, ApiOptions
 from .common import HomeOpt, JsonOpt, fail, print_json
 
 
@@ -22,37 +22,61 @@ def register(app: typer.Typer) -> None:
 
 def start(
     home: HomeOpt = None,
-    address: Annotated[Optional[str], typer.Option(
-        help="Join this existing Ray cluster (host:port) instead of starting a local head.")] = None,
-    num_cpus: Annotated[Optional[int], typer.Option(help="CPUs the local head offers.")] = None,
-    num_gpus: Annotated[Optional[int], typer.Option(help="GPUs the local head offers.")] = None,
-    resources: Annotated[Optional[str], typer.Option(
-        help='Custom resources of the local head, as JSON: \'{"special": 1}\'.')] = None,
-    host: Annotated[str, typer.Option(
-        envvar="COVALENT_RAY_API_HOST",
-        help="Address of the dashboard and REST API; anything but loopback needs --api-token."
-    )] = DEFAULT_HOST,
-    port: Annotated[int, typer.Option(
-        envvar="COVALENT_RAY_API_PORT",
-        help="Port of the dashboard and REST API (0: any free one).")] = DEFAULT_PORT,
-    api_token: Annotated[Optional[str], typer.Option(
-        envvar="COVALENT_RAY_API_TOKEN", show_default=False,
-        help="Require this token (Authorization: Bearer) on the REST API.")] = None,
+    address: Annotated[
+        str | None,
+        typer.Option(
+            help="Join this existing Ray cluster (host:port) instead of starting a local head."
+        ),
+    ] = None,
+    num_cpus: Annotated[int | None, typer.Option(help="CPUs the local head offers.")] = None,
+    num_gpus: Annotated[int | None, typer.Option(help="GPUs the local head offers.")] = None,
+    resources: Annotated[
+        str | None,
+        typer.Option(help="Custom resources of the local head, as JSON: '{\"special\": 1}'."),
+    ] = None,
+    host: Annotated[
+        str,
+        typer.Option(
+            envvar="COVALENT_RAY_API_HOST",
+            help="Address of the dashboard and REST API; anything but loopback needs --api-token.",
+        ),
+    ] = DEFAULT_HOST,
+    port: Annotated[
+        int,
+        typer.Option(
+            envvar="COVALENT_RAY_API_PORT",
+            help="Port of the dashboard and REST API (0: any free one).",
+        ),
+    ] = DEFAULT_PORT,
+    api_token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="COVALENT_RAY_API_TOKEN",
+            show_default=False,
+            help="Require this token (Authorization: Bearer) on the REST API.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Start the service (a local Ray head unless --address is given) and its dashboard."""
-    from ..runtime import service
+    from ..service import control as service
 
     h = home_dir(home)
-    options = service.HeadOptions(num_cpus=num_cpus, num_gpus=num_gpus,
-                                  resources=json.loads(resources) if resources else None)
+    options = service.HeadOptions(
+        num_cpus=num_cpus, num_gpus=num_gpus, resources=json.loads(resources) if resources else None
+    )
     try:
-        info, already = service.start(h, address=address, head=options,
-                                      api=ApiOptions(host=host, port=port, token=api_token))
+        info, already = service.start(
+            h, address=address, head=options, api=ApiOptions(host=host, port=port, token=api_token)
+        )
     except CovalentRayError as exc:
         fail(exc)
-    data = {"home": str(h), "address": info.address, "already_running": already,
-            "api_url": info.api_url}
+    data = {
+        "home": str(h),
+        "address": info.address,
+        "already_running": already,
+        "api_url": info.api_url,
+    }
     if as_json:
         print_json(data)
     else:
@@ -66,7 +90,7 @@ def start(
 
 def stop(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     """Stop what `covalent-ray start` started (the Ray head only if it started it)."""
-    from ..runtime import service
+    from ..service import control as service
 
     h = home_dir(home)
     try:
@@ -86,7 +110,7 @@ def stop(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
 
 def status(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     """Show the cluster address, the actors, the database and dispatch counts."""
-    from ..runtime import service
+    from ..service import control as service
 
     h = home_dir(home)
     try:
@@ -96,12 +120,14 @@ def status(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
             print_json({"home": str(h), "running": False})
         else:
             typer.echo(str(exc))
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     if as_json:
         print_json(data)
         raise typer.Exit(0 if data["running"] else 1)
     typer.echo(f"Home:      {data['home']}")
-    typer.echo(f"Cluster:   {data['address']} (namespace {data['namespace']}, auth {data['auth_mode']})")
+    typer.echo(
+        f"Cluster:   {data['address']} (namespace {data['namespace']}, auth {data['auth_mode']})"
+    )
     typer.echo(f"Database:  {data['database']}")
     if data.get("api_url"):
         typer.echo(f"Dashboard: {data['api_url']}")
@@ -113,5 +139,3 @@ def status(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
         typer.echo(f"Actor:     {name}: {state}")
     counts = data["dispatches"]
     typer.echo("Dispatches: " + (", ".join(f"{s} {n}" for s, n in counts.items()) or "none"))
-
-

@@ -10,7 +10,7 @@ import csv
 import json
 import sys
 from datetime import date, datetime
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -25,20 +25,39 @@ def register(app: typer.Typer) -> None:
 
 
 def sql_command(
-    query: Annotated[Optional[str], typer.Argument(
-        help="One SELECT over the result views (see --schema) "
-             "('-' reads it from standard input).", show_default=False)] = None,
-    params: Annotated[Optional[str], typer.Option(
-        "--params", help='Placeholder values as JSON: a list for ? and $1 (\'[0.1, "x"]\'), '
-                         'an object for $name.', show_default=False)] = None,
+    query: Annotated[
+        str | None,
+        typer.Argument(
+            help="One SELECT over the result views (see --schema) "
+            "('-' reads it from standard input).",
+            show_default=False,
+        ),
+    ] = None,
+    params: Annotated[
+        str | None,
+        typer.Option(
+            "--params",
+            help="Placeholder values as JSON: a list for ? and $1 ('[0.1, \"x\"]'), "
+            "an object for $name.",
+            show_default=False,
+        ),
+    ] = None,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV with a header row.")] = False,
-    max_rows: Annotated[Optional[int], typer.Option(
-        help="Return at most this many rows (default 10000).", show_default=False)] = None,
-    timeout: Annotated[Optional[float], typer.Option(
-        help="Interrupt the query after this many seconds (default 30).",
-        show_default=False)] = None,
-    show_schema: Annotated[bool, typer.Option(
-        "--schema", help="List the views and their columns instead of running a query.")
+    max_rows: Annotated[
+        int | None,
+        typer.Option(help="Return at most this many rows (default 10000).", show_default=False),
+    ] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            help="Interrupt the query after this many seconds (default 30).", show_default=False
+        ),
+    ] = None,
+    show_schema: Annotated[
+        bool,
+        typer.Option(
+            "--schema", help="List the views and their columns instead of running a query."
+        ),
     ] = False,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
@@ -50,8 +69,11 @@ def sql_command(
         _print_schema(as_json)
         return
     if query is None:
-        fail("give a query, e.g. covalent-ray sql \"SELECT status, count(*) FROM "
-             "dispatches GROUP BY status\" (or --schema to list the views).", code=2)
+        fail(
+            'give a query, e.g. covalent-ray sql "SELECT status, count(*) FROM '
+            'dispatches GROUP BY status" (or --schema to list the views).',
+            code=2,
+        )
     if query == "-":
         query = sys.stdin.read()
     values: Any = None
@@ -81,8 +103,13 @@ def sql_command(
     else:
         _print_table(rows)
     if rows.truncated and not as_json:
-        typer.secho(f"(truncated: more rows matched than the {'size bound' if rows.truncated == 'bytes' else 'row bound'}; "
-                    "pass --max-rows or aggregate)", err=True, fg=typer.colors.YELLOW)
+        typer.secho(
+            f"(truncated: more rows matched than the "
+            f"{'size bound' if rows.truncated == 'bytes' else 'row bound'}; "
+            "pass --max-rows or aggregate)",
+            err=True,
+            fg=typer.colors.YELLOW,
+        )
 
 
 def _cell(value: Any) -> str:
@@ -106,8 +133,10 @@ def _print_table(rows: Any) -> None:
         table.add_row(*("NULL" if row[c] is None else _cell(row[c]) for c in rows.columns))
     console = Console()
     console.print(table)
-    console.print(f"{len(rows)} row{'s' if len(rows) != 1 else ''} "
-                  f"({rows.elapsed_s * 1000:.1f} ms)", style="dim")
+    console.print(
+        f"{len(rows)} row{'s' if len(rows) != 1 else ''} ({rows.elapsed_s * 1000:.1f} ms)",
+        style="dim",
+    )
 
 
 def _print_csv(rows: Any) -> None:
@@ -127,8 +156,9 @@ def _print_json_rows(rows: Any) -> None:
             if isinstance(item[c], str):
                 item[c] = json.loads(item[c])
         out.append(item)
-    print_json({"columns": rows.columns, "types": rows.types, "rows": out,
-                "truncated": rows.truncated})
+    print_json(
+        {"columns": rows.columns, "types": rows.types, "rows": out, "truncated": rows.truncated}
+    )
 
 
 def _print_schema(as_json: bool) -> None:
@@ -147,9 +177,14 @@ def _print_schema(as_json: bool) -> None:
 
 def export_command(
     directory: Annotated[str, typer.Argument(help="Where to write <view>.parquet files.")],
-    views: Annotated[Optional[list[str]], typer.Option(
-        "--view", help="Export only this view (repeatable; default: every view).",
-        show_default=False)] = None,
+    views: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--view",
+            help="Export only this view (repeatable; default: every view).",
+            show_default=False,
+        ),
+    ] = None,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -164,8 +199,9 @@ def export_command(
         fail(exc)
     counts = {view: pq.read_metadata(path).num_rows for view, path in written.items()}
     if as_json:
-        print_json({view: {"path": str(path), "rows": counts[view]}
-                    for view, path in written.items()})
+        print_json(
+            {view: {"path": str(path), "rows": counts[view]} for view, path in written.items()}
+        )
         return
     for view, path in written.items():
         typer.echo(f"{path}  ({counts[view]} rows)")

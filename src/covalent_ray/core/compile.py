@@ -70,8 +70,12 @@ class Plan:
     constants: set[int] = field(default_factory=set)
 
 
-def _segments(order: list[int], parents: dict[int, list[int]], tasks: Collection[int],
-              executor_key: Callable[[int], str | None]) -> dict[int, int]:
+def _segments(
+    order: list[int],
+    parents: dict[int, list[int]],
+    tasks: Collection[int],
+    executor_key: Callable[[int], str | None],
+) -> dict[int, int]:
     seg: dict[int, int] = {}
     for n in order:
         if n not in tasks:
@@ -103,8 +107,10 @@ def compile_plan(
     task_ids = [n.id for n in graph.nodes if n.id not in constants]
     # electrons run on their executor, sublattices are built on their workflow executor;
     # the glue nodes (collections, getitem, operators) run on the default executor
-    keys = {n.id: (executor_key(n) if n.kind in (NodeKind.ELECTRON, NodeKind.SUBLATTICE)
-                   else None) for n in graph.nodes}
+    keys = {
+        n.id: (executor_key(n) if n.kind in (NodeKind.ELECTRON, NodeKind.SUBLATTICE) else None)
+        for n in graph.nodes
+    }
     in_edges = graph.in_edges()
 
     tasks: dict[int, TaskSpec] = {}
@@ -113,7 +119,9 @@ def compile_plan(
         inputs: list[int] = []
         position: dict[int, int] = {}
 
-        def slot(parent: int) -> int:
+        def slot(
+            parent: int, inputs: list[int] = inputs, position: dict[int, int] = position
+        ) -> int:
             if parent not in position:
                 position[parent] = len(inputs)
                 inputs.append(parent)
@@ -123,16 +131,26 @@ def compile_plan(
             (e for e in in_edges[nid] if e.kind is EdgeKind.ARG), key=lambda e: e.index or 0
         )
         args = tuple(slot(e.parent) for e in positional)
-        kwargs = tuple((e.name or "", slot(e.parent))
-                       for e in in_edges[nid] if e.kind is EdgeKind.KWARG)
+        kwargs = tuple(
+            (e.name or "", slot(e.parent)) for e in in_edges[nid] if e.kind is EdgeKind.KWARG
+        )
         for e in in_edges[nid]:
             if e.kind is EdgeKind.WAIT:
                 slot(e.parent)
         tasks[nid] = TaskSpec(
-            dispatch_id=dispatch_id, node_id=nid, name=node.name, kind=node.kind,
-            function=node.function, op=node.op, value=node.value, metadata=node.metadata,
-            inputs=tuple(inputs), constants=tuple(i in constants for i in inputs),
-            args=args, kwargs=kwargs, executor_key=keys[nid],
+            dispatch_id=dispatch_id,
+            node_id=nid,
+            name=node.name,
+            kind=node.kind,
+            function=node.function,
+            op=node.op,
+            value=node.value,
+            metadata=node.metadata,
+            inputs=tuple(inputs),
+            constants=tuple(i in constants for i in inputs),
+            args=args,
+            kwargs=kwargs,
+            executor_key=keys[nid],
         )
 
     order = graph.topological_order()
@@ -154,5 +172,4 @@ def compile_plan(
     consumed = {i for t in tasks.values() for i in t.inputs}
     sinks = [n for n in order if n in tasks and n not in consumed]
     final = list(dict.fromkeys(sinks + [n for n in output_nodes if n in tasks]))
-    return Plan(tasks=tasks, stages=stages, sinks=sinks, final_inputs=final,
-                constants=constants)
+    return Plan(tasks=tasks, stages=stages, sinks=sinks, final_inputs=final, constants=constants)

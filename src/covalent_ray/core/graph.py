@@ -125,8 +125,15 @@ class TransportGraph:
         self.nodes.append(node)
         return node
 
-    def add_edge(self, parent: int, child: int, kind: EdgeKind, *,
-                 index: int | None = None, name: str | None = None) -> None:
+    def add_edge(
+        self,
+        parent: int,
+        child: int,
+        kind: EdgeKind,
+        *,
+        index: int | None = None,
+        name: str | None = None,
+    ) -> None:
         """Record that ``parent``'s output feeds ``child``."""
         self.edges.append(Edge(parent, child, kind, index, name))
 

@@ -17,13 +17,19 @@ from .graph import Edge, Node, NodeKind, TransportGraph
 
 
 def _same_node(a: Node, b: Node) -> bool:
-    return (a.kind, a.name, a.function, a.value, a.op) == (b.kind, b.name, b.function,
-                                                            b.value, b.op)
+    return (a.kind, a.name, a.function, a.value, a.op) == (
+        b.kind,
+        b.name,
+        b.function,
+        b.value,
+        b.op,
+    )
 
 
 def _in_edges(graph: TransportGraph) -> dict[int, list[tuple[int, str, int | None, str | None]]]:
     grouped: dict[int, list[tuple[int, str, int | None, str | None]]] = {
-        n.id: [] for n in graph.nodes}
+        n.id: [] for n in graph.nodes
+    }
     for e in graph.edges:
         grouped[e.child].append(_edge_key(e))
     return {k: sorted(v, key=repr) for k, v in grouped.items()}
@@ -33,8 +39,9 @@ def _edge_key(e: Edge) -> tuple[int, str, int | None, str | None]:
     return (e.parent, e.kind.value, e.index, e.name)
 
 
-def reusable_nodes(old: TransportGraph, old_states: Mapping[int, Mapping[str, Any]],
-                   new: TransportGraph) -> dict[int, str]:
+def reusable_nodes(
+    old: TransportGraph, old_states: Mapping[int, Mapping[str, Any]], new: TransportGraph
+) -> dict[int, str]:
     """Map each reusable node of ``new`` to the blob key of its stored output."""
     old_in, new_in = _in_edges(old), _in_edges(new)
     identical: set[int] = set()

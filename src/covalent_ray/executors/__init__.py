@@ -10,6 +10,9 @@
 
 Plugin classes are attributes too, as in Covalent: ``ct.executor.TimingExecutor`` once a
 plugin module defines it.
+
+Executors know nothing of Ray's actors: the runtime's adaptors call them.
+May import: the leaf modules and ``core``.
 """
 
 from __future__ import annotations

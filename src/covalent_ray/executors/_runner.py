@@ -10,7 +10,7 @@ the interpreter.
 
 - ``sys_path``: the parent's ``sys.path``, appended to ours *before* the payload is
   unpickled, so functions pickled by reference import here as they did there;
-- ``context``: fields of the :class:`~covalent_ray.sdk.context.TaskContext` to install,
+- ``context``: fields of the :class:`~covalent_ray.core.context.TaskContext` to install,
   so ``ct.get_context()`` works inside the electron;
 - ``parent_pid``: when that process goes away, this one kills its process group rather
   than run on as an orphan;
@@ -54,7 +54,7 @@ def _extend_sys_path(parent_path: list[str]) -> None:
 def _install_context(fields: dict[str, Any] | None) -> None:
     if not fields:
         return
-    from covalent_ray.sdk.context import TaskContext, current
+    from covalent_ray.core.context import TaskContext, current
 
     current.set(TaskContext(**fields))
 
@@ -69,7 +69,8 @@ def _write_result(task_dir: Path, outcome: tuple[Any, ...]) -> None:
             from covalent_ray._exceptions import SerializationError
 
             err: BaseException = SerializationError(
-                f"the electron's output ({type(outcome[1]).__name__}) cannot be pickled: {exc}")
+                f"the electron's output ({type(outcome[1]).__name__}) cannot be pickled: {exc}"
+            )
             tb = ""
         else:
             from covalent_ray._exceptions import TaskRuntimeError

@@ -25,7 +25,8 @@ A Covalent executor plugin ports by changing its imports only::
 How per-task state works. One executor instance serves many electrons, several at once
 (``max_concurrency``), in threads or asyncio tasks of one adaptor. Everything that belongs
 to one electron lives in a :class:`TaskControl`, which the adaptor installs in the
-context variable :data:`current_control` around each call (:func:`run_task` does it); the
+context variable :data:`current_control` around each call (the runtime's
+``executor_calls.run_task`` does it); the
 base-class helpers read and write *that* object, never the instance, so concurrent
 electrons cannot see each other's handles, cancel flags or output.
 """
@@ -42,12 +43,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
-
-# asyncio, inspect and json load only in the adaptor helpers: the LocalExecutor's
-# subprocess imports this module and should start fast.
-if TYPE_CHECKING:  # pragma: no cover
-    from concurrent.futures import Executor
+from typing import Any, ClassVar
 
 # --------------------------------------------------------------------------- per-task control
 
@@ -57,7 +53,7 @@ class TaskControl:
     """The state of one electron's run on an executor, shared by the executor and its adaptor.
 
     ``job_handle`` is what ``set_job_handle`` recorded (``cancel`` receives it);
-    ``cancel_requested`` is set by :func:`cancel_task`; ``stdout`` / ``stderr`` collect the
+    ``cancel_requested`` is set when a cancel is asked for; ``stdout`` / ``stderr`` collect the
     electron's output when the executor captures it itself (``captures_output``).
     """
 
@@ -67,20 +63,14 @@ class TaskControl:
     stdout: io.StringIO = field(default_factory=io.StringIO)
     stderr: io.StringIO = field(default_factory=io.StringIO)
 
-    def report_output(self, stdout: str = "", stderr: str = "") -> None:
-        """Append output the electron produced where the executor ran it."""
-        if stdout:
-            self.stdout.write(stdout)
-        if stderr:
-            self.stderr.write(stderr)
-
     def output(self) -> tuple[str, str]:
         """Everything reported so far, as ``(stdout, stderr)``."""
         return self.stdout.getvalue(), self.stderr.getvalue()
 
 
 current_control: contextvars.ContextVar[TaskControl | None] = contextvars.ContextVar(
-    "covalent_ray_task_control", default=None)
+    "covalent_ray_task_control", default=None
+)
 
 
 @contextmanager
@@ -113,7 +103,8 @@ def derive_short_name(cls: type) -> str:
     """
     module = sys.modules.get(cls.__module__)
     plugin_name = getattr(module, "EXECUTOR_PLUGIN_NAME", None) or getattr(
-        module, "executor_plugin_name", None)
+        module, "executor_plugin_name", None
+    )
     if plugin_name == cls.__name__:
         return cls.__module__.rsplit(".", 1)[-1]
     name = cls.__name__.lower()
@@ -166,9 +157,16 @@ class _AbstractBaseExecutor(ABC):
     captures_output: ClassVar[bool] = False
     SUPPORTS_MANAGED_EXECUTION: ClassVar[bool] = False  # Covalent's flag; never managed here
 
-    def __init__(self, log_stdout: str = "", log_stderr: str = "", cache_dir: str = "",
-                 time_limit: int | float = -1, retries: int = 0, *args: Any,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        log_stdout: str = "",
+        log_stderr: str = "",
+        cache_dir: str = "",
+        time_limit: int | float = -1,
+        retries: int = 0,
+        *args: Any,
+        **kwargs: Any,
+    ) -> None:
         self.log_stdout = log_stdout
         self.log_stderr = log_stderr
         self.cache_dir = cache_dir
@@ -193,8 +191,11 @@ class _AbstractBaseExecutor(ABC):
 
     def to_dict(self) -> dict[str, Any]:
         """Covalent's JSON-friendly form: ``{type, short_name, attributes}``."""
-        return {"type": str(type(self)), "short_name": short_name_of(self),
-                "attributes": copy.deepcopy(self.__dict__)}
+        return {
+            "type": str(type(self)),
+            "short_name": short_name_of(self),
+            "attributes": copy.deepcopy(self.__dict__),
+        }
 
     def from_dict(self, object_dict: dict[str, Any]) -> _AbstractBaseExecutor:
         """Overwrite this instance's attributes from :meth:`to_dict` output; returns self."""
@@ -242,8 +243,13 @@ class _AbstractBaseExecutor(ABC):
                 targets.append((text_attr, p))
         return targets
 
-    def _write_streams(self, stream_strings: tuple[str, str], filepaths: tuple[str, str],
-                       dispatch_id: str, results_dir: str) -> None:
+    def _write_streams(
+        self,
+        stream_strings: tuple[str, str],
+        filepaths: tuple[str, str],
+        dispatch_id: str,
+        results_dir: str,
+    ) -> None:
         saved = self.log_stdout, self.log_stderr
         self.log_stdout, self.log_stderr = filepaths
         try:
@@ -268,8 +274,13 @@ class BaseExecutor(_AbstractBaseExecutor):
         """Prepare the executor (once per adaptor, before its first electron)."""
 
     @abstractmethod
-    def run(self, function: Callable[..., Any], args: list[Any], kwargs: dict[str, Any],
-            task_metadata: dict[str, Any]) -> Any:
+    def run(
+        self,
+        function: Callable[..., Any],
+        args: list[Any],
+        kwargs: dict[str, Any],
+        task_metadata: dict[str, Any],
+    ) -> Any:
         """Run ``function(*args, **kwargs)`` and return its output."""
         raise NotImplementedError
 
@@ -288,9 +299,13 @@ class BaseExecutor(_AbstractBaseExecutor):
         """Whether cancelling the running task has been requested."""
         return self._cancel_requested()
 
-    def write_streams_to_file(self, stream_strings: tuple[str, str],
-                              filepaths: tuple[str, str], dispatch_id: str,
-                              results_dir: str) -> None:
+    def write_streams_to_file(
+        self,
+        stream_strings: tuple[str, str],
+        filepaths: tuple[str, str],
+        dispatch_id: str,
+        results_dir: str,
+    ) -> None:
         """Append ``(stdout, stderr)`` to the files ``filepaths`` (Covalent's helper)."""
         self._write_streams(stream_strings, filepaths, dispatch_id, results_dir)
 
@@ -304,8 +319,13 @@ class AsyncBaseExecutor(_AbstractBaseExecutor):
         """Prepare the executor (once per adaptor, before its first electron)."""
 
     @abstractmethod
-    async def run(self, function: Callable[..., Any], args: list[Any],
-                  kwargs: dict[str, Any], task_metadata: dict[str, Any]) -> Any:
+    async def run(
+        self,
+        function: Callable[..., Any],
+        args: list[Any],
+        kwargs: dict[str, Any],
+        task_metadata: dict[str, Any],
+    ) -> Any:
         """Run ``function(*args, **kwargs)`` and return its output."""
         raise NotImplementedError
 
@@ -324,14 +344,19 @@ class AsyncBaseExecutor(_AbstractBaseExecutor):
         """Whether cancelling the running task has been requested."""
         return self._cancel_requested()
 
-    async def write_streams_to_file(self, stream_strings: tuple[str, str],
-                                    filepaths: tuple[str, str], dispatch_id: str,
-                                    results_dir: str) -> None:
+    async def write_streams_to_file(
+        self,
+        stream_strings: tuple[str, str],
+        filepaths: tuple[str, str],
+        dispatch_id: str,
+        results_dir: str,
+    ) -> None:
         """Append ``(stdout, stderr)`` to the files ``filepaths`` (Covalent's helper)."""
         import asyncio
 
-        await asyncio.to_thread(self._write_streams, stream_strings, filepaths, dispatch_id,
-                                results_dir)
+        await asyncio.to_thread(
+            self._write_streams, stream_strings, filepaths, dispatch_id, results_dir
+        )
 
 
 AnyExecutor = BaseExecutor | AsyncBaseExecutor
@@ -350,116 +375,16 @@ def config_key(executor: AnyExecutor) -> str:
     cls = type(executor)
     # Called through the class, so an instance attribute named ``config`` cannot shadow it.
     settings = cls.config(executor)
-    return json.dumps({"type": f"{cls.__module__}.{cls.__qualname__}", "config": settings},
-                      sort_keys=True, default=repr)
-
-
-async def call_executor(executor: AnyExecutor, method: str, *args: Any,
-                        control: TaskControl | None = None,
-                        pool: Executor | None = None) -> Any:
-    """Call ``executor.<method>(*args)`` from an event loop, sync or async alike.
-
-    A synchronous method runs in ``pool`` (the loop's default pool if None) with the
-    caller's context, so ``control`` (installed for the call when given) is visible to it.
-    Give adaptors a pool of at least ``max_concurrency`` threads plus one for ``cancel``:
-    a sync ``run`` holds its thread until the electron ends.
-    """
-    import asyncio
-    import functools
-    import inspect
-
-    bound = getattr(executor, method)
-    token = current_control.set(control) if control is not None else None
-    try:
-        if inspect.iscoroutinefunction(bound):
-            return await bound(*args)
-        loop = asyncio.get_running_loop()
-        context = contextvars.copy_context()
-        result = await loop.run_in_executor(pool, functools.partial(context.run, bound, *args))
-        if inspect.isawaitable(result):  # a sync-looking method that returned a coroutine
-            result = await result
-        return result
-    finally:
-        if token is not None:
-            current_control.reset(token)
-
-
-async def run_task(executor: AnyExecutor, function: Callable[..., Any], args: list[Any],
-                   kwargs: dict[str, Any], task_metadata: dict[str, Any],
-                   control: TaskControl | None = None, pool: Executor | None = None) -> Any:
-    """Run one electron on ``executor`` with ``control`` installed; return its output.
-
-    Exceptions from ``run`` propagate (``TaskCancelledError`` included). When the
-    executor has ``log_stdout`` / ``log_stderr`` set, what it reported is appended to them.
-    """
-    control = control or TaskControl(task_metadata=task_metadata)
-    if not control.task_metadata:
-        control.task_metadata = task_metadata
-    try:
-        return await call_executor(executor, "run", function, list(args), dict(kwargs),
-                                   task_metadata, control=control, pool=pool)
-    finally:
-        if executor.log_stdout or executor.log_stderr:
-            await call_executor(executor, "write_streams_to_file", control.output(),
-                                (executor.log_stdout, executor.log_stderr),
-                                str(task_metadata.get("dispatch_id", "")),
-                                str(task_metadata.get("results_dir", "")),
-                                control=control, pool=pool)
-
-
-async def cancel_task(executor: AnyExecutor, control: TaskControl,
-                      pool: Executor | None = None) -> bool:
-    """Ask for the task of ``control`` to be cancelled; return whether ``cancel`` stopped a job.
-
-    The flag is set *before* the handle is read, and executors set their handle before
-    checking the flag, so a cancel that arrives while the job is starting is never lost:
-    either this call sees the handle and calls ``cancel``, or ``run`` sees the flag.
-    """
-    control.cancel_requested = True
-    handle = control.job_handle
-    if handle is None:
-        return False
-    return bool(await call_executor(executor, "cancel", control.task_metadata, handle,
-                                    control=control, pool=pool))
-
-
-def run_task_sync(executor: AnyExecutor, function: Callable[..., Any], args: list[Any],
-                  kwargs: dict[str, Any], task_metadata: dict[str, Any],
-                  control: TaskControl | None = None) -> Any:
-    """:func:`run_task` for callers without an event loop (a threaded actor, a test)."""
-    import asyncio
-
-    if not isinstance(executor, BaseExecutor):
-        return asyncio.run(run_task(executor, function, args, kwargs, task_metadata, control))
-    control = control or TaskControl(task_metadata=task_metadata)
-    if not control.task_metadata:
-        control.task_metadata = task_metadata
-    with use_control(control):
-        try:
-            return executor.run(function, list(args), dict(kwargs), task_metadata)
-        finally:
-            if executor.log_stdout or executor.log_stderr:
-                executor.write_streams_to_file(
-                    control.output(), (executor.log_stdout, executor.log_stderr),
-                    str(task_metadata.get("dispatch_id", "")),
-                    str(task_metadata.get("results_dir", "")))
-
-
-def cancel_task_sync(executor: AnyExecutor, control: TaskControl) -> bool:
-    """:func:`cancel_task` for callers without an event loop (call it from another thread)."""
-    if not isinstance(executor, BaseExecutor):
-        import asyncio
-
-        return asyncio.run(cancel_task(executor, control))
-    control.cancel_requested = True  # flag first, handle second (see cancel_task)
-    handle = control.job_handle
-    if handle is None:
-        return False
-    with use_control(control):
-        return bool(executor.cancel(control.task_metadata, handle))
+    return json.dumps(
+        {"type": f"{cls.__module__}.{cls.__qualname__}", "config": settings},
+        sort_keys=True,
+        default=repr,
+    )
 
 
 def default_max_concurrency() -> int:
     """One electron per CPU: the default for executors that run electrons as local processes."""
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-               else (os.cpu_count() or 1))
+    return max(
+        1,
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1),
+    )

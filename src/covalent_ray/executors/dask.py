@@ -25,9 +25,16 @@ class DaskExecutor(BaseExecutor):
 
     is_default = True
 
-    def __init__(self, scheduler_address: str = "", conda_env: str = "",
-                 current_env_on_conda_fail: bool = False, workdir: str = "",
-                 create_unique_workdir: bool = False, *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        scheduler_address: str = "",
+        conda_env: str = "",
+        current_env_on_conda_fail: bool = False,
+        workdir: str = "",
+        create_unique_workdir: bool = False,
+        *args: Any,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.scheduler_address = scheduler_address
         self.conda_env = conda_env
@@ -35,7 +42,12 @@ class DaskExecutor(BaseExecutor):
         self.workdir = workdir
         self.create_unique_workdir = create_unique_workdir
 
-    def run(self, function: Callable[..., Any], args: list[Any], kwargs: dict[str, Any],
-            task_metadata: dict[str, Any]) -> Any:
+    def run(
+        self,
+        function: Callable[..., Any],
+        args: list[Any],
+        kwargs: dict[str, Any],
+        task_metadata: dict[str, Any],
+    ) -> Any:
         """Call the function here (only used when the executor is run outside the runtime)."""
         return function(*args, **kwargs)

@@ -69,8 +69,13 @@ class LocalExecutor(BaseExecutor):
     max_concurrency = default_max_concurrency()
     captures_output = True
 
-    def __init__(self, workdir: str = "", create_unique_workdir: bool | None = None,
-                 *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        workdir: str = "",
+        create_unique_workdir: bool | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> None:
         if not workdir or create_unique_workdir is None:
             # raw_config: defaults and the file only; building a built-in executor must not
             # import every plugin.
@@ -88,12 +93,20 @@ class LocalExecutor(BaseExecutor):
         """The working directory of one electron."""
         base = Path(self.workdir).expanduser()
         if self.create_unique_workdir:
-            return base / str(task_metadata.get("dispatch_id", "")) / (
-                f"node_{task_metadata.get('node_id', '')}")
+            return (
+                base
+                / str(task_metadata.get("dispatch_id", ""))
+                / (f"node_{task_metadata.get('node_id', '')}")
+            )
         return base
 
-    def run(self, function: Callable[..., Any], args: list[Any], kwargs: dict[str, Any],
-            task_metadata: dict[str, Any]) -> Any:
+    def run(
+        self,
+        function: Callable[..., Any],
+        args: list[Any],
+        kwargs: dict[str, Any],
+        task_metadata: dict[str, Any],
+    ) -> Any:
         """Run the electron in a subprocess; return its output or re-raise its exception."""
         import cloudpickle
 
@@ -104,13 +117,17 @@ class LocalExecutor(BaseExecutor):
         cwd = self.task_workdir(task_metadata)
         cwd.mkdir(parents=True, exist_ok=True)
         _serialize.prepare(function)  # ship by value what the subprocess cannot import
-        task_dir = Path(tempfile.mkdtemp(prefix="covalent-ray-local-",
-                                         dir=self.cache_dir or None))
+        task_dir = Path(tempfile.mkdtemp(prefix="covalent-ray-local-", dir=self.cache_dir or None))
         try:
-            task = {"sys_path": [os.path.abspath(p) if p == "" else p for p in sys.path],
-                    "context": _context_fields(task_metadata), "parent_pid": os.getpid(),
-                    "payload": _serialize.dumps((function, list(args), dict(kwargs)),
-                                                f"the function or inputs of {_describe(task_metadata)}")}
+            task = {
+                "sys_path": [os.path.abspath(p) if p == "" else p for p in sys.path],
+                "context": _context_fields(task_metadata),
+                "parent_pid": os.getpid(),
+                "payload": _serialize.dumps(
+                    (function, list(args), dict(kwargs)),
+                    f"the function or inputs of {_describe(task_metadata)}",
+                ),
+            }
             with open(task_dir / TASK_FILE, "wb") as f:
                 pickle.dump(task, f, protocol=pickle.HIGHEST_PROTOCOL)
             del task
@@ -124,13 +141,15 @@ class LocalExecutor(BaseExecutor):
             if timed_out:
                 raise ElectronTimeoutError(
                     f"{_describe(task_metadata)} ran past the LocalExecutor's time_limit of "
-                    f"{self.time_limit}s and was killed")
+                    f"{self.time_limit}s and was killed"
+                )
             result_file = task_dir / RESULT_FILE
             if not result_file.exists():
                 raise TaskRuntimeError(
                     f"{_describe(task_metadata)}: its subprocess exited with code {returncode} "
                     f"without a result (killed, crashed or os._exit). Last stderr:\n"
-                    f"{stderr[-TAIL:]}")
+                    f"{stderr[-TAIL:]}"
+                )
             outcome = cloudpickle.loads(result_file.read_bytes())
         finally:
             shutil.rmtree(task_dir, ignore_errors=True)
@@ -150,8 +169,13 @@ class LocalExecutor(BaseExecutor):
                 # -P: do not put the cwd (a user's workdir) first on sys.path, where a file
                 # named like a stdlib module would shadow it.
                 [sys.executable, "-P", "-m", RUNNER_MODULE, str(task_dir)],
-                cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env,
-                start_new_session=True)
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                env=env,
+                start_new_session=True,
+            )
         with _live_lock:
             _live[proc.pid] = proc
         timed_out = False
@@ -240,15 +264,18 @@ def _context_fields(task_metadata: dict[str, Any]) -> dict[str, Any] | None:
     """The running electron's context, for ``ct.get_context()`` in the subprocess."""
     from dataclasses import asdict
 
-    from ..sdk.context import current
+    from ..core.context import current
 
     ctx = current.get()
     if ctx is not None:
         return asdict(ctx)
     if "dispatch_id" not in task_metadata or "node_id" not in task_metadata:
         return None
-    return {"dispatch_id": str(task_metadata["dispatch_id"]),
-            "node_id": int(task_metadata["node_id"]),
-            "node_name": str(task_metadata.get("node_name", "")),
-            "root_dispatch_id": str(task_metadata.get("root_dispatch_id",
-                                                      task_metadata["dispatch_id"]))}
+    return {
+        "dispatch_id": str(task_metadata["dispatch_id"]),
+        "node_id": int(task_metadata["node_id"]),
+        "node_name": str(task_metadata.get("node_name", "")),
+        "root_dispatch_id": str(
+            task_metadata.get("root_dispatch_id", task_metadata["dispatch_id"])
+        ),
+    }

@@ -16,8 +16,7 @@ from .base import BaseExecutor
 EXECUTOR_PLUGIN_NAME = "RayExecutor"
 
 # Keyword arguments the base constructor takes (Covalent's), as opposed to Ray options.
-_BASE_ARGS = ("log_stdout", "log_stderr", "cache_dir", "time_limit", "retries",
-              "max_concurrency")
+_BASE_ARGS = ("log_stdout", "log_stderr", "cache_dir", "time_limit", "retries", "max_concurrency")
 
 
 class RayExecutor(BaseExecutor):
@@ -33,9 +32,15 @@ class RayExecutor(BaseExecutor):
 
     max_concurrency = 1_000_000  # not served by an adaptor: each electron is its own Ray task
 
-    def __init__(self, num_cpus: float | None = None, num_gpus: float | None = None,
-                 memory: float | None = None, resources: dict[str, float] | None = None,
-                 runtime_env: dict[str, Any] | None = None, **ray_options: Any) -> None:
+    def __init__(
+        self,
+        num_cpus: float | None = None,
+        num_gpus: float | None = None,
+        memory: float | None = None,
+        resources: dict[str, float] | None = None,
+        runtime_env: dict[str, Any] | None = None,
+        **ray_options: Any,
+    ) -> None:
         base = {k: ray_options.pop(k) for k in _BASE_ARGS if k in ray_options}
         super().__init__(**base)
         self.num_cpus = num_cpus
@@ -55,7 +60,12 @@ class RayExecutor(BaseExecutor):
         options.update(self.extra_options)
         return options
 
-    def run(self, function: Callable[..., Any], args: list[Any], kwargs: dict[str, Any],
-            task_metadata: dict[str, Any]) -> Any:
+    def run(
+        self,
+        function: Callable[..., Any],
+        args: list[Any],
+        kwargs: dict[str, Any],
+        task_metadata: dict[str, Any],
+    ) -> Any:
         """Call the function here (only used when the executor is run outside the runtime)."""
         return function(*args, **kwargs)

@@ -77,7 +77,8 @@ class _Plugin:
         if self._error is not None:
             raise ExecutorError(
                 f"executor {self.name!r} ({self.origin}) cannot be loaded: "
-                f"{type(self._error).__name__}: {self._error}") from self._error
+                f"{type(self._error).__name__}: {self._error}"
+            ) from self._error
         assert self._loaded is not None
         return self._loaded
 
@@ -85,13 +86,15 @@ class _Plugin:
 def _plugin_class(module: ModuleType, origin: str) -> tuple[type, dict[str, Any]]:
     """The executor class a Covalent-style plugin module names, and its defaults."""
     class_name = getattr(module, "EXECUTOR_PLUGIN_NAME", None) or getattr(
-        module, "executor_plugin_name", None)
+        module, "executor_plugin_name", None
+    )
     if not class_name:
         raise ExecutorError(f"{origin} does not set EXECUTOR_PLUGIN_NAME = '<class name>'")
     cls = getattr(module, str(class_name), None)
     if not isinstance(cls, type):
-        raise ExecutorError(f"{origin} sets EXECUTOR_PLUGIN_NAME = {class_name!r} but defines "
-                            "no such class")
+        raise ExecutorError(
+            f"{origin} sets EXECUTOR_PLUGIN_NAME = {class_name!r} but defines no such class"
+        )
     _check_executor_class(cls, origin)
     defaults = getattr(module, "_EXECUTOR_PLUGIN_DEFAULTS", None) or {}
     return cls, dict(defaults)
@@ -101,12 +104,16 @@ def _check_executor_class(cls: type, origin: str) -> None:
     if not issubclass(cls, (BaseExecutor, AsyncBaseExecutor)):
         raise ExecutorError(
             f"{cls.__qualname__} from {origin} is not a subclass of "
-            "covalent_ray.executors.BaseExecutor or AsyncBaseExecutor")
+            "covalent_ray.executors.BaseExecutor or AsyncBaseExecutor"
+        )
 
 
 def _builtin(name: str, module_name: str) -> _Plugin:
-    return _Plugin(name, f"built-in ({module_name})",
-                   lambda: _plugin_class(importlib.import_module(module_name), module_name))
+    return _Plugin(
+        name,
+        f"built-in ({module_name})",
+        lambda: _plugin_class(importlib.import_module(module_name), module_name),
+    )
 
 
 def _entry_point(ep: importlib.metadata.EntryPoint) -> _Plugin:
@@ -167,8 +174,11 @@ class _Registry:
         from .._config import executor_dirs
 
         dirs = executor_dirs()
-        key = (tuple(sys.path), tuple(dirs),
-               tuple(sorted(str(p) for d in dirs for p in _modules_in(d))))
+        key = (
+            tuple(sys.path),
+            tuple(dirs),
+            tuple(sorted(str(p) for d in dirs for p in _modules_in(d))),
+        )
         with self._lock:
             if key != self._key:
                 self._plugins = self._search(dirs)
@@ -245,8 +255,9 @@ def settings(name: str) -> dict[str, Any]:
     merged = plugin_defaults(name)
     configured = raw_config(f"executors.{name}", {})
     if not isinstance(configured, dict):
-        raise ExecutorError(f"config executors.{name} must be a table of settings, "
-                            f"not {configured!r}")
+        raise ExecutorError(
+            f"config executors.{name} must be a table of settings, not {configured!r}"
+        )
     merged.update(configured)
     return merged
 
@@ -260,7 +271,8 @@ def _lookup(name: str) -> _Plugin:
             f"unknown executor {name!r}; available executors: {names}. Install a plugin that "
             f"registers the entry point group {ENTRY_POINT_GROUP!r}, or put a module defining "
             "EXECUTOR_PLUGIN_NAME in a directory listed in config sdk.executor_dir or "
-            "$COVALENT_RAY_EXECUTOR_DIR.")
+            "$COVALENT_RAY_EXECUTOR_DIR."
+        )
     return plugin
 
 
@@ -287,7 +299,8 @@ def resolve(executor: Any) -> BaseExecutor | AsyncBaseExecutor | None:
     if not isinstance(executor, str):
         raise ExecutorError(
             f"{executor!r} is not an executor: pass a short name such as 'local' or an "
-            "instance of a covalent_ray.executors.BaseExecutor / AsyncBaseExecutor subclass")
+            "instance of a covalent_ray.executors.BaseExecutor / AsyncBaseExecutor subclass"
+        )
     plugin = _lookup(executor)
     cls, _ = plugin.get()
     kwargs = settings(executor)
@@ -297,7 +310,8 @@ def resolve(executor: Any) -> BaseExecutor | AsyncBaseExecutor | None:
         raise ExecutorError(
             f"executor {executor!r} ({plugin.origin}) could not be created with settings "
             f"{kwargs!r} (config [executors.{executor}] over the plugin's defaults): "
-            f"{type(exc).__name__}: {exc}") from exc
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
 
 
 def find_class(class_name: str) -> type | None:

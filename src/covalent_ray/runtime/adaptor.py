@@ -29,12 +29,20 @@ from typing import Any
 
 from .. import _serialize
 from .._exceptions import ElectronTimeoutError, TaskCancelledError
-from ..core.outcome import Skipped
-from ..executors.base import (AnyExecutor, TaskControl, call_executor, cancel_task,
-                              run_task)
 from ..core.graph import NodeKind
-from .worker import (BuildSublattice, CapturedCall, ElectronRaised, NodeTask, prepare,
-                     run_electron, run_sublattice, task_metadata)
+from ..core.outcome import Skipped
+from ..executors.base import AnyExecutor, TaskControl
+from .executor_calls import call_executor, cancel_task, run_task
+from .worker import (
+    BuildSublattice,
+    CapturedCall,
+    ElectronRaised,
+    NodeTask,
+    prepare,
+    run_electron,
+    run_sublattice,
+    task_metadata,
+)
 
 _capture_turn = threading.Lock()  # one in-process fd capture at a time
 
@@ -82,6 +90,7 @@ class ExecutorAdaptor:
 
     async def _ensure_setup(self, meta: dict[str, Any]) -> None:
         if self._setup is None:
+
             async def setup() -> None:
                 await call_executor(self.executor, "setup", meta, pool=self._calls)
                 self.setups += 1
@@ -105,14 +114,19 @@ class ExecutorAdaptor:
             if task.spec.kind is NodeKind.SUBLATTICE:  # this is the workflow executor
                 return await self._sublattice(task, values, meta)
 
-            def invoke(function: Any, args: list[Any], kwargs: dict[str, Any],
-                       task: NodeTask, attempt: int, timeout: float | None) -> Any:
+            def invoke(
+                function: Any,
+                args: list[Any],
+                kwargs: dict[str, Any],
+                task: NodeTask,
+                attempt: int,
+                timeout: float | None,
+            ) -> Any:
                 coro = self._attempt(function, args, kwargs, task, timeout)
                 return asyncio.run_coroutine_threadsafe(coro, loop).result()
 
             try:
-                return await loop.run_in_executor(self._runs, run_electron, task, values,
-                                                  invoke)
+                return await loop.run_in_executor(self._runs, run_electron, task, values, invoke)
             except asyncio.CancelledError:  # the electron's Ray task was cancelled
                 control = self._controls.get((task.spec.dispatch_id, task.spec.node_id))
                 if control is not None:
@@ -125,31 +139,37 @@ class ExecutorAdaptor:
 
         def build(builder: BuildSublattice, args: list[Any], kwargs: dict[str, Any]) -> Any:
             control = TaskControl(task_metadata=meta)
-            coro = run_task(self.executor, builder, args, kwargs, meta, control,
-                            pool=self._calls)
+            coro = run_task(self.executor, builder, args, kwargs, meta, control, pool=self._calls)
             return asyncio.run_coroutine_threadsafe(coro, loop).result()
 
         return await loop.run_in_executor(self._runs, run_sublattice, task, values, build)
 
-    async def _attempt(self, function: Any, args: list[Any], kwargs: dict[str, Any],
-                       task: NodeTask, timeout: float | None) -> tuple[Any, str, str]:
+    async def _attempt(
+        self,
+        function: Any,
+        args: list[Any],
+        kwargs: dict[str, Any],
+        task: NodeTask,
+        timeout: float | None,
+    ) -> tuple[Any, str, str]:
         meta = task_metadata(task)
         control = TaskControl(task_metadata=meta)
         key = (task.spec.dispatch_id, task.spec.node_id)
         self._controls[key] = control
         captures = bool(getattr(self.executor, "captures_output", False))
-        call: Any = function if captures else _TakingTurns(CapturedCall(function, task.spec.name,
-                                                                          None))
+        call: Any = (
+            function if captures else _TakingTurns(CapturedCall(function, task.spec.name, None))
+        )
         try:
-            running = run_task(self.executor, call, args, kwargs, meta, control,
-                               pool=self._calls)
+            running = run_task(self.executor, call, args, kwargs, meta, control, pool=self._calls)
             try:
                 result = await asyncio.wait_for(running, timeout) if timeout else await running
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 await cancel_task(self.executor, control, pool=self._calls)
                 raise ElectronTimeoutError(
                     f"electron {task.spec.name!r} ran past its timeout of {timeout:g} s on "
-                    f"executor {self.key!r} and was stopped") from None
+                    f"executor {self.key!r} and was stopped"
+                ) from None
             except TaskCancelledError:
                 raise
             except ElectronRaised:

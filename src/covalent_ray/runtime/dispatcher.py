@@ -103,9 +103,11 @@ class Dispatcher:
                 continue
             if row["parent_dispatch_id"]:
                 await self._rm.abort.remote(
-                    dispatch_id, Status.FAILED.value,
+                    dispatch_id,
+                    Status.FAILED.value,
                     "interrupted: the service restarted while this sublattice ran; its "
-                    "parent dispatch starts a new one when it resumes.")
+                    "parent dispatch starts a new one when it resumes.",
+                )
                 continue
             try:
                 await self._resume(dispatch_id)
@@ -113,9 +115,11 @@ class Dispatcher:
             except Exception as exc:
                 log.exception("cannot resume dispatch %s", dispatch_id)
                 await self._rm.abort.remote(
-                    dispatch_id, Status.FAILED.value,
+                    dispatch_id,
+                    Status.FAILED.value,
                     f"interrupted: the service restarted while this dispatch ran and it "
-                    f"could not be resumed ({exc!r}); redispatch it to run it again.")
+                    f"could not be resumed ({exc!r}); redispatch it to run it again.",
+                )
 
     async def _resume(self, dispatch_id: str) -> None:
         manifest: DispatchManifest | None = await self._rm.load_manifest.remote(dispatch_id)
@@ -132,7 +136,8 @@ class Dispatcher:
             elif state.get("status") in (Status.FAILED.value, Status.CANCELLED.value):
                 # keep the failure: its dependants are skipped again, not run
                 marker = _serialize.dumps(
-                    Failed(node.id, node.name, _first_line(state.get("error"))), "a failure")
+                    Failed(node.id, node.name, _first_line(state.get("error"))), "a failure"
+                )
                 key = _serialize.blob_key(marker)
                 manifest.blobs[key] = marker
                 reuse[node.id] = key
@@ -146,16 +151,18 @@ class Dispatcher:
     # -- launch -------------------------------------------------------------------------
 
     def _compile(self, manifest: DispatchManifest, reuse: dict[int, str]) -> Plan:
-        return compile_plan(manifest.dispatch_id, manifest.graph, manifest.output_nodes,
-                            _executor_key, reuse=reuse)
+        return compile_plan(
+            manifest.dispatch_id, manifest.graph, manifest.output_nodes, _executor_key, reuse=reuse
+        )
 
     def _submitter(self, manifest: DispatchManifest) -> SubmitToExecutor:
         """How nodes of explicit executors are handed over, for one dispatch."""
         nodes = self._adaptor_nodes.setdefault(manifest.dispatch_id, {})
         ray_options: dict[str, dict[str, Any]] = {}  # per executor blob: unpickled once
 
-        def submit(key: str, node_id: int, packed: bytes, refs: dict[str, Any] | None,
-                   args: list[Any]) -> Any:
+        def submit(
+            key: str, node_id: int, packed: bytes, refs: dict[str, Any] | None, args: list[Any]
+        ) -> Any:
             node = manifest.graph.nodes[node_id]
             spec = node.executor
             assert spec is not None and spec.instance_blob is not None
@@ -169,9 +176,11 @@ class Dispatcher:
             with self._adaptor_lock:
                 adaptor = self._adaptors.get(key)
                 if adaptor is None:
-                    adaptor = ray.remote(ExecutorAdaptor).options(
-                        num_cpus=0, max_concurrency=1000,
-                        name=None).remote(manifest.blobs[spec.instance_blob], key)
+                    adaptor = (
+                        ray.remote(ExecutorAdaptor)
+                        .options(num_cpus=0, max_concurrency=1000, name=None)
+                        .remote(manifest.blobs[spec.instance_blob], key)
+                    )
                     self._adaptors[key] = adaptor
                 self._adaptor_users.setdefault(key, set()).add(manifest.dispatch_id)
             nodes[node_id] = key
@@ -201,14 +210,20 @@ class Dispatcher:
         loop = asyncio.get_running_loop()
         plan = self._compile(manifest, reuse)
         results_dir = os.path.join(self.home, "results")
-        run = await loop.run_in_executor(self._pool, launch, manifest, plan, reuse,
-                                         self._submitter(manifest), results_dir)
+        run = await loop.run_in_executor(
+            self._pool, launch, manifest, plan, reuse, self._submitter(manifest), results_dir
+        )
         self._runs[manifest.dispatch_id] = run
         loop.create_task(self._watch(run))
         return run
 
-    async def submit(self, manifest: DispatchManifest, want_refs: bool = False,
-                     reuse_from: str | None = None, register: bool = True) -> Any:
+    async def submit(
+        self,
+        manifest: DispatchManifest,
+        want_refs: bool = False,
+        reuse_from: str | None = None,
+        register: bool = True,
+    ) -> Any:
         """Register and launch a dispatch.
 
         With ``want_refs`` (sublattices) it returns the ObjectRefs of the dispatch's
@@ -223,8 +238,7 @@ class Dispatcher:
         if reuse_from is not None:
             reuse, reused_rows = await self._reusable(manifest, reuse_from)
         if manifest.parent_dispatch_id:
-            self._children.setdefault(manifest.parent_dispatch_id, set()).add(
-                manifest.dispatch_id)
+            self._children.setdefault(manifest.parent_dispatch_id, set()).add(manifest.dispatch_id)
         # registration commits while the tasks launch; the client hears back only once
         # both are done (the result manager holds back events that outrun it)
         registered = self._rm.register.remote(manifest, reused_rows) if register else None
@@ -233,8 +247,9 @@ class Dispatcher:
         except Exception as exc:
             if registered is not None:
                 await registered
-            await self._rm.abort.remote(manifest.dispatch_id, Status.FAILED.value,
-                                        f"launching the dispatch failed: {exc!r}")
+            await self._rm.abort.remote(
+                manifest.dispatch_id, Status.FAILED.value, f"launching the dispatch failed: {exc!r}"
+            )
             raise
         if registered is not None:
             await registered
@@ -242,8 +257,9 @@ class Dispatcher:
             return run.outcome_ref, run.value_ref
         return None
 
-    async def _reusable(self, manifest: DispatchManifest, previous: str
-                        ) -> tuple[dict[int, str], dict[int, dict[str, Any]]]:
+    async def _reusable(
+        self, manifest: DispatchManifest, previous: str
+    ) -> tuple[dict[int, str], dict[int, dict[str, Any]]]:
         old: DispatchManifest | None = await self._rm.load_manifest.remote(previous)
         if old is None:
             return {}, {}
@@ -251,9 +267,15 @@ class Dispatcher:
         reuse = reusable_nodes(old.graph, states, manifest.graph)
         manifest.blobs.update(await self._rm.get_blobs.remote(sorted(set(reuse.values()))))
         reuse = {n: k for n, k in reuse.items() if k in manifest.blobs}
-        rows = {n: {"output_blob": k, "output_repr": states[n]["output_repr"],
-                    "output_json": states[n]["output_json"], "reused_from": previous}
-                for n, k in reuse.items()}
+        rows = {
+            n: {
+                "output_blob": k,
+                "output_repr": states[n]["output_repr"],
+                "output_json": states[n]["output_json"],
+                "reused_from": previous,
+            }
+            for n, k in reuse.items()
+        }
         return reuse, rows
 
     # -- watch --------------------------------------------------------------------------
@@ -267,12 +289,17 @@ class Dispatcher:
                 # the electrons not cancelled ended on their own and their records are on
                 # the way: end the dispatch like a normal end, once those have arrived
                 await self._rm.complete.remote(
-                    run.dispatch_id, Status.CANCELLED.value, CANCELLED_BY_USER,
-                    sorted(self._cancelled[run.dispatch_id]), {})
+                    run.dispatch_id,
+                    Status.CANCELLED.value,
+                    CANCELLED_BY_USER,
+                    sorted(self._cancelled[run.dispatch_id]),
+                    {},
+                )
             else:
                 log.warning("dispatch %s failed in Ray: %s", run.dispatch_id, exc)
-                await self._rm.abort.remote(run.dispatch_id, Status.FAILED.value,
-                                            f"Ray failed to run the dispatch: {exc}")
+                await self._rm.abort.remote(
+                    run.dispatch_id, Status.FAILED.value, f"Ray failed to run the dispatch: {exc}"
+                )
         finally:
             self._runs.pop(run.dispatch_id, None)
             self._cancelled.pop(run.dispatch_id, None)
@@ -287,7 +314,8 @@ class Dispatcher:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(
             self._pool,
-            lambda: ray.wait(refs, num_returns=len(refs), timeout=timeout, fetch_local=False))
+            lambda: ray.wait(refs, num_returns=len(refs), timeout=timeout, fetch_local=False),
+        )
 
     # -- cancel -------------------------------------------------------------------------
 
@@ -297,12 +325,14 @@ class Dispatcher:
         if status is None:
             raise CancelError(f"no dispatch with ID {dispatch_id!r} is stored; nothing to cancel.")
         if Status(status).is_terminal:
-            raise CancelError(f"dispatch {dispatch_id} already ended {status}; nothing was "
-                              "changed.")
+            raise CancelError(
+                f"dispatch {dispatch_id} already ended {status}; nothing was changed."
+            )
         run = self._runs.get(dispatch_id)
         if run is None:  # registered but not launched here: nothing runs, end it
-            await self._rm.abort.remote(dispatch_id, Status.CANCELLED.value,
-                                        CANCELLED_BY_USER, True)
+            await self._rm.abort.remote(
+                dispatch_id, Status.CANCELLED.value, CANCELLED_BY_USER, True
+            )
             return {"dispatch_id": dispatch_id, "cancelled": []}
         manifest_children = await self._rm.read.remote("graph", dispatch_id)
         children: dict[int, list[int]] = {}
@@ -313,16 +343,19 @@ class Dispatcher:
         else:
             unknown = [t for t in task_ids if t not in run.refs]
             if unknown:
-                raise CancelError(f"dispatch {dispatch_id} has no running electrons "
-                                  f"{unknown}; its electrons are {sorted(run.refs)}.")
+                raise CancelError(
+                    f"dispatch {dispatch_id} has no running electrons "
+                    f"{unknown}; its electrons are {sorted(run.refs)}."
+                )
             targets = set(task_ids) | (descendants(children, task_ids) & set(run.refs))
         self._cancelled.setdefault(dispatch_id, set()).update(targets)
         refs = [run.refs[n] for n in sorted(targets)]
         ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0, fetch_local=False)
         done = {r for r in ready}
         pending = [n for n in sorted(targets) if run.refs[n] not in done]
-        ended = await self._rm.end_nodes.remote(dispatch_id, pending, Status.CANCELLED.value,
-                                                CANCELLED_BY_USER)
+        ended = await self._rm.end_nodes.remote(
+            dispatch_id, pending, Status.CANCELLED.value, CANCELLED_BY_USER
+        )
         on_adaptor = self._adaptor_nodes.get(dispatch_id, {})
         for n in pending:
             key = on_adaptor.get(n)

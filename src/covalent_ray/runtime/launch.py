@@ -29,9 +29,13 @@ class _SyncPool:
 
     _pool = [None]
 
-    def apply_async(self, func: Callable[..., Any], args: tuple[Any, ...] = (),
-                    kwds: dict[str, Any] | None = None,
-                    callback: Callable[[Any], None] | None = None) -> None:
+    def apply_async(
+        self,
+        func: Callable[..., Any],
+        args: tuple[Any, ...] = (),
+        kwds: dict[str, Any] | None = None,
+        callback: Callable[[Any], None] | None = None,
+    ) -> None:
         result = func(*args, **(kwds or {}))
         if callback is not None:
             callback(result)
@@ -57,8 +61,13 @@ def dask_key(name: str, node_id: int) -> str:
 SubmitToExecutor = Callable[[str, int, bytes, "dict[str, Any] | None", list[Any]], Any]
 
 
-def launch(manifest: DispatchManifest, plan: Plan, reused: dict[int, str] | None = None,
-           submit: SubmitToExecutor | None = None, results_dir: str = "") -> Run:
+def launch(
+    manifest: DispatchManifest,
+    plan: Plan,
+    reused: dict[int, str] | None = None,
+    submit: SubmitToExecutor | None = None,
+    results_dir: str = "",
+) -> Run:
     """Submit every task of ``plan`` and the final step; return their ObjectRefs.
 
     ``reused`` maps nodes whose stored output replaces running them to that output's
@@ -99,8 +108,10 @@ def launch(manifest: DispatchManifest, plan: Plan, reused: dict[int, str] | None
                 raise RuntimeError(f"no adaptor can run executor {stage.executor_key!r}")
             for nid in stage.nodes:
                 spec = plan.tasks[nid]
-                args = [constant(i) if const else run.refs[i]
-                        for i, const in zip(spec.inputs, spec.constants)]
+                args = [
+                    constant(i) if const else run.refs[i]
+                    for i, const in zip(spec.inputs, spec.constants)
+                ]
                 packed, refs = node_task(nid).pack()
                 run.refs[nid] = submit(stage.executor_key, nid, packed, refs, args)
             continue
@@ -133,11 +144,19 @@ def launch(manifest: DispatchManifest, plan: Plan, reused: dict[int, str] | None
         for nid, ref in zip(stage.nodes, refs):
             run.refs[nid] = ref
 
-    template_constants = {n: manifest.blobs[reused.get(n) or graph.nodes[n].value or ""]
-                          for n in manifest.output_nodes
-                          if n in reused or graph.nodes[n].kind is NodeKind.PARAMETER}
-    final = FinalSpec(manifest.dispatch_id, manifest.name, tuple(plan.final_inputs),
-                      manifest.blobs[manifest.output_template], template_constants)
+    template_constants = {
+        n: manifest.blobs[reused.get(n) or graph.nodes[n].value or ""]
+        for n in manifest.output_nodes
+        if n in reused or graph.nodes[n].kind is NodeKind.PARAMETER
+    }
+    final = FinalSpec(
+        manifest.dispatch_id,
+        manifest.name,
+        tuple(plan.final_inputs),
+        manifest.blobs[manifest.output_template],
+        template_constants,
+    )
     run.outcome_ref, run.value_ref = _finalize.options(name=f"finalize:{manifest.name}").remote(
-        final, *[run.refs[n] for n in plan.final_inputs])
+        final, *[run.refs[n] for n in plan.final_inputs]
+    )
     return run

@@ -30,7 +30,7 @@ from collections import OrderedDict, deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +51,7 @@ SLOW_COMMIT_S = 0.025  # commits slower than this stretch the interval (see _flu
 def _ts(epoch: float | None) -> datetime | None:
     if epoch is None:
         return None
-    return datetime.fromtimestamp(epoch, tz=timezone.utc).replace(tzinfo=None)
+    return datetime.fromtimestamp(epoch, tz=UTC).replace(tzinfo=None)
 
 
 MEMO_BYTES = 4_000_000  # a dispatch whose stored values exceed this is read back instead
@@ -76,8 +76,7 @@ class _Memo:
         self.blobs[key] = data
         return self.size <= MEMO_BYTES
 
-    def record(self, update: dict[str, Any], nodes: dict[int, dict[str, Any]]
-               ) -> dict[str, Any]:
+    def record(self, update: dict[str, Any], nodes: dict[int, dict[str, Any]]) -> dict[str, Any]:
         """What ``get_result`` answers for the ended dispatch."""
         row = {c: None for c in repo.DISPATCH_COLUMNS}
         row.update(self.row)
@@ -89,8 +88,13 @@ class _Memo:
             node.update(nodes[n])
             node["attempts"] = list(self.attempts.get(n, []))
             node_rows.append(node)
-        return {"dispatch": row, "nodes": node_rows, "edges": None, "children": [],
-                "blobs": dict(self.blobs)}
+        return {
+            "dispatch": row,
+            "nodes": node_rows,
+            "edges": None,
+            "children": [],
+            "blobs": dict(self.blobs),
+        }
 
 
 @dataclass
@@ -140,7 +144,9 @@ class _WriteStats:
 
 @dataclass
 class _Batch:
-    registrations: list[tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]] = field(default_factory=list)
+    registrations: list[tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]] = field(
+        default_factory=list
+    )
     blobs: dict[str, bytes] = field(default_factory=dict)
     nodes: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
     dispatch_updates: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
@@ -148,8 +154,13 @@ class _Batch:
     waiters: list[asyncio.Future[None]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.registrations or self.nodes or self.dispatch_updates or self.attempts
-                    or self.waiters)
+        return bool(
+            self.registrations
+            or self.nodes
+            or self.dispatch_updates
+            or self.attempts
+            or self.waiters
+        )
 
 
 class ResultManager:
@@ -223,8 +234,10 @@ class ResultManager:
             for dispatch, nodes, edges in batch.registrations:
                 repo.insert_dispatch(con, dispatch, nodes, edges)
             if batch.nodes:
-                rows = [{"dispatch_id": d, "node_id": n, **state}
-                        for (d, n), state in batch.nodes.items()]
+                rows = [
+                    {"dispatch_id": d, "node_id": n, **state}
+                    for (d, n), state in batch.nodes.items()
+                ]
                 repo.update_nodes(con, rows)
             repo.insert_attempts(con, batch.attempts)
             for dispatch_id, fields in batch.dispatch_updates:
@@ -270,8 +283,9 @@ class ResultManager:
         """The actor's process id (diagnostics, crash tests)."""
         return os.getpid()
 
-    async def register(self, manifest: DispatchManifest,
-                       reused: dict[int, dict[str, Any]] | None = None) -> bool:
+    async def register(
+        self, manifest: DispatchManifest, reused: dict[int, dict[str, Any]] | None = None
+    ) -> bool:
         """Store a new dispatch with its graph and blobs; returns once committed.
 
         ``reused`` gives electrons whose output is taken from an earlier dispatch (their
@@ -288,17 +302,26 @@ class ResultManager:
 
         skeleton_key = blob_key(skeleton_data)
         dispatch = {
-            "dispatch_id": manifest.dispatch_id, "root_dispatch_id": manifest.root_id,
+            "dispatch_id": manifest.dispatch_id,
+            "root_dispatch_id": manifest.root_id,
             "parent_dispatch_id": manifest.parent_dispatch_id,
-            "parent_node_id": manifest.parent_node_id, "name": manifest.name,
-            "status": Status.RUNNING.value, "created_at": now, "start_time": now,
-            "num_nodes": len(g.nodes), "inputs_blob": manifest.inputs,
-            "inputs_repr": manifest.inputs_repr, "inputs_json": manifest.inputs_json,
-            "lattice_blob": manifest.lattice, "lattice_source": manifest.lattice_source,
-            "lattice_doc": manifest.lattice_doc, "manifest_blob": skeleton_key,
+            "parent_node_id": manifest.parent_node_id,
+            "name": manifest.name,
+            "status": Status.RUNNING.value,
+            "created_at": now,
+            "start_time": now,
+            "num_nodes": len(g.nodes),
+            "inputs_blob": manifest.inputs,
+            "inputs_repr": manifest.inputs_repr,
+            "inputs_json": manifest.inputs_json,
+            "lattice_blob": manifest.lattice,
+            "lattice_source": manifest.lattice_source,
+            "lattice_doc": manifest.lattice_doc,
+            "manifest_blob": skeleton_key,
             "executor": manifest.executor.short_name if manifest.executor else "dask",
-            "workflow_executor": (manifest.workflow_executor.short_name
-                                  if manifest.workflow_executor else "dask"),
+            "workflow_executor": (
+                manifest.workflow_executor.short_name if manifest.workflow_executor else "dask"
+            ),
             "blob_keys": sorted({*manifest.blobs, skeleton_key}),
         }
         nodes, states, kinds = [], {}, {}
@@ -306,33 +329,65 @@ class ResultManager:
             state = {c: None for c in repo.NODE_STATE_COLUMNS}
             state.update(status=Status.NEW_OBJECT.value, attempt=0)
             if n.kind is NodeKind.PARAMETER:
-                state.update(status=Status.COMPLETED.value, start_time=now, end_time=now,
-                             output_blob=n.value, output_repr=n.value_repr,
-                             output_json=n.value_json)
+                state.update(
+                    status=Status.COMPLETED.value,
+                    start_time=now,
+                    end_time=now,
+                    output_blob=n.value,
+                    output_repr=n.value_repr,
+                    output_json=n.value_json,
+                )
             elif reused and n.id in reused:
-                state.update(status=Status.COMPLETED.value, start_time=now, end_time=now,
-                             **reused[n.id])
+                state.update(
+                    status=Status.COMPLETED.value, start_time=now, end_time=now, **reused[n.id]
+                )
             executor = None
             if n.kind in (NodeKind.ELECTRON, NodeKind.SUBLATTICE):
                 executor = n.executor.short_name if n.executor else dispatch["executor"]
-            nodes.append({"dispatch_id": manifest.dispatch_id, "node_id": n.id, "name": n.name,
-                          "kind": n.kind.value, "executor": executor, **state})
+            nodes.append(
+                {
+                    "dispatch_id": manifest.dispatch_id,
+                    "node_id": n.id,
+                    "name": n.name,
+                    "kind": n.kind.value,
+                    "executor": executor,
+                    **state,
+                }
+            )
             states[n.id] = state
             kinds[n.id] = n.kind.value
-        edges = [{"dispatch_id": manifest.dispatch_id, "parent_node_id": e.parent,
-                  "child_node_id": e.child, "kind": e.kind.value, "arg_index": e.index,
-                  "param_name": e.name} for e in g.edges]
+        edges = [
+            {
+                "dispatch_id": manifest.dispatch_id,
+                "parent_node_id": e.parent,
+                "child_node_id": e.child,
+                "kind": e.kind.value,
+                "arg_index": e.index,
+                "param_name": e.name,
+            }
+            for e in g.edges
+        ]
         children: dict[int, list[int]] = g.children()
-        memo = _Memo(dict(dispatch), {n["node_id"]: {k: n[k] for k in
-                                                     ("dispatch_id", "node_id", "name", "kind",
-                                                      "executor")} for n in nodes}, {})
-        wanted = [manifest.inputs, manifest.lattice,
-                  *(n.value for n in g.nodes if n.kind is NodeKind.PARAMETER),
-                  *(r["output_blob"] for r in (reused or {}).values())]
-        kept = all(k in manifest.blobs and memo.keep(k, manifest.blobs[k])
-                   for k in wanted if k)
-        self._active[manifest.dispatch_id] = _Active(manifest.dispatch_id, states, kinds,
-                                                     children, memo=memo if kept else None)
+        memo = _Memo(
+            dict(dispatch),
+            {
+                n["node_id"]: {
+                    k: n[k] for k in ("dispatch_id", "node_id", "name", "kind", "executor")
+                }
+                for n in nodes
+            },
+            {},
+        )
+        wanted = [
+            manifest.inputs,
+            manifest.lattice,
+            *(n.value for n in g.nodes if n.kind is NodeKind.PARAMETER),
+            *(r["output_blob"] for r in (reused or {}).values()),
+        ]
+        kept = all(k in manifest.blobs and memo.keep(k, manifest.blobs[k]) for k in wanted if k)
+        self._active[manifest.dispatch_id] = _Active(
+            manifest.dispatch_id, states, kinds, children, memo=memo if kept else None
+        )
         self._batch.registrations.append((dispatch, nodes, edges))
         self._batch.blobs.update(manifest.blobs)
         self._batch.blobs[skeleton_key] = skeleton_data
@@ -341,8 +396,14 @@ class ResultManager:
             await self.record(parked[1])
         await self._commit()
         self._registered.setdefault(manifest.dispatch_id, asyncio.Event()).set()
-        self._publish({"type": "dispatch", "dispatch_id": manifest.dispatch_id,
-                       "status": Status.RUNNING.value, "parent": manifest.parent_dispatch_id})
+        self._publish(
+            {
+                "type": "dispatch",
+                "dispatch_id": manifest.dispatch_id,
+                "status": Status.RUNNING.value,
+                "parent": manifest.parent_dispatch_id,
+            }
+        )
         return True
 
     async def _await_registered(self, dispatch_id: str, timeout: float = 60.0) -> _Active | None:
@@ -353,7 +414,7 @@ class ResultManager:
         event = self._registered.setdefault(dispatch_id, asyncio.Event())
         try:
             await asyncio.wait_for(event.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return None
         return await self._load_active(dispatch_id)
 
@@ -368,8 +429,11 @@ class ResultManager:
             return self._active[dispatch_id], True
 
         def load(cur: Any) -> tuple[Any, Any, Any]:
-            return (repo.get_dispatch(cur, dispatch_id), repo.get_nodes(cur, dispatch_id),
-                    repo.get_edges(cur, dispatch_id))
+            return (
+                repo.get_dispatch(cur, dispatch_id),
+                repo.get_nodes(cur, dispatch_id),
+                repo.get_edges(cur, dispatch_id),
+            )
 
         row, node_rows, edge_rows = await self._read(load)
         if row is None or Status(row["status"]).is_terminal:
@@ -409,28 +473,46 @@ class ResultManager:
             if event.get("output_data") is not None:
                 self._batch.blobs[event["output_blob"]] = event["output_data"]
                 if active.memo is not None and not active.memo.keep(
-                        event["output_blob"], event["output_data"]):
+                    event["output_blob"], event["output_data"]
+                ):
                     active.memo = None
             if event.get("sub_dispatch_id"):
                 active.memo = None  # its children are read back with it
             for tried in event.get("attempts") or ():
-                attempt = {"dispatch_id": active.dispatch_id, "node_id": node_id, **tried,
-                           "start_time": _ts(tried.get("start_time")),
-                           "end_time": _ts(tried.get("end_time"))}
+                attempt = {
+                    "dispatch_id": active.dispatch_id,
+                    "node_id": node_id,
+                    **tried,
+                    "start_time": _ts(tried.get("start_time")),
+                    "end_time": _ts(tried.get("end_time")),
+                }
                 self._batch.attempts.append(attempt)
                 if active.memo is not None:
                     active.memo.attempts.setdefault(node_id, []).append(
-                        {c: attempt.get(c) for c in repo.ATTEMPT_COLUMNS})
+                        {c: attempt.get(c) for c in repo.ATTEMPT_COLUMNS}
+                    )
             self._batch.nodes[(active.dispatch_id, node_id)] = dict(state)
             active.changed.set()
-            self._publish({"type": "electron", "dispatch_id": active.dispatch_id,
-                           "node_id": node_id, "status": state["status"]})
+            self._publish(
+                {
+                    "type": "electron",
+                    "dispatch_id": active.dispatch_id,
+                    "node_id": node_id,
+                    "status": state["status"],
+                }
+            )
         # return only once committed: if this process dies first, Ray retries the call
         # on the restarted manager, so no event is lost
         await self._commit()
 
-    async def complete(self, dispatch_id: str, status: str, error: str | None,
-                       failed: list[int], fields: dict[str, Any]) -> None:
+    async def complete(
+        self,
+        dispatch_id: str,
+        status: str,
+        error: str | None,
+        failed: list[int],
+        fields: dict[str, Any],
+    ) -> None:
         """Record a dispatch's end (sent by its final task); returns once committed."""
         active = await self._await_registered(dispatch_id)
         if active is not None:
@@ -444,13 +526,16 @@ class ResultManager:
                     break
                 try:
                     await asyncio.wait_for(active.changed.wait(), remaining)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
         update: dict[str, Any] = {"status": status, "end_time": repo.now(), "error": error}
         if fields.get("result_data") is not None:
             self._batch.blobs[fields["result_blob"]] = fields["result_data"]
-            if active is not None and active.memo is not None and not active.memo.keep(
-                    fields["result_blob"], fields["result_data"]):
+            if (
+                active is not None
+                and active.memo is not None
+                and not active.memo.keep(fields["result_blob"], fields["result_data"])
+            ):
                 active.memo = None
         for key in ("result_blob", "result_repr", "result_json"):
             if key in fields:
@@ -469,8 +554,9 @@ class ResultManager:
                 state["error"] = "the electron finished but its record was lost"
                 self._batch.nodes[(active.dispatch_id, n)] = dict(state)
 
-    async def abort(self, dispatch_id: str, status: str, error: str,
-                    pending_too: bool = False) -> None:
+    async def abort(
+        self, dispatch_id: str, status: str, error: str, pending_too: bool = False
+    ) -> None:
         """End a dispatch that cannot finish normally (system failure, cancel, restart):
         running electrons end with it; with ``pending_too``, so do those never started."""
         active = await self._await_registered(dispatch_id)
@@ -479,8 +565,9 @@ class ResultManager:
         self._end_nodes(active, [n for n in active.nodes], status, error, pending_too)
         await self._end(dispatch_id, {"status": status, "end_time": repo.now(), "error": error})
 
-    def _end_nodes(self, active: _Active, node_ids: Sequence[int], status: str, error: str,
-                   pending_too: bool) -> list[int]:
+    def _end_nodes(
+        self, active: _Active, node_ids: Sequence[int], status: str, error: str, pending_too: bool
+    ) -> list[int]:
         now = repo.now()
         ended = []
         for n in node_ids:
@@ -492,13 +579,20 @@ class ResultManager:
             state.update(status=status, end_time=now, error=state.get("error") or error)
             self._batch.nodes[(active.dispatch_id, n)] = dict(state)
             ended.append(n)
-            self._publish({"type": "electron", "dispatch_id": active.dispatch_id,
-                           "node_id": n, "status": status})
+            self._publish(
+                {
+                    "type": "electron",
+                    "dispatch_id": active.dispatch_id,
+                    "node_id": n,
+                    "status": status,
+                }
+            )
         active.changed.set()
         return ended
 
-    async def end_nodes(self, dispatch_id: str, node_ids: list[int], status: str,
-                        error: str) -> list[int]:
+    async def end_nodes(
+        self, dispatch_id: str, node_ids: list[int], status: str, error: str
+    ) -> list[int]:
         """End the given electrons (not yet ended) with ``status``, e.g. CANCELLED;
         returns those changed."""
         active = await self._load_active(dispatch_id)
@@ -511,12 +605,14 @@ class ResultManager:
     async def delete(self, dispatch_ids: list[str]) -> dict[str, list[str]]:
         """Delete ended dispatches, their sublattices' dispatches and the stored objects
         nothing else uses. Running dispatches are refused (cancel them first)."""
+
         def plan(cur: Any) -> tuple[list[str], list[str], list[str]]:
             known = {r: repo.get_dispatch(cur, r) for r in dispatch_ids}
             missing = [d for d, row in known.items() if row is None]
             doomed = repo.family(cur, [d for d, row in known.items() if row is not None])
-            running = [d for d in doomed
-                       if not Status(repo.get_dispatch(cur, d)["status"]).is_terminal]
+            running = [
+                d for d in doomed if not Status(repo.get_dispatch(cur, d)["status"]).is_terminal
+            ]
             return doomed, missing, running
 
         doomed, missing, running = await self._read(plan)
@@ -545,11 +641,14 @@ class ResultManager:
     async def stats(self) -> dict[str, Any]:
         """Write statistics: group commits, electron updates, mean and max commit time."""
         s = self._stats
-        return {"commits": s.commits, "node_updates": s.node_updates,
-                "registrations": s.registrations,
-                "mean_commit_ms": 1000 * s.seconds / s.commits if s.commits else 0.0,
-                "max_commit_ms": 1000 * s.max_seconds,
-                "active_dispatches": len(self._active)}
+        return {
+            "commits": s.commits,
+            "node_updates": s.node_updates,
+            "registrations": s.registrations,
+            "mean_commit_ms": 1000 * s.seconds / s.commits if s.commits else 0.0,
+            "max_commit_ms": 1000 * s.max_seconds,
+            "active_dispatches": len(self._active),
+        }
 
     def _park(self, event: dict[str, Any]) -> None:
         """Keep an event whose dispatch is not registered yet (for up to ten minutes)."""
@@ -574,8 +673,7 @@ class ResultManager:
         if ended is not None:  # wake the callers of ``wait``
             ended.status = update["status"]
             ended.set()
-        self._publish({"type": "dispatch", "dispatch_id": dispatch_id,
-                       "status": update["status"]})
+        self._publish({"type": "dispatch", "dispatch_id": dispatch_id, "status": update["status"]})
 
     # -- reads --------------------------------------------------------------------------
 
@@ -593,7 +691,7 @@ class ResultManager:
             event = self._finished.setdefault(dispatch_id, _Ended())
             try:
                 await asyncio.wait_for(event.wait(), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return await self.status(dispatch_id)
             return event.status
         status = await self.status(dispatch_id)
@@ -606,13 +704,18 @@ class ResultManager:
             return status
         try:
             await asyncio.wait_for(event.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return await self.status(dispatch_id)
         return event.status
 
-    async def get_result(self, dispatch_id: str, wait: bool = False,
-                         timeout: float | None = None, outputs: bool = True,
-                         edges: bool = False) -> dict[str, Any] | None:
+    async def get_result(
+        self,
+        dispatch_id: str,
+        wait: bool = False,
+        timeout: float | None = None,
+        outputs: bool = True,
+        edges: bool = False,
+    ) -> dict[str, Any] | None:
         """Everything about a dispatch: its row, electrons, edges and the blobs needed to
         rebuild its result, inputs and (if ``outputs``) every electron output."""
         if wait:
@@ -622,9 +725,12 @@ class ResultManager:
             if outputs:
                 return recent
             outputs_only = {n["output_blob"] for n in recent["nodes"]} - {
-                recent["dispatch"][k] for k in ("result_blob", "inputs_blob", "lattice_blob")}
-            return {**recent, "blobs": {k: v for k, v in recent["blobs"].items()
-                                        if k not in outputs_only}}
+                recent["dispatch"][k] for k in ("result_blob", "inputs_blob", "lattice_blob")
+            }
+            return {
+                **recent,
+                "blobs": {k: v for k, v in recent["blobs"].items() if k not in outputs_only},
+            }
 
         def load(cur: Any) -> dict[str, Any] | None:
             row = repo.get_dispatch(cur, dispatch_id)
@@ -640,10 +746,13 @@ class ResultManager:
             if outputs:
                 keys += [n["output_blob"] for n in nodes if n["output_blob"]]
             has_children = any(n["sub_dispatch_id"] for n in nodes)
-            return {"dispatch": row, "nodes": nodes,
-                    "edges": repo.get_edges(cur, dispatch_id) if edges else None,
-                    "children": repo.children(cur, dispatch_id) if has_children else [],
-                    "blobs": self._blobs.get_many(cur, keys)}
+            return {
+                "dispatch": row,
+                "nodes": nodes,
+                "edges": repo.get_edges(cur, dispatch_id) if edges else None,
+                "children": repo.children(cur, dispatch_id) if has_children else [],
+                "blobs": self._blobs.get_many(cur, keys),
+            }
 
         return await self._read(load)
 
@@ -665,6 +774,7 @@ class ResultManager:
 
     async def list_dispatches(self, **filters: Any) -> dict[str, Any]:
         """A page of dispatches (see ``repository.list_dispatches``) with electron counts."""
+
         def load(cur: Any) -> dict[str, Any]:
             rows, total = repo.list_dispatches(cur, **filters)
             counts = repo.node_status_counts(cur, [r["dispatch_id"] for r in rows])
@@ -684,6 +794,7 @@ class ResultManager:
 
     async def load_manifest(self, dispatch_id: str) -> DispatchManifest | None:
         """The stored manifest of a dispatch with all its blobs (for resume/redispatch)."""
+
         def load(cur: Any) -> DispatchManifest | None:
             row = repo.get_dispatch(cur, dispatch_id)
             if row is None or not row["manifest_blob"]:
@@ -693,10 +804,18 @@ class ResultManager:
                 return None
             manifest: DispatchManifest = pickle.loads(data)
             keys = {k for n in manifest.graph.nodes for k in (n.function, n.value) if k}
-            keys |= {k for n in manifest.graph.nodes
-                     if n.executor and n.executor.instance_blob for k in [n.executor.instance_blob]}
-            keys |= {k for n in manifest.graph.nodes if "hooks" in n.metadata
-                     for k in [n.metadata["hooks"]]}
+            keys |= {
+                k
+                for n in manifest.graph.nodes
+                if n.executor and n.executor.instance_blob
+                for k in [n.executor.instance_blob]
+            }
+            keys |= {
+                k
+                for n in manifest.graph.nodes
+                if "hooks" in n.metadata
+                for k in [n.metadata["hooks"]]
+            }
             keys |= {k for k in (manifest.output_template, manifest.inputs, manifest.lattice) if k}
             manifest.blobs = self._blobs.get_many(cur, sorted(keys))
             return manifest
@@ -714,7 +833,7 @@ class ResultManager:
         if self._seq <= since:
             try:
                 await asyncio.wait_for(self._news.wait(), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         items = [c for seq, c in self._changes if seq > since]
         oldest = self._changes[0][0] if self._changes else self._seq + 1
@@ -738,13 +857,18 @@ class ResultManager:
         if service is None:
             from ..storage.sql import SqlService
 
-            service = self._sql_sandbox = SqlService(lambda: self._con.cursor(),
-                                                     root=self.home / "sql-sandbox")
+            service = self._sql_sandbox = SqlService(
+                lambda: self._con.cursor(), root=self.home / "sql-sandbox"
+            )
         return service
 
-    async def sql(self, query: str, params: list[Any] | dict[str, Any] | None = None,
-                  max_rows: int | None = None, timeout: float | None = None
-                  ) -> dict[str, Any]:
+    async def sql(
+        self,
+        query: str,
+        params: list[Any] | dict[str, Any] | None = None,
+        max_rows: int | None = None,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
         """Run one read-only query over the result views in the SQL sandbox.
 
         Answers ``columns``, ``types``, ``arrow`` (Arrow IPC bytes), ``row_count``,
@@ -754,10 +878,10 @@ class ResultManager:
 
         service = self._sql_service()
         return await asyncio.get_running_loop().run_in_executor(
-            service.pool, answer, service, query, params, max_rows, timeout)
+            service.pool, answer, service, query, params, max_rows, timeout
+        )
 
     async def sql_export(self, view: str) -> bytes:
         """Every row of one result view, as the bytes of a Parquet file."""
         service = self._sql_service()
-        return await asyncio.get_running_loop().run_in_executor(
-            service.pool, service.export, view)
+        return await asyncio.get_running_loop().run_in_executor(service.pool, service.export, view)

@@ -29,9 +29,10 @@ from .._exceptions import ElectronTimeoutError
 from .._home import DISPATCHER_NAME, NAMESPACE, RESULT_MANAGER_NAME
 from .._status import Status
 from ..core.compile import TaskSpec
+from ..core.context import TaskContext, current
 from ..core.graph import NodeKind
+from ..core.operators import glue_value
 from ..core.outcome import Failed, Skipped, collect_failures, failure_message, substitute
-from ..sdk.context import TaskContext, current
 from .capture import capture_fds
 
 
@@ -52,8 +53,9 @@ class NodeTask:
         """
         refs = {k: v for k, v in self.blobs.items() if isinstance(v, ray.ObjectRef)}
         inline = {k: v for k, v in self.blobs.items() if k not in refs}
-        data = pickle.dumps((self.spec, self.root_dispatch_id, inline, self.results_dir),
-                            protocol=5)
+        data = pickle.dumps(
+            (self.spec, self.root_dispatch_id, inline, self.results_dir), protocol=5
+        )
         return data, (refs or None)
 
     @classmethod
@@ -133,8 +135,9 @@ class _Reporter:
         if self._thread is None or not self._thread.is_alive():
             with self._lock:
                 if self._thread is None or not self._thread.is_alive():
-                    self._thread = threading.Thread(target=self._run, daemon=True,
-                                                    name="covalent-ray-reporter")
+                    self._thread = threading.Thread(
+                        target=self._run, daemon=True, name="covalent-ray-reporter"
+                    )
                     self._thread.start()
 
     def _run(self) -> None:
@@ -194,15 +197,24 @@ def _summary(exc: BaseException) -> str:
 
 def _output_fields(value: Any, name: str) -> dict[str, Any]:
     data = _serialize.dumps(value, f"the output of electron {name!r}")
-    return {"output_data": data, "output_blob": _serialize.blob_key(data),
-            "output_repr": _serialize.readable(value), "output_json": _serialize.as_json(value)}
+    return {
+        "output_data": data,
+        "output_blob": _serialize.blob_key(data),
+        "output_repr": _serialize.readable(value),
+        "output_json": _serialize.as_json(value),
+    }
 
 
 def task_metadata(task: NodeTask) -> dict[str, Any]:
     """What executors receive as ``task_metadata`` (Covalent's keys)."""
     spec = task.spec
-    return {"dispatch_id": spec.dispatch_id, "node_id": spec.node_id, "node_name": spec.name,
-            "results_dir": task.results_dir, "root_dispatch_id": task.root_dispatch_id}
+    return {
+        "dispatch_id": spec.dispatch_id,
+        "node_id": spec.node_id,
+        "node_name": spec.name,
+        "results_dir": task.results_dir,
+        "root_dispatch_id": task.root_dispatch_id,
+    }
 
 
 def prepare(task: NodeTask, inputs: tuple[Any, ...]) -> list[Any] | Skipped:
@@ -243,8 +255,10 @@ class ElectronRaised(Exception):
 
 #: ``invoke(function, args, kwargs, task, attempt, timeout) -> (output, stdout, stderr)``;
 #: raises :class:`ElectronRaised` when the attempt fails.
-Invoke = Callable[[Callable[..., Any], list[Any], dict[str, Any], NodeTask, int, "float | None"],
-                  tuple[Any, str, str]]
+Invoke = Callable[
+    [Callable[..., Any], list[Any], dict[str, Any], NodeTask, int, "float | None"],
+    tuple[Any, str, str],
+]
 
 
 class CapturedCall:
@@ -275,8 +289,14 @@ class CapturedCall:
         return output, captured.stdout, captured.stderr
 
 
-def invoke_here(function: Callable[..., Any], args: list[Any], kwargs: dict[str, Any],
-                task: NodeTask, attempt: int, timeout: float | None) -> tuple[Any, str, str]:
+def invoke_here(
+    function: Callable[..., Any],
+    args: list[Any],
+    kwargs: dict[str, Any],
+    task: NodeTask,
+    attempt: int,
+    timeout: float | None,
+) -> tuple[Any, str, str]:
     """Run one attempt in this process (a Ray task of the default executor)."""
     return CapturedCall(function, task.spec.name, timeout)(*args, **kwargs)
 
@@ -286,7 +306,7 @@ def run_electron(task: NodeTask, values: list[Any], invoke: Invoke) -> Any:
 
     ``invoke`` runs one attempt: here, or through an executor (see ``runtime.adaptor``).
     """
-    from ..sdk.deps import wrap_with_hooks
+    from .hooks import wrap_with_hooks
 
     spec = task.spec
     meta = spec.metadata
@@ -309,17 +329,37 @@ def run_electron(task: NodeTask, values: list[Any], invoke: Invoke) -> Any:
         function = wrap_with_hooks(function, hooks, task_metadata(task))
         args, kwargs = _bind(spec, values)
     except Exception as exc:  # the function cannot even be loaded: no retry helps
-        report([{**base, "attempt": 1, "status": Status.FAILED.value,
-                 "start_time": first_start, "end_time": time.time(),
-                 "error": _error_text(exc), **where}])
+        report(
+            [
+                {
+                    **base,
+                    "attempt": 1,
+                    "status": Status.FAILED.value,
+                    "start_time": first_start,
+                    "end_time": time.time(),
+                    "error": _error_text(exc),
+                    **where,
+                }
+            ]
+        )
         return Failed(spec.node_id, spec.name, _summary(exc))
     for attempt in range(1, retries + 2):
         start = time.time()
-        report([{**base, "attempt": attempt, "status": Status.RUNNING.value,
-                 "start_time": first_start if attempt == 1 else None, **where}])
+        report(
+            [
+                {
+                    **base,
+                    "attempt": attempt,
+                    "status": Status.RUNNING.value,
+                    "start_time": first_start if attempt == 1 else None,
+                    **where,
+                }
+            ]
+        )
         error = None
-        token = current.set(TaskContext(spec.dispatch_id, spec.node_id, spec.name,
-                                        task.root_dispatch_id, attempt))
+        token = current.set(
+            TaskContext(spec.dispatch_id, spec.node_id, spec.name, task.root_dispatch_id, attempt)
+        )
         try:
             output, stdout, stderr = invoke(function, args, kwargs, task, attempt, timeout)
         except ElectronRaised as raised:
@@ -334,14 +374,28 @@ def run_electron(task: NodeTask, values: list[Any], invoke: Invoke) -> Any:
             except Exception as exc:  # an unpicklable output fails the same way every time
                 error = exc
                 retries = attempt - 1
-        attempts.append({"attempt": attempt, "start_time": start, "end_time": time.time(),
-                         "status": Status.COMPLETED.value if error is None else Status.FAILED.value,
-                         "error": None if error is None else _error_text(error), **where})
+        attempts.append(
+            {
+                "attempt": attempt,
+                "start_time": start,
+                "end_time": time.time(),
+                "status": Status.COMPLETED.value if error is None else Status.FAILED.value,
+                "error": None if error is None else _error_text(error),
+                **where,
+            }
+        )
         if error is None or attempt > retries or _is_cancel(error):
             break
         time.sleep(delay)
-    done = {**base, "attempt": len(attempts), "start_time": first_start, "end_time": time.time(),
-            "stdout": stdout, "stderr": stderr, "attempts": attempts}
+    done = {
+        **base,
+        "attempt": len(attempts),
+        "start_time": first_start,
+        "end_time": time.time(),
+        "stdout": stdout,
+        "stderr": stderr,
+        "attempts": attempts,
+    }
     if error is None:
         report([{**done, "status": Status.COMPLETED.value, **fields}])
         return output
@@ -371,7 +425,8 @@ def _deadline(seconds: float | None, name: str) -> Iterator[None]:
     def expire(signum: int, frame: Any) -> None:
         raise ElectronTimeoutError(
             f"electron {name!r} ran past its timeout of {seconds:g} s and was stopped; "
-            "raise `timeout=` on the electron if it needs longer.")
+            "raise `timeout=` on the electron if it needs longer."
+        )
 
     previous = signal.signal(signal.SIGALRM, expire)
     signal.setitimer(signal.ITIMER_REAL, float(seconds))
@@ -399,35 +454,39 @@ def _run_auxiliary(task: NodeTask, values: list[Any]) -> Any:
         output = _auxiliary_value(task, values)
         fields = _output_fields(output, spec.name)
     except Exception as exc:
-        report([{**base, "status": Status.FAILED.value, "start_time": start,
-                 "end_time": time.time(), "error": _error_text(exc), **_where()}])
+        report(
+            [
+                {
+                    **base,
+                    "status": Status.FAILED.value,
+                    "start_time": start,
+                    "end_time": time.time(),
+                    "error": _error_text(exc),
+                    **_where(),
+                }
+            ]
+        )
         return Failed(spec.node_id, spec.name, _summary(exc))
-    report([{**base, "status": Status.COMPLETED.value, "start_time": start,
-             "end_time": time.time(), **fields, **_where()}])
+    report(
+        [
+            {
+                **base,
+                "status": Status.COMPLETED.value,
+                "start_time": start,
+                "end_time": time.time(),
+                **fields,
+                **_where(),
+            }
+        ]
+    )
     return output
 
 
 def _auxiliary_value(task: NodeTask, values: list[Any]) -> Any:
-    from ..sdk.build import apply_operator
-
     spec = task.spec
     args, _ = _bind(spec, values)
-    kind = spec.kind
-    if kind is NodeKind.LIST or kind is NodeKind.TUPLE or kind is NodeKind.SET:
-        if spec.value:  # a namedtuple or a list/tuple subclass: rebuild its own type
-            cls = _blob(task, spec.value)
-            return cls(*args) if hasattr(cls, "_fields") else cls(args)
-        return {NodeKind.LIST: list, NodeKind.TUPLE: tuple, NodeKind.SET: set}[kind](args)
-    if kind is NodeKind.DICT:
-        keys = _blob(task, spec.value) if spec.value else []
-        return dict(zip(keys, args))
-    if kind is NodeKind.GETITEM:
-        return args[0][args[1]]
-    if kind is NodeKind.GETATTR:
-        return getattr(args[0], spec.op or "")
-    if kind is NodeKind.OPERATOR:
-        return apply_operator(spec.op or "", *args)
-    raise ValueError(f"node {spec.node_id} has unknown kind {kind}")
+    stored = spec.value
+    return glue_value(spec.kind, spec.op, args, (lambda: _blob(task, stored)) if stored else None)
 
 
 class BuildSublattice:
@@ -443,9 +502,11 @@ class BuildSublattice:
         return self.lattice.manifest(tuple(args), kwargs, **self.ids)
 
 
-def run_sublattice(task: NodeTask, values: list[Any],
-                   build: Callable[[BuildSublattice, list[Any], dict[str, Any]], Any] | None = None
-                   ) -> Any:
+def run_sublattice(
+    task: NodeTask,
+    values: list[Any],
+    build: Callable[[BuildSublattice, list[Any], dict[str, Any]], Any] | None = None,
+) -> Any:
     """Build the sublattice (here, or through ``build``: the workflow executor), dispatch
     it as a child dispatch, wait for it and return its result."""
     import uuid
@@ -457,13 +518,29 @@ def run_sublattice(task: NodeTask, values: list[Any],
     try:
         lattice = _blob(task, spec.function) if spec.function else None
         args, kwargs = _bind(spec, values)
-        builder = BuildSublattice(lattice, {
-            "dispatch_id": child_id, "parent_dispatch_id": spec.dispatch_id,
-            "parent_node_id": spec.node_id, "root_dispatch_id": task.root_dispatch_id})
+        builder = BuildSublattice(
+            lattice,
+            {
+                "dispatch_id": child_id,
+                "parent_dispatch_id": spec.dispatch_id,
+                "parent_node_id": spec.node_id,
+                "root_dispatch_id": task.root_dispatch_id,
+            },
+        )
         manifest = builder(*args, **kwargs) if build is None else build(builder, args, kwargs)
     except Exception as exc:
-        report([{**base, "status": Status.FAILED.value, "start_time": start,
-                 "end_time": time.time(), "error": _error_text(exc), **_where()}])
+        report(
+            [
+                {
+                    **base,
+                    "status": Status.FAILED.value,
+                    "start_time": start,
+                    "end_time": time.time(),
+                    "error": _error_text(exc),
+                    **_where(),
+                }
+            ]
+        )
         return Failed(spec.node_id, spec.name, _summary(exc))
     report([{**base, "status": Status.RUNNING.value, "start_time": start, **_where()}])
     try:
@@ -473,15 +550,34 @@ def run_sublattice(task: NodeTask, values: list[Any],
         outcome: Outcome = ray.get(outcome_ref)
         if outcome.status != Status.COMPLETED.value:
             raise RuntimeError(
-                f"sublattice dispatch {child_id} ended {outcome.status}: {outcome.error}")
+                f"sublattice dispatch {child_id} ended {outcome.status}: {outcome.error}"
+            )
         value = ray.get(value_ref)
         fields = _output_fields(value, spec.name)
     except Exception as exc:
-        report([{**base, "status": Status.FAILED.value, "end_time": time.time(),
-                 "error": _error_text(exc), "sub_dispatch_id": child_id}])
+        report(
+            [
+                {
+                    **base,
+                    "status": Status.FAILED.value,
+                    "end_time": time.time(),
+                    "error": _error_text(exc),
+                    "sub_dispatch_id": child_id,
+                }
+            ]
+        )
         return Failed(spec.node_id, spec.name, _summary(exc))
-    report([{**base, "status": Status.COMPLETED.value, "end_time": time.time(),
-             "sub_dispatch_id": child_id, **fields}])
+    report(
+        [
+            {
+                **base,
+                "status": Status.COMPLETED.value,
+                "end_time": time.time(),
+                "sub_dispatch_id": child_id,
+                **fields,
+            }
+        ]
+    )
     return value
 
 
@@ -502,15 +598,21 @@ def finalize(final: FinalSpec, *values: Any) -> tuple[Outcome, Any]:
             outputs.update({k: _serialize.loads(v) for k, v in final.constants.items()})
             result = substitute(_serialize.loads(final.template), outputs)
             data = _serialize.dumps(result, f"the result of lattice {final.name!r}")
-            fields = {"result_data": data, "result_blob": _serialize.blob_key(data),
-                      "result_repr": _serialize.readable(result),
-                      "result_json": _serialize.as_json(result)}
+            fields = {
+                "result_data": data,
+                "result_blob": _serialize.blob_key(data),
+                "result_repr": _serialize.readable(result),
+                "result_json": _serialize.as_json(result),
+            }
             status, error = Status.COMPLETED.value, None
         except Exception as exc:
             status = Status.POSTPROCESSING_FAILED.value
             error = f"building the result of lattice {final.name!r} failed: {_summary(exc)}"
             result = None
     outcome = Outcome(final.dispatch_id, status, error)
-    ray.get(_actor(RESULT_MANAGER_NAME).complete.remote(
-        final.dispatch_id, status, error, [f.node_id for f in failures], fields))
+    ray.get(
+        _actor(RESULT_MANAGER_NAME).complete.remote(
+            final.dispatch_id, status, error, [f.node_id for f in failures], fields
+        )
+    )
     return outcome, result

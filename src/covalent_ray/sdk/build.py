@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dis
 import inspect
-import operator
 import sys
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
@@ -21,6 +20,7 @@ from typing import Any
 from .. import _serialize
 from .._exceptions import CovalentRayError, LatticeBuildError, SerializationError
 from ..core.graph import EdgeKind, ExecutorSpec, NodeKind, TransportGraph
+from ..core.operators import BINARY
 from ..core.outcome import NodeRef
 
 #: blobs up to this size are normalized by a round trip (see GraphBuilder.blob)
@@ -80,20 +80,30 @@ class GraphBuilder:
             return self._collection(value, what)
         key = self.blob(value, what)
         node = self.graph.add_node(
-            f":parameter:{_short(value)}", NodeKind.PARAMETER, value=key,
-            value_repr=_serialize.readable(value), value_json=_serialize.as_json(value),
+            f":parameter:{_short(value)}",
+            NodeKind.PARAMETER,
+            value=key,
+            value_repr=_serialize.readable(value),
+            value_json=_serialize.as_json(value),
         )
         return node.id
 
     def _collection(self, value: Any, what: str) -> int:
         if isinstance(value, dict):
             keys = list(value)
-            node = self.graph.add_node(":electron_dict:", NodeKind.DICT,
-                                       value=self.blob(keys, f"the keys of a dict in {what}"))
+            node = self.graph.add_node(
+                ":electron_dict:",
+                NodeKind.DICT,
+                value=self.blob(keys, f"the keys of a dict in {what}"),
+            )
             items = list(value.values())
         else:
-            kind = {list: NodeKind.LIST, tuple: NodeKind.TUPLE, set: NodeKind.SET,
-                    frozenset: NodeKind.SET}.get(type(value))
+            kind = {
+                list: NodeKind.LIST,
+                tuple: NodeKind.TUPLE,
+                set: NodeKind.SET,
+                frozenset: NodeKind.SET,
+            }.get(type(value))
             if kind is None:  # namedtuple or a list/tuple subclass: rebuild with its type
                 kind = NodeKind.TUPLE if isinstance(value, tuple) else NodeKind.LIST
             node = self.graph.add_node(f":{kind.value}:", kind)
@@ -114,13 +124,21 @@ class GraphBuilder:
 
     # -- nodes --------------------------------------------------------------------------
 
-    def add_call(self, name: str, kind: NodeKind, function: Callable[..., Any],
-                 args: tuple[Any, ...], kwargs: dict[str, Any],
-                 executor: ExecutorSpec | None, metadata: dict[str, Any]) -> ElectronOutput:
+    def add_call(
+        self,
+        name: str,
+        kind: NodeKind,
+        function: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        executor: ExecutorSpec | None,
+        metadata: dict[str, Any],
+    ) -> ElectronOutput:
         """Add a node calling ``function(*args, **kwargs)`` and return its stand-in."""
         fn_key = self.blob(function, f"the function of electron {name!r}")
-        node = self.graph.add_node(name, kind, function=fn_key, executor=executor,
-                                   metadata=metadata)
+        node = self.graph.add_node(
+            name, kind, function=fn_key, executor=executor, metadata=metadata
+        )
         names = _positional_names(function, len(args))
         for i, arg in enumerate(args):
             what = f"argument {names[i] or i} of electron {name!r}"
@@ -131,8 +149,9 @@ class GraphBuilder:
             self.graph.add_edge(parent, node.id, EdgeKind.KWARG, name=key)
         return ElectronOutput(self, node.id, name)
 
-    def derive(self, name: str, kind: NodeKind, operands: tuple[Any, ...],
-               op: str | None = None) -> ElectronOutput:
+    def derive(
+        self, name: str, kind: NodeKind, operands: tuple[Any, ...], op: str | None = None
+    ) -> ElectronOutput:
         """Add a node computed from other outputs (getitem, getattr, operators)."""
         node = self.graph.add_node(name, kind, op=op)
         for i, operand in enumerate(operands):
@@ -179,8 +198,10 @@ def _contains_output(value: Any, depth: int = 0) -> bool:
     if isinstance(value, ElectronOutput):
         return True
     if isinstance(value, dict):
-        return any(_contains_output(k, depth + 1) or _contains_output(v, depth + 1)
-                   for k, v in value.items())
+        return any(
+            _contains_output(k, depth + 1) or _contains_output(v, depth + 1)
+            for k, v in value.items()
+        )
     if isinstance(value, (list, tuple, set, frozenset)):
         return any(_contains_output(v, depth + 1) for v in value)
     return False
@@ -205,28 +226,6 @@ def _positional_names(function: Callable[..., Any], count: int) -> list[str | No
             names.append(p.name)
     names.extend([None] * (count - len(names)))
     return names[:count]
-
-
-_BINARY = {
-    "__add__": ("add", "+", False), "__radd__": ("add", "+", True),
-    "__sub__": ("sub", "-", False), "__rsub__": ("sub", "-", True),
-    "__mul__": ("mul", "*", False), "__rmul__": ("mul", "*", True),
-    "__truediv__": ("truediv", "/", False), "__rtruediv__": ("truediv", "/", True),
-    "__floordiv__": ("floordiv", "//", False), "__rfloordiv__": ("floordiv", "//", True),
-    "__mod__": ("mod", "%", False), "__rmod__": ("mod", "%", True),
-    "__pow__": ("pow", "**", False), "__rpow__": ("pow", "**", True),
-    "__matmul__": ("matmul", "@", False), "__rmatmul__": ("matmul", "@", True),
-}
-
-#: operator names a worker may apply; nothing else is looked up on the operator module
-OPERATORS = frozenset(v[0] for v in _BINARY.values()) | {"neg", "pos", "abs", "invert"}
-
-
-def apply_operator(op: str, *operands: Any) -> Any:
-    """Apply a recorded operator at run time."""
-    if op not in OPERATORS:
-        raise ValueError(f"unknown operator {op!r}")
-    return getattr(operator, op)(*operands)
 
 
 class ElectronOutput:
@@ -316,7 +315,7 @@ def _binary(dunder: str, op: str, symbol: str, reflected: bool) -> Callable[...,
     return method
 
 
-for _dunder, (_op, _symbol, _reflected) in _BINARY.items():
+for _dunder, (_op, _symbol, _reflected) in BINARY.items():
     setattr(ElectronOutput, _dunder, _binary(_dunder, _op, _symbol, _reflected))
 
 
@@ -334,16 +333,22 @@ def _unpack_count(frame: Any) -> int | None:
     return None
 
 
-def build(name: str, function: Callable[..., Any], args: tuple[Any, ...],
-          kwargs: dict[str, Any], default_executor: Any = None,
-          lattice_hooks: dict[str, Any] | None = None,
-          replacements: dict[str, Any] | None = None) -> tuple[GraphBuilder, Any]:
+def build(
+    name: str,
+    function: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    default_executor: Any = None,
+    lattice_hooks: dict[str, Any] | None = None,
+    replacements: dict[str, Any] | None = None,
+) -> tuple[GraphBuilder, Any]:
     """Run a lattice body under a builder; return the builder and the result template.
 
     ``replacements`` maps electron names to electrons that stand in for them (redispatch).
     """
-    builder = GraphBuilder(name, default_executor, dict(lattice_hooks or {}),
-                           dict(replacements or {}))
+    builder = GraphBuilder(
+        name, default_executor, dict(lattice_hooks or {}), dict(replacements or {})
+    )
     token = _builder.set(builder)
     try:
         try:

@@ -13,7 +13,7 @@ from .result import Result
 
 
 def _connection(home: str | os.PathLike[str] | None = None) -> Any:
-    from ..runtime.connect import connect
+    from ..client.connect import connect
 
     return connect(home)
 
@@ -27,9 +27,13 @@ def _as_lattice(obj: Any) -> Lattice:
     )
 
 
-def dispatch(lattice: Any, dispatcher_addr: str | None = None, *,
-             home: str | os.PathLike[str] | None = None,
-             disable_run: bool = False) -> Callable[..., str]:
+def dispatch(
+    lattice: Any,
+    dispatcher_addr: str | None = None,
+    *,
+    home: str | os.PathLike[str] | None = None,
+    disable_run: bool = False,
+) -> Callable[..., str]:
     """``ct.dispatch(lattice)(*args, **kwargs)`` starts a dispatch and returns its ID.
 
     The lattice body runs here to build the graph (so its errors raise here); the graph is
@@ -39,7 +43,7 @@ def dispatch(lattice: Any, dispatcher_addr: str | None = None, *,
 
     @functools.wraps(lat.workflow_function)
     def submit(*args: Any, **kwargs: Any) -> str:
-        from ..runtime.connect import get
+        from ..client.connect import get
 
         manifest = lat.manifest(args, kwargs)
         conn = _connection(home)
@@ -54,8 +58,9 @@ def dispatch(lattice: Any, dispatcher_addr: str | None = None, *,
     return submit
 
 
-def dispatch_sync(lattice: Any, dispatcher_addr: str | None = None, *,
-                  home: str | os.PathLike[str] | None = None) -> Callable[..., Result]:
+def dispatch_sync(
+    lattice: Any, dispatcher_addr: str | None = None, *, home: str | os.PathLike[str] | None = None
+) -> Callable[..., Result]:
     """Like :func:`dispatch`, but wait for the dispatch to end and return its Result."""
     start = dispatch(lattice, dispatcher_addr, home=home)
 
@@ -66,38 +71,61 @@ def dispatch_sync(lattice: Any, dispatcher_addr: str | None = None, *,
     return run
 
 
-def get_result(dispatch_id: str, wait: bool = False, dispatcher_addr: str | None = None,
-               status_only: bool = False, *, results_dir: str | None = None,
-               workflow_output: bool = True, intermediate_outputs: bool = True,
-               sublattice_results: bool = True, timeout: float | None = None,
-               home: str | os.PathLike[str] | None = None) -> Any:
+def get_result(
+    dispatch_id: str,
+    wait: bool = False,
+    dispatcher_addr: str | None = None,
+    status_only: bool = False,
+    *,
+    results_dir: str | None = None,
+    workflow_output: bool = True,
+    intermediate_outputs: bool = True,
+    sublattice_results: bool = True,
+    timeout: float | None = None,
+    home: str | os.PathLike[str] | None = None,
+) -> Any:
     """The Result of a dispatch; with ``wait=True``, once the dispatch has ended.
 
     Waiting is push-based: the result manager answers the moment the dispatch's end is
     committed. An unknown ID raises :class:`MissingDispatchError`.
     """
-    from ..runtime.connect import get
+    from ..client.connect import get
 
     conn = _connection(home)
     rm = conn.result_manager
     if status_only:
-        status = get(rm.wait.remote(dispatch_id, timeout) if wait else rm.status.remote(dispatch_id),
-                     f"reading the status of dispatch {dispatch_id}")
+        status = get(
+            rm.wait.remote(dispatch_id, timeout) if wait else rm.status.remote(dispatch_id),
+            f"reading the status of dispatch {dispatch_id}",
+        )
         if status is None:
             raise MissingDispatchError(_missing(dispatch_id))
         return {"id": dispatch_id, "status": status}
-    record = get(rm.get_result.remote(dispatch_id, wait, timeout, intermediate_outputs),
-                 f"reading the result of dispatch {dispatch_id}")
-    return _result(dispatch_id, record, home=home, workflow_output=workflow_output,
-                   intermediate_outputs=intermediate_outputs,
-                   sublattice_results=sublattice_results)
+    record = get(
+        rm.get_result.remote(dispatch_id, wait, timeout, intermediate_outputs),
+        f"reading the result of dispatch {dispatch_id}",
+    )
+    return _result(
+        dispatch_id,
+        record,
+        home=home,
+        workflow_output=workflow_output,
+        intermediate_outputs=intermediate_outputs,
+        sublattice_results=sublattice_results,
+    )
 
 
-def _result(dispatch_id: str, record: dict[str, Any] | None, *,
-            home: str | os.PathLike[str] | None, workflow_output: bool = True,
-            intermediate_outputs: bool = True, sublattice_results: bool = True) -> Result:
+def _result(
+    dispatch_id: str,
+    record: dict[str, Any] | None,
+    *,
+    home: str | os.PathLike[str] | None,
+    workflow_output: bool = True,
+    intermediate_outputs: bool = True,
+    sublattice_results: bool = True,
+) -> Result:
     """A Result from what the result manager returned (None: unknown dispatch)."""
-    from ..runtime.connect import get
+    from ..client.connect import get
 
     if record is None:
         raise MissingDispatchError(_missing(dispatch_id))
@@ -107,21 +135,33 @@ def _result(dispatch_id: str, record: dict[str, Any] | None, *,
         if not sublattice_results:
             return None
         try:
-            return get_result(sub_id, home=home, workflow_output=workflow_output,
-                              intermediate_outputs=intermediate_outputs)
+            return get_result(
+                sub_id,
+                home=home,
+                workflow_output=workflow_output,
+                intermediate_outputs=intermediate_outputs,
+            )
         except MissingDispatchError:
             return None
 
     def edges() -> list[dict[str, Any]]:
         return list(get(rm.edges.remote(dispatch_id), f"reading the graph of {dispatch_id}"))
 
-    return Result(record, workflow_output=workflow_output,
-                  intermediate_outputs=intermediate_outputs, fetch_child=child,
-                  fetch_edges=edges)
+    return Result(
+        record,
+        workflow_output=workflow_output,
+        intermediate_outputs=intermediate_outputs,
+        fetch_child=child,
+        fetch_edges=edges,
+    )
 
 
-def cancel(dispatch_id: str, task_ids: list[int] | int | None = None, *,
-           home: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+def cancel(
+    dispatch_id: str,
+    task_ids: list[int] | int | None = None,
+    *,
+    home: str | os.PathLike[str] | None = None,
+) -> dict[str, Any]:
     """Cancel a running dispatch, or only the electrons ``task_ids`` and their dependants.
 
     Electrons not started never start; running ones are stopped (their Ray tasks killed);
@@ -129,17 +169,22 @@ def cancel(dispatch_id: str, task_ids: list[int] | int | None = None, *,
     Cancelling an unknown or finished dispatch raises :class:`CancelError` and changes
     nothing.
     """
-    from ..runtime.connect import get
+    from ..client.connect import get
 
     ids = [task_ids] if isinstance(task_ids, int) else task_ids
     conn = _connection(home)
-    return dict(get(conn.dispatcher.cancel.remote(dispatch_id, ids),
-                    f"cancelling dispatch {dispatch_id}"))
+    return dict(
+        get(conn.dispatcher.cancel.remote(dispatch_id, ids), f"cancelling dispatch {dispatch_id}")
+    )
 
 
-def redispatch(dispatch_id: str, replace_electrons: dict[str, Any] | None = None,
-               reuse_previous_results: bool = False, *,
-               home: str | os.PathLike[str] | None = None) -> Callable[..., str]:
+def redispatch(
+    dispatch_id: str,
+    replace_electrons: dict[str, Any] | None = None,
+    reuse_previous_results: bool = False,
+    *,
+    home: str | os.PathLike[str] | None = None,
+) -> Callable[..., str]:
     """``ct.redispatch(id, ...)(*new_args, **new_kwargs)`` runs a stored dispatch again.
 
     Without new arguments the original ones are used. ``replace_electrons`` maps electron
@@ -147,39 +192,47 @@ def redispatch(dispatch_id: str, replace_electrons: dict[str, Any] | None = None
     code and inputs are unchanged reuse their stored outputs instead of running.
     Returns the new dispatch's ID.
     """
+
     def submit(*args: Any, **kwargs: Any) -> str:
-        from ..runtime.connect import get
+        from ..client.connect import get
 
         previous = get_result(dispatch_id, home=home, intermediate_outputs=False)
         lat = previous.lattice
         if lat is None:
-            raise MissingDispatchError(f"dispatch {dispatch_id} has no stored lattice to "
-                                       "redispatch.")
+            raise MissingDispatchError(
+                f"dispatch {dispatch_id} has no stored lattice to redispatch."
+            )
         if not args and not kwargs:
             inputs = previous.inputs
             args, kwargs = tuple(inputs.get("args", ())), dict(inputs.get("kwargs", {}))
         from .electron import Electron
 
-        replacements = {name: e if isinstance(e, Electron) else Electron(e)
-                        for name, e in (replace_electrons or {}).items()}
+        replacements = {
+            name: e if isinstance(e, Electron) else Electron(e)
+            for name, e in (replace_electrons or {}).items()
+        }
         manifest = lat.manifest(tuple(args), kwargs, replacements=replacements)
         conn = _connection(home)
-        get(conn.dispatcher.submit.remote(manifest, False,
-                                          dispatch_id if reuse_previous_results else None),
-            f"redispatching {dispatch_id}")
+        get(
+            conn.dispatcher.submit.remote(
+                manifest, False, dispatch_id if reuse_previous_results else None
+            ),
+            f"redispatching {dispatch_id}",
+        )
         return manifest.dispatch_id
 
     return submit
 
 
-def delete(dispatch_ids: list[str] | str, *,
-           home: str | os.PathLike[str] | None = None) -> list[str]:
+def delete(
+    dispatch_ids: list[str] | str, *, home: str | os.PathLike[str] | None = None
+) -> list[str]:
     """Delete ended dispatches (with their sublattices' dispatches and the stored objects
     nothing else uses); returns the IDs removed. Unknown IDs raise
     :class:`MissingDispatchError`; running ones :class:`DispatchNotFinishedError`, and
     nothing is deleted."""
     from .._exceptions import DispatchNotFinishedError
-    from ..runtime.connect import get
+    from ..client.connect import get
 
     ids = [dispatch_ids] if isinstance(dispatch_ids, str) else list(dispatch_ids)
     rm = _connection(home).result_manager
@@ -189,10 +242,13 @@ def delete(dispatch_ids: list[str] | str, *,
     if done["running"]:
         raise DispatchNotFinishedError(
             f"dispatches {', '.join(done['running'])} are still running; nothing was deleted. "
-            "Cancel them first.")
+            "Cancel them first."
+        )
     return list(done["deleted"])
 
 
 def _missing(dispatch_id: str) -> str:
-    return (f"no dispatch with ID {dispatch_id!r} is stored. Check the ID (`covalent-ray "
-            "status` counts the stored dispatches) and that you use the same home directory.")
+    return (
+        f"no dispatch with ID {dispatch_id!r} is stored. Check the ID (`covalent-ray "
+        "status` counts the stored dispatches) and that you use the same home directory."
+    )

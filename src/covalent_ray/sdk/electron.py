@@ -7,54 +7,29 @@ import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..core.graph import ExecutorSpec, NodeKind
+from ..core.graph import NodeKind
 from .build import ElectronOutput, GraphBuilder, active_builder
-
-DEFAULT_EXECUTOR_NAMES = frozenset({"dask", "default"})
-
-
-def resolve_executor(executor: Any, builder: GraphBuilder, owner: str) -> Any:
-    """The executor instance for a short name or instance (None: the default executor).
-
-    Resolved here, at dispatch time, so that an unknown or broken executor fails in the
-    client with the electron and the available executors named.
-    """
-    if executor is None or (isinstance(executor, str) and executor in DEFAULT_EXECUTOR_NAMES):
-        return None
-    cache_key = executor if isinstance(executor, str) else id(executor)
-    if cache_key in builder.executors:
-        return builder.executors[cache_key][1]
-    from .._exceptions import ExecutorError
-    from ..executors import registry
-
-    try:
-        instance = registry.resolve(executor)
-    except ExecutorError as exc:
-        raise type(exc)(f"{owner}: {exc}") from exc
-    builder.executors[cache_key] = (executor, instance)  # keeps id() keys alive
-    return instance
-
-
-def executor_spec(executor: Any, builder: GraphBuilder, owner: str) -> ExecutorSpec | None:
-    """The graph's description of ``executor`` (a short name or an executor instance)."""
-    instance = resolve_executor(executor, builder, owner)
-    if instance is None:
-        return None
-    from ..executors.base import config_key, short_name_of
-
-    return ExecutorSpec(short_name=short_name_of(instance),
-                        instance_blob=builder.blob(instance, f"the executor of {owner}"),
-                        identity=config_key(instance))
+from .executors import executor_spec, resolve_executor
+from .lattice import Lattice
 
 
 class Electron:
     """A function (or a lattice, as a sublattice) with its execution settings."""
 
-    def __init__(self, function: Callable[..., Any], *, executor: Any = None,
-                 deps_bash: Any = None, deps_pip: Any = None, call_before: Sequence[Any] = (),
-                 call_after: Sequence[Any] = (), files: Sequence[Any] = (),
-                 retries: int | None = None, retry_delay: float | None = None,
-                 timeout: float | None = None) -> None:
+    def __init__(
+        self,
+        function: Callable[..., Any],
+        *,
+        executor: Any = None,
+        deps_bash: Any = None,
+        deps_pip: Any = None,
+        call_before: Sequence[Any] = (),
+        call_after: Sequence[Any] = (),
+        files: Sequence[Any] = (),
+        retries: int | None = None,
+        retry_delay: float | None = None,
+        timeout: float | None = None,
+    ) -> None:
         self.function = function
         self.executor = executor
         self.deps_bash = deps_bash
@@ -75,8 +50,6 @@ class Electron:
     @property
     def name(self) -> str:
         """The node name used in the transport graph."""
-        from .lattice import Lattice
-
         if isinstance(self.function, Lattice):
             return f":sublattice:{self.function.name}"
         return getattr(self.function, "__name__", type(self.function).__name__)
@@ -88,8 +61,6 @@ class Electron:
         replacement = builder.replacements.get(self.name)
         if replacement is not None and replacement is not self:
             return replacement(*args, **kwargs)
-        from .lattice import Lattice
-
         kind = NodeKind.SUBLATTICE if isinstance(self.function, Lattice) else NodeKind.ELECTRON
         executor = self.executor
         if executor is None and kind is NodeKind.SUBLATTICE:
@@ -113,13 +84,24 @@ class Electron:
         hooks = self._hooks(builder)
         if hooks:
             metadata["hooks"] = builder.blob(hooks, f"the deps and hooks of electron {self.name!r}")
-        return builder.add_call(self.name, kind, self.function, args, kwargs,
-                                executor_spec(instance, builder, owner), metadata)
+        return builder.add_call(
+            self.name,
+            kind,
+            self.function,
+            args,
+            kwargs,
+            executor_spec(instance, builder, owner),
+            metadata,
+        )
 
     def _hooks(self, builder: GraphBuilder) -> dict[str, Any]:
         hooks: dict[str, Any] = {}
-        deps_bash = self.deps_bash if self.deps_bash is not None else builder.lattice_hooks.get("deps_bash")
-        deps_pip = self.deps_pip if self.deps_pip is not None else builder.lattice_hooks.get("deps_pip")
+        deps_bash = (
+            self.deps_bash if self.deps_bash is not None else builder.lattice_hooks.get("deps_bash")
+        )
+        deps_pip = (
+            self.deps_pip if self.deps_pip is not None else builder.lattice_hooks.get("deps_pip")
+        )
         before = self.call_before or builder.lattice_hooks.get("call_before") or []
         after = self.call_after or builder.lattice_hooks.get("call_after") or []
         if deps_bash:
@@ -138,12 +120,21 @@ class Electron:
         return f"<electron {self.name}>"
 
 
-def electron(_func: Callable[..., Any] | None = None, *, executor: Any = None,
-             deps_bash: Any = None, deps_pip: Any = None, deps_module: Any = None,
-             call_before: Sequence[Any] = (), call_after: Sequence[Any] = (),
-             files: Sequence[Any] = (), retries: int | None = None,
-             retry_delay: float | None = None, timeout: float | None = None,
-             backend: Any = None) -> Any:
+def electron(
+    _func: Callable[..., Any] | None = None,
+    *,
+    executor: Any = None,
+    deps_bash: Any = None,
+    deps_pip: Any = None,
+    deps_module: Any = None,
+    call_before: Sequence[Any] = (),
+    call_after: Sequence[Any] = (),
+    files: Sequence[Any] = (),
+    retries: int | None = None,
+    retry_delay: float | None = None,
+    timeout: float | None = None,
+    backend: Any = None,
+) -> Any:
     """Decorate a function (or wrap a lattice) as an electron.
 
     Usable bare (``@ct.electron``), with settings (``@ct.electron(executor="local")``) or
@@ -158,9 +149,18 @@ def electron(_func: Callable[..., Any] | None = None, *, executor: Any = None,
         call_before = list(call_before) + [DepsModule(m) for m in modules]
 
     def wrap(function: Callable[..., Any]) -> Electron:
-        return Electron(function, executor=executor, deps_bash=deps_bash, deps_pip=deps_pip,
-                        call_before=call_before, call_after=call_after, files=files,
-                        retries=retries, retry_delay=retry_delay, timeout=timeout)
+        return Electron(
+            function,
+            executor=executor,
+            deps_bash=deps_bash,
+            deps_pip=deps_pip,
+            call_before=call_before,
+            call_after=call_after,
+            files=files,
+            retries=retries,
+            retry_delay=retry_delay,
+            timeout=timeout,
+        )
 
     return wrap(_func) if _func is not None else wrap
 

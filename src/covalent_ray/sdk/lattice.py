@@ -14,8 +14,8 @@ from .. import _serialize
 from ..core.graph import TransportGraph
 from ..core.manifest import DispatchManifest
 from ..core.outcome import template_refs
-from .build import build
-from .electron import executor_spec
+from .build import GraphBuilder, build
+from .executors import executor_spec
 
 
 @dataclass
@@ -31,16 +31,31 @@ class BuiltLattice:
 class Lattice:
     """A workflow: a function whose electron calls form a DAG."""
 
-    def __init__(self, function: Callable[..., Any], *, executor: Any = None,
-                 workflow_executor: Any = None, deps_bash: Any = None, deps_pip: Any = None,
-                 call_before: Sequence[Any] = (), call_after: Sequence[Any] = (),
-                 triggers: Any = None) -> None:
+    def __init__(
+        self,
+        function: Callable[..., Any],
+        *,
+        executor: Any = None,
+        workflow_executor: Any = None,
+        deps_bash: Any = None,
+        deps_pip: Any = None,
+        call_before: Sequence[Any] = (),
+        call_after: Sequence[Any] = (),
+        triggers: Any = None,
+    ) -> None:
         self.workflow_function = function
         self.executor = executor
         self.workflow_executor = workflow_executor if workflow_executor is not None else executor
-        self.hooks = {k: v for k, v in {"deps_bash": deps_bash, "deps_pip": deps_pip,
-                                          "call_before": list(call_before or []),
-                                          "call_after": list(call_after or [])}.items() if v}
+        self.hooks = {
+            k: v
+            for k, v in {
+                "deps_bash": deps_bash,
+                "deps_pip": deps_pip,
+                "call_before": list(call_before or []),
+                "call_after": list(call_after or []),
+            }.items()
+            if v
+        }
         self.triggers = triggers
         functools.update_wrapper(self, function)  # type: ignore[arg-type]
 
@@ -60,45 +75,53 @@ class Lattice:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.workflow_function(*args, **kwargs)
 
-    def build_graph(self, *args: Any, _replacements: dict[str, Any] | None = None,
-                    **kwargs: Any) -> BuiltLattice:
+    def build_graph(
+        self, *args: Any, _replacements: dict[str, Any] | None = None, **kwargs: Any
+    ) -> BuiltLattice:
         """Run the body with stand-in outputs and return the resulting graph."""
-        builder, template = build(self.name, self.workflow_function, args, kwargs,
-                                  self.executor, self.hooks, _replacements)
+        builder, template = build(
+            self.name,
+            self.workflow_function,
+            args,
+            kwargs,
+            self.executor,
+            self.hooks,
+            _replacements,
+        )
         return BuiltLattice(builder.graph, builder.blobs, template, template_refs(template))
 
-    def manifest(self, args: tuple[Any, ...], kwargs: dict[str, Any], *,
-                 dispatch_id: str | None = None, parent_dispatch_id: str | None = None,
-                 parent_node_id: int | None = None, root_dispatch_id: str | None = None,
-                 replacements: dict[str, Any] | None = None) -> DispatchManifest:
+    def manifest(
+        self,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        dispatch_id: str | None = None,
+        parent_dispatch_id: str | None = None,
+        parent_node_id: int | None = None,
+        root_dispatch_id: str | None = None,
+        replacements: dict[str, Any] | None = None,
+    ) -> DispatchManifest:
         """Build the graph for these inputs and package everything the service needs."""
         built = self.build_graph(*args, _replacements=replacements, **kwargs)
-        blobs = built.blobs
-
-        def put(obj: Any, what: str) -> str:
-            data = _serialize.dumps(obj, what)
-            key = _serialize.blob_key(data)
-            blobs.setdefault(key, data)
-            return key
-
         inputs = {"args": list(args), "kwargs": dict(kwargs)}
-        from .build import GraphBuilder
-
-        scratch = GraphBuilder(self.name)
+        scratch = GraphBuilder(self.name)  # the dispatch's own blobs, keyed as the graph's
+        put = scratch.blob
         executor = executor_spec(self.executor, scratch, f"lattice {self.name!r}")
         wf_executor = executor_spec(self.workflow_executor, scratch, f"lattice {self.name!r}")
-        blobs.update(scratch.blobs)
+        output_template_key = put(built.template, f"the return value of lattice {self.name!r}")
+        inputs_key = put(inputs, f"the inputs of lattice {self.name!r}")
+        lattice_key = put(self, f"lattice {self.name!r}")
         return DispatchManifest(
             dispatch_id=dispatch_id or str(uuid.uuid4()),
             name=self.name,
             graph=built.graph,
-            blobs=blobs,
-            output_template=put(built.template, f"the return value of lattice {self.name!r}"),
+            blobs={**built.blobs, **scratch.blobs},
+            output_template=output_template_key,
             output_nodes=built.output_nodes,
-            inputs=put(inputs, f"the inputs of lattice {self.name!r}"),
+            inputs=inputs_key,
             inputs_repr=_serialize.readable(inputs),
             inputs_json=_serialize.as_json(inputs),
-            lattice=put(self, f"lattice {self.name!r}"),
+            lattice=lattice_key,
             lattice_source=self.source,
             lattice_doc=inspect.getdoc(self.workflow_function),
             executor=executor,
@@ -112,17 +135,32 @@ class Lattice:
         return f"<lattice {self.name}>"
 
 
-def lattice(_func: Callable[..., Any] | None = None, *, executor: Any = None,
-            workflow_executor: Any = None, deps_bash: Any = None, deps_pip: Any = None,
-            call_before: Sequence[Any] = (), call_after: Sequence[Any] = (),
-            triggers: Any = None, backend: Any = None) -> Any:
+def lattice(
+    _func: Callable[..., Any] | None = None,
+    *,
+    executor: Any = None,
+    workflow_executor: Any = None,
+    deps_bash: Any = None,
+    deps_pip: Any = None,
+    call_before: Sequence[Any] = (),
+    call_after: Sequence[Any] = (),
+    triggers: Any = None,
+    backend: Any = None,
+) -> Any:
     """Decorate a function as a lattice (``@ct.lattice`` or ``@ct.lattice(executor=...)``)."""
     if backend is not None and executor is None:
         executor = backend
 
     def wrap(function: Callable[..., Any]) -> Lattice:
-        return Lattice(function, executor=executor, workflow_executor=workflow_executor,
-                       deps_bash=deps_bash, deps_pip=deps_pip, call_before=call_before,
-                       call_after=call_after, triggers=triggers)
+        return Lattice(
+            function,
+            executor=executor,
+            workflow_executor=workflow_executor,
+            deps_bash=deps_bash,
+            deps_pip=deps_pip,
+            call_before=call_before,
+            call_after=call_after,
+            triggers=triggers,
+        )
 
     return wrap(_func) if _func is not None else wrap

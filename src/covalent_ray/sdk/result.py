@@ -17,8 +17,9 @@ class TransportableObject:
     form when it has one.
     """
 
-    def __init__(self, data: bytes | None, object_string: str | None = None,
-                 json: str | None = None) -> None:
+    def __init__(
+        self, data: bytes | None, object_string: str | None = None, json: str | None = None
+    ) -> None:
         self._data = data
         self.object_string = object_string
         self.json = json
@@ -46,10 +47,15 @@ class Result:
     CANCELLED = Status.CANCELLED
     POSTPROCESSING_FAILED = Status.POSTPROCESSING_FAILED
 
-    def __init__(self, record: dict[str, Any], *, workflow_output: bool = True,
-                 intermediate_outputs: bool = True,
-                 fetch_child: Callable[[str], Result | None] | None = None,
-                 fetch_edges: Callable[[], list[dict[str, Any]]] | None = None) -> None:
+    def __init__(
+        self,
+        record: dict[str, Any],
+        *,
+        workflow_output: bool = True,
+        intermediate_outputs: bool = True,
+        fetch_child: Callable[[str], Result | None] | None = None,
+        fetch_edges: Callable[[], list[dict[str, Any]]] | None = None,
+    ) -> None:
         self._row = record["dispatch"]
         self._nodes = {n["node_id"]: n for n in record["nodes"]}
         self._edges = record.get("edges")
@@ -154,18 +160,30 @@ class Result:
     def get_node_result(self, node_id: int) -> dict[str, Any]:
         """Everything about one node: its status, times, output, error and logs."""
         if node_id not in self._nodes:
-            raise KeyError(f"dispatch {self.dispatch_id} has no node {node_id} "
-                           f"(it has nodes 0..{len(self._nodes) - 1})")
+            raise KeyError(
+                f"dispatch {self.dispatch_id} has no node {node_id} "
+                f"(it has nodes 0..{len(self._nodes) - 1})"
+            )
         n = self._nodes[node_id]
         sub = n["sub_dispatch_id"]
         return {
-            "node_id": node_id, "node_name": n["name"], "kind": n["kind"],
-            "status": Status(n["status"]), "start_time": n["start_time"],
-            "end_time": n["end_time"], "output": self._output(n), "error": n["error"],
-            "stdout": n["stdout"], "stderr": n["stderr"], "executor": n["executor"],
-            "ray_node_id": n["ray_node_id"], "worker_pid": n["worker_pid"],
-            "attempt": n["attempt"], "attempts": list(n.get("attempts") or []),
-            "reused_from": n.get("reused_from"), "sub_dispatch_id": sub,
+            "node_id": node_id,
+            "node_name": n["name"],
+            "kind": n["kind"],
+            "status": Status(n["status"]),
+            "start_time": n["start_time"],
+            "end_time": n["end_time"],
+            "output": self._output(n),
+            "error": n["error"],
+            "stdout": n["stdout"],
+            "stderr": n["stderr"],
+            "executor": n["executor"],
+            "ray_node_id": n["ray_node_id"],
+            "worker_pid": n["worker_pid"],
+            "attempt": n["attempt"],
+            "attempts": list(n.get("attempts") or []),
+            "reused_from": n.get("reused_from"),
+            "sub_dispatch_id": sub,
             "sublattice_result": (self._fetch_child(sub) if sub and self._fetch_child else None),
         }
 
@@ -190,13 +208,20 @@ class Result:
         return list(self._edges)
 
     def __repr__(self) -> str:
-        return (f"Result(dispatch_id={self.dispatch_id!r}, status={self.status.value}, "
-                f"result={_serialize.readable(self.result) if self.status is Status.COMPLETED else None})")
+        done = self.status is Status.COMPLETED
+        return (
+            f"Result(dispatch_id={self.dispatch_id!r}, status={self.status.value}, "
+            f"result={_serialize.readable(self.result) if done else None})"
+        )
 
     def __str__(self) -> str:
-        lines = [f"Lattice: {self._row['name']}", f"Dispatch ID: {self.dispatch_id}",
-                 f"Status: {self.status.value}", f"Start: {self.start_time}",
-                 f"End: {self.end_time}"]
+        lines = [
+            f"Lattice: {self._row['name']}",
+            f"Dispatch ID: {self.dispatch_id}",
+            f"Status: {self.status.value}",
+            f"Start: {self.start_time}",
+            f"End: {self.end_time}",
+        ]
         if self.error:
             lines.append(f"Error: {self.error}")
         if self.status is Status.COMPLETED:

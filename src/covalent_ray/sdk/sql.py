@@ -28,8 +28,9 @@ class Rows(list[dict[str, Any]]):
     describe the result even when it has no rows; ``truncated`` is ``"rows"`` or
     ``"bytes"`` when the bound cut it short (None otherwise)."""
 
-    def __init__(self, table: pyarrow.Table, types: list[str], truncated: str | None,
-                 elapsed_s: float) -> None:
+    def __init__(
+        self, table: pyarrow.Table, types: list[str], truncated: str | None, elapsed_s: float
+    ) -> None:
         super().__init__(table.to_pylist())
         self._table = table
         self.columns: list[str] = list(table.column_names)
@@ -51,14 +52,19 @@ class Rows(list[dict[str, Any]]):
 
 
 def _result_manager(home: str | os.PathLike[str] | None) -> Any:
-    from ..runtime.connect import connect
+    from ..client.connect import connect
 
     return connect(home).result_manager
 
 
-def sql(query: str, params: list[Any] | tuple[Any, ...] | dict[str, Any] | None = None, *,
-        max_rows: int | None = None, timeout: float | None = None,
-        home: str | os.PathLike[str] | None = None) -> Rows:
+def sql(
+    query: str,
+    params: list[Any] | tuple[Any, ...] | dict[str, Any] | None = None,
+    *,
+    max_rows: int | None = None,
+    timeout: float | None = None,
+    home: str | os.PathLike[str] | None = None,
+) -> Rows:
     """Run one read-only SQL query over the result views and return its rows.
 
     ``params`` fills ``?`` / ``$1`` placeholders (a list) or ``$name`` ones (a dict).
@@ -71,39 +77,52 @@ def sql(query: str, params: list[Any] | tuple[Any, ...] | dict[str, Any] | None 
     >>> ct.sql("SELECT name, avg(duration_s) AS s FROM electrons "
     ...        "WHERE kind = 'electron' GROUP BY name ORDER BY s DESC LIMIT 5")
     """
-    from ..runtime.connect import get
+    from ..client.connect import get
     from ..storage.sql import ipc_to_arrow
 
     rm = _result_manager(home)
-    answer = get(rm.sql.remote(query, list(params) if isinstance(params, tuple) else params,
-                               max_rows, timeout), "running a SQL query")
+    answer = get(
+        rm.sql.remote(
+            query, list(params) if isinstance(params, tuple) else params, max_rows, timeout
+        ),
+        "running a SQL query",
+    )
     error = answer.get("error")
     if error:
         cls = QueryRejectedError if error.get("kind") == "rejected" else QueryError
         raise cls(error.get("message", "the query failed"))
-    rows = Rows(ipc_to_arrow(answer["arrow"]), answer["types"], answer["truncated"],
-                answer["elapsed_s"])
+    rows = Rows(
+        ipc_to_arrow(answer["arrow"]), answer["types"], answer["truncated"], answer["elapsed_s"]
+    )
     if rows.truncated:
         limit = "the size bound" if rows.truncated == "bytes" else f"{answer['max_rows']} rows"
-        warnings.warn(f"the query matched more than {limit}; only {len(rows)} rows are "
-                      "returned. Pass a larger max_rows, aggregate, or use "
-                      "`covalent-ray export` for everything.", stacklevel=2)
+        warnings.warn(
+            f"the query matched more than {limit}; only {len(rows)} rows are "
+            "returned. Pass a larger max_rows, aggregate, or use "
+            "`covalent-ray export` for everything.",
+            stacklevel=2,
+        )
     return rows
 
 
-def export(directory: str | os.PathLike[str], views: list[str] | None = None, *,
-           home: str | os.PathLike[str] | None = None) -> dict[str, Path]:
+def export(
+    directory: str | os.PathLike[str],
+    views: list[str] | None = None,
+    *,
+    home: str | os.PathLike[str] | None = None,
+) -> dict[str, Path]:
     """Write each result view (all of them unless ``views`` names some) as
     ``<directory>/<view>.parquet``, readable by pandas, Polars, pyarrow or DuckDB;
     return the written paths by view."""
-    from ..runtime.connect import get
+    from ..client.connect import get
     from ..storage.sql import VIEWS
 
     chosen = list(views) if views else list(VIEWS)
     unknown = [v for v in chosen if v not in VIEWS]
     if unknown:
-        raise QueryRejectedError(f"no view named {', '.join(map(repr, unknown))}; the "
-                                 f"views are {', '.join(VIEWS)}.")
+        raise QueryRejectedError(
+            f"no view named {', '.join(map(repr, unknown))}; the views are {', '.join(VIEWS)}."
+        )
     target = Path(directory).expanduser()
     target.mkdir(parents=True, exist_ok=True)
     rm = _result_manager(home)

@@ -16,8 +16,9 @@ import pyarrow as pa
 
 INLINE_LIMIT = 256 * 1024
 
-_SCHEMA = pa.schema([("key", pa.string()), ("size", pa.int64()), ("data", pa.binary()),
-                     ("path", pa.string())])
+_SCHEMA = pa.schema(
+    [("key", pa.string()), ("size", pa.int64()), ("data", pa.binary()), ("path", pa.string())]
+)
 
 
 _CHUNK = 500
@@ -28,9 +29,10 @@ def _lookup(con: Any, columns: str, keys: list[str]) -> list[tuple[Any, ...]]:
     the primary-key index; a join against a list scans the whole table, which grows."""
     found: list[tuple[Any, ...]] = []
     for i in range(0, len(keys), _CHUNK):
-        chunk = keys[i:i + _CHUNK]
-        found += con.execute(f"SELECT {columns} FROM blobs WHERE key IN "
-                             f"({', '.join('?' * len(chunk))})", chunk).fetchall()
+        chunk = keys[i : i + _CHUNK]
+        found += con.execute(
+            f"SELECT {columns} FROM blobs WHERE key IN ({', '.join('?' * len(chunk))})", chunk
+        ).fetchall()
     return found
 
 
@@ -76,9 +78,14 @@ class BlobStore:
             return
         if count < 32:
             marks = ", ".join(["(?, ?::BIGINT, ?::BLOB, ?::VARCHAR)"] * count)
-            con.execute(f"INSERT INTO blobs VALUES {marks}",
-                        [v for i in range(count) for v in (rows["key"][i], rows["size"][i],
-                                                           rows["data"][i], rows["path"][i])])
+            con.execute(
+                f"INSERT INTO blobs VALUES {marks}",
+                [
+                    v
+                    for i in range(count)
+                    for v in (rows["key"][i], rows["size"][i], rows["data"][i], rows["path"][i])
+                ],
+            )
             return
         con.register("_new_blobs", pa.table(rows, schema=_SCHEMA))
         try:

@@ -46,10 +46,13 @@ def graph_view(cur: Any, dispatch_id: str) -> dict[str, Any] | None:
     thousand-node graph stays a small answer), and its edges."""
     if repo.get_dispatch(cur, dispatch_id) is None:
         return None
-    nodes = repo._rows(cur.execute(
-        "SELECT node_id, name, kind, status, executor, start_time, end_time, "
-        "sub_dispatch_id, attempt FROM electrons WHERE dispatch_id = ? ORDER BY node_id",
-        [dispatch_id]))
+    nodes = repo._rows(
+        cur.execute(
+            "SELECT node_id, name, kind, status, executor, start_time, end_time, "
+            "sub_dispatch_id, attempt FROM electrons WHERE dispatch_id = ? ORDER BY node_id",
+            [dispatch_id],
+        )
+    )
     return {"nodes": nodes, "edges": repo.get_edges(cur, dispatch_id)}
 
 
@@ -63,13 +66,19 @@ def electron_detail(cur: Any, dispatch_id: str, node_id: int) -> dict[str, Any] 
     nodes = repo.get_nodes(cur, dispatch_id, [node_id])
     if not nodes:
         return {"node": None, "inputs": []}
-    inputs = repo._rows(cur.execute(
-        """SELECT e.kind, e.arg_index, e.param_name, e.parent_node_id,
+    inputs = repo._rows(
+        cur.execute(
+            """SELECT e.kind, e.arg_index, e.param_name, e.parent_node_id,
                   p.name AS parent_name, p.kind AS parent_kind, p.output_repr, p.output_json
            FROM edges e JOIN electrons p
              ON p.dispatch_id = e.dispatch_id AND p.node_id = e.parent_node_id
            WHERE e.dispatch_id = ? AND e.child_node_id = ?
            ORDER BY e.kind, e.arg_index NULLS LAST, e.param_name""",
-        [dispatch_id, node_id]))
-    return {"node": nodes[0], "inputs": inputs,
-            "attempts": repo.get_attempts(cur, dispatch_id, node_id)}
+            [dispatch_id, node_id],
+        )
+    )
+    return {
+        "node": nodes[0],
+        "inputs": inputs,
+        "attempts": repo.get_attempts(cur, dispatch_id, node_id),
+    }

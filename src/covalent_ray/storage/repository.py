@@ -18,34 +18,87 @@ import pyarrow as pa
 from .schema import migrate
 
 DISPATCH_COLUMNS = [
-    "dispatch_id", "root_dispatch_id", "parent_dispatch_id", "parent_node_id", "name",
-    "status", "created_at", "start_time", "end_time", "error", "num_nodes", "inputs_blob",
-    "inputs_repr", "inputs_json", "result_blob", "result_repr", "result_json",
-    "lattice_blob", "lattice_source", "lattice_doc", "manifest_blob", "executor",
-    "workflow_executor", "blob_keys",
+    "dispatch_id",
+    "root_dispatch_id",
+    "parent_dispatch_id",
+    "parent_node_id",
+    "name",
+    "status",
+    "created_at",
+    "start_time",
+    "end_time",
+    "error",
+    "num_nodes",
+    "inputs_blob",
+    "inputs_repr",
+    "inputs_json",
+    "result_blob",
+    "result_repr",
+    "result_json",
+    "lattice_blob",
+    "lattice_source",
+    "lattice_doc",
+    "manifest_blob",
+    "executor",
+    "workflow_executor",
+    "blob_keys",
 ]
 
 NODE_STATE_COLUMNS = [
-    "status", "start_time", "end_time", "output_blob", "output_repr", "output_json",
-    "error", "stdout", "stderr", "ray_node_id", "worker_pid", "attempt", "sub_dispatch_id",
+    "status",
+    "start_time",
+    "end_time",
+    "output_blob",
+    "output_repr",
+    "output_json",
+    "error",
+    "stdout",
+    "stderr",
+    "ray_node_id",
+    "worker_pid",
+    "attempt",
+    "sub_dispatch_id",
     "reused_from",
 ]
-ATTEMPT_COLUMNS = ["dispatch_id", "node_id", "attempt", "status", "start_time", "end_time",
-                   "error", "ray_node_id", "worker_pid"]
+ATTEMPT_COLUMNS = [
+    "dispatch_id",
+    "node_id",
+    "attempt",
+    "status",
+    "start_time",
+    "end_time",
+    "error",
+    "ray_node_id",
+    "worker_pid",
+]
 NODE_COLUMNS = ["dispatch_id", "node_id", "name", "kind", "executor"] + NODE_STATE_COLUMNS
-EDGE_COLUMNS = ["dispatch_id", "parent_node_id", "child_node_id", "kind", "arg_index",
-                "param_name"]
+EDGE_COLUMNS = ["dispatch_id", "parent_node_id", "child_node_id", "kind", "arg_index", "param_name"]
 
 _TYPES = {
-    "dispatch_id": pa.string(), "node_id": pa.int32(), "name": pa.string(),
-    "kind": pa.string(), "executor": pa.string(), "status": pa.string(),
-    "start_time": pa.timestamp("us"), "end_time": pa.timestamp("us"),
-    "output_blob": pa.string(), "output_repr": pa.string(), "output_json": pa.string(),
-    "error": pa.string(), "stdout": pa.string(), "stderr": pa.string(),
-    "ray_node_id": pa.string(), "worker_pid": pa.int32(), "attempt": pa.int32(),
-    "sub_dispatch_id": pa.string(), "parent_node_id": pa.int32(),
-    "child_node_id": pa.int32(), "arg_index": pa.int32(), "param_name": pa.string(),
-    "reused_from": pa.string(), "key": pa.string(),
+    "dispatch_id": pa.string(),
+    "node_id": pa.int32(),
+    "name": pa.string(),
+    "kind": pa.string(),
+    "executor": pa.string(),
+    "status": pa.string(),
+    "start_time": pa.timestamp("us"),
+    "end_time": pa.timestamp("us"),
+    "output_blob": pa.string(),
+    "output_repr": pa.string(),
+    "output_json": pa.string(),
+    "error": pa.string(),
+    "stdout": pa.string(),
+    "stderr": pa.string(),
+    "ray_node_id": pa.string(),
+    "worker_pid": pa.int32(),
+    "attempt": pa.int32(),
+    "sub_dispatch_id": pa.string(),
+    "parent_node_id": pa.int32(),
+    "child_node_id": pa.int32(),
+    "arg_index": pa.int32(),
+    "param_name": pa.string(),
+    "reused_from": pa.string(),
+    "key": pa.string(),
 }
 
 
@@ -78,18 +131,24 @@ def _insert(con: Any, table: str, rows: Sequence[dict[str, Any]], columns: list[
         return
     con.register("_rows", _table(rows, columns))
     try:
-        con.execute(f"INSERT INTO {table} ({', '.join(columns)}) "
-                    f"SELECT {', '.join(columns)} FROM _rows")
+        con.execute(
+            f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(columns)} FROM _rows"
+        )
     finally:
         con.unregister("_rows")
 
 
-def insert_dispatch(con: Any, dispatch: dict[str, Any], nodes: Sequence[dict[str, Any]],
-                    edges: Sequence[dict[str, Any]]) -> bool:
+def insert_dispatch(
+    con: Any,
+    dispatch: dict[str, Any],
+    nodes: Sequence[dict[str, Any]],
+    edges: Sequence[dict[str, Any]],
+) -> bool:
     """Insert a new dispatch with its electrons and edges; False if it already exists."""
     # a lookup plus a plain INSERT costs a third of INSERT OR IGNORE in DuckDB
-    if con.execute("SELECT 1 FROM dispatches WHERE dispatch_id = ?",
-                   [dispatch["dispatch_id"]]).fetchall():
+    if con.execute(
+        "SELECT 1 FROM dispatches WHERE dispatch_id = ?", [dispatch["dispatch_id"]]
+    ).fetchall():
         return False
     _insert(con, "dispatches", [dispatch], [c for c in DISPATCH_COLUMNS if c in dispatch])
     _insert(con, "electrons", nodes, NODE_COLUMNS)
@@ -105,9 +164,10 @@ def update_nodes(con: Any, dispatch_states: Sequence[dict[str, Any]]) -> None:
     if len(dispatch_states) < 8:
         sets = ", ".join(f"{c} = ?" for c in NODE_STATE_COLUMNS)
         for row in dispatch_states:
-            con.execute(f"UPDATE electrons SET {sets} WHERE dispatch_id = ? AND node_id = ?",
-                        [row.get(c) for c in NODE_STATE_COLUMNS]
-                        + [row["dispatch_id"], row["node_id"]])
+            con.execute(
+                f"UPDATE electrons SET {sets} WHERE dispatch_id = ? AND node_id = ?",
+                [row.get(c) for c in NODE_STATE_COLUMNS] + [row["dispatch_id"], row["node_id"]],
+            )
         return
     columns = ["dispatch_id", "node_id"] + NODE_STATE_COLUMNS
     con.register("_upd", _table(dispatch_states, columns))
@@ -129,10 +189,18 @@ def insert_attempts(con: Any, attempts: Sequence[dict[str, Any]]) -> None:
 def get_attempts(con: Any, dispatch_id: str, node_id: int | None = None) -> list[dict[str, Any]]:
     """Attempts of a dispatch's electrons (of one electron if ``node_id`` is given)."""
     if node_id is None:
-        return _rows(con.execute("SELECT * FROM attempts WHERE dispatch_id = ? "
-                                 "ORDER BY node_id, attempt", [dispatch_id]))
-    return _rows(con.execute("SELECT * FROM attempts WHERE dispatch_id = ? AND node_id = ? "
-                             "ORDER BY attempt", [dispatch_id, node_id]))
+        return _rows(
+            con.execute(
+                "SELECT * FROM attempts WHERE dispatch_id = ? ORDER BY node_id, attempt",
+                [dispatch_id],
+            )
+        )
+    return _rows(
+        con.execute(
+            "SELECT * FROM attempts WHERE dispatch_id = ? AND node_id = ? ORDER BY attempt",
+            [dispatch_id, node_id],
+        )
+    )
 
 
 def update_dispatch(con: Any, dispatch_id: str, fields: dict[str, Any]) -> None:
@@ -160,29 +228,50 @@ def get_dispatch(con: Any, dispatch_id: str) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
-def get_nodes(con: Any, dispatch_id: str, node_ids: Iterable[int] | None = None
-              ) -> list[dict[str, Any]]:
+def get_nodes(
+    con: Any, dispatch_id: str, node_ids: Iterable[int] | None = None
+) -> list[dict[str, Any]]:
     """Electron rows of a dispatch, by node id."""
     if node_ids is None:
-        return _rows(con.execute(
-            "SELECT * FROM electrons WHERE dispatch_id = ? ORDER BY node_id", [dispatch_id]))
-    return _rows(con.execute(
-        "SELECT * FROM electrons WHERE dispatch_id = ? AND node_id IN "
-        "(SELECT unnest(?::INTEGER[])) ORDER BY node_id", [dispatch_id, list(node_ids)]))
+        return _rows(
+            con.execute(
+                "SELECT * FROM electrons WHERE dispatch_id = ? ORDER BY node_id", [dispatch_id]
+            )
+        )
+    return _rows(
+        con.execute(
+            "SELECT * FROM electrons WHERE dispatch_id = ? AND node_id IN "
+            "(SELECT unnest(?::INTEGER[])) ORDER BY node_id",
+            [dispatch_id, list(node_ids)],
+        )
+    )
 
 
 def get_edges(con: Any, dispatch_id: str) -> list[dict[str, Any]]:
     """Edge rows of a dispatch."""
-    return _rows(con.execute("SELECT * FROM edges WHERE dispatch_id = ? "
-                             "ORDER BY child_node_id, arg_index NULLS LAST", [dispatch_id]))
+    return _rows(
+        con.execute(
+            "SELECT * FROM edges WHERE dispatch_id = ? "
+            "ORDER BY child_node_id, arg_index NULLS LAST",
+            [dispatch_id],
+        )
+    )
 
 
 _SORTABLE = {"created_at", "start_time", "end_time", "name", "status"}
 
 
-def list_dispatches(con: Any, *, status: Sequence[str] | None = None, name: str | None = None,
-                    root_only: bool = False, sort: str = "created_at", descending: bool = True,
-                    limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+def list_dispatches(
+    con: Any,
+    *,
+    status: Sequence[str] | None = None,
+    name: str | None = None,
+    root_only: bool = False,
+    sort: str = "created_at",
+    descending: bool = True,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[dict[str, Any]], int]:
     """A page of dispatch summaries and the total count matching the filters."""
     if sort not in _SORTABLE:
         raise ValueError(f"cannot sort by {sort!r}; choose one of {sorted(_SORTABLE)}")
@@ -198,12 +287,15 @@ def list_dispatches(con: Any, *, status: Sequence[str] | None = None, name: str 
     clause = f"WHERE {' AND '.join(where)}" if where else ""
     total = con.execute(f"SELECT count(*) FROM dispatches {clause}", params).fetchall()[0][0]
     order = "DESC" if descending else "ASC"
-    rows = _rows(con.execute(
-        f"""SELECT dispatch_id, root_dispatch_id, parent_dispatch_id, name, status, created_at,
+    rows = _rows(
+        con.execute(
+            f"""SELECT dispatch_id, root_dispatch_id, parent_dispatch_id, name, status, created_at,
                    start_time, end_time, error, num_nodes
             FROM dispatches {clause}
             ORDER BY {sort} {order} NULLS LAST, dispatch_id LIMIT ? OFFSET ?""",
-        params + [limit, offset]))
+            params + [limit, offset],
+        )
+    )
     return rows, int(total)
 
 
@@ -214,7 +306,8 @@ def node_status_counts(con: Any, dispatch_ids: Sequence[str]) -> dict[str, dict[
         return out
     for did, status, n in con.execute(
         "SELECT dispatch_id, status, count(*) FROM electrons WHERE kind <> 'parameter' AND "
-        "dispatch_id IN (SELECT unnest(?::VARCHAR[])) GROUP BY ALL", [list(dispatch_ids)]
+        "dispatch_id IN (SELECT unnest(?::VARCHAR[])) GROUP BY ALL",
+        [list(dispatch_ids)],
     ).fetchall():
         out[did][status] = int(n)
     return out
@@ -222,33 +315,48 @@ def node_status_counts(con: Any, dispatch_ids: Sequence[str]) -> dict[str, dict[
 
 def count_by_status(con: Any) -> dict[str, int]:
     """How many dispatches are in each status."""
-    return {s: int(n) for s, n in con.execute(
-        "SELECT status, count(*) FROM dispatches GROUP BY status ORDER BY status").fetchall()}
+    return {
+        s: int(n)
+        for s, n in con.execute(
+            "SELECT status, count(*) FROM dispatches GROUP BY status ORDER BY status"
+        ).fetchall()
+    }
 
 
 def unfinished_dispatches(con: Any) -> list[dict[str, Any]]:
     """Dispatches not in a terminal status (candidates for recovery), oldest first."""
-    return _rows(con.execute(
-        "SELECT dispatch_id, parent_dispatch_id, status FROM dispatches WHERE status NOT IN "
-        "('COMPLETED', 'FAILED', 'CANCELLED', 'POSTPROCESSING_FAILED') ORDER BY created_at"))
+    return _rows(
+        con.execute(
+            "SELECT dispatch_id, parent_dispatch_id, status FROM dispatches WHERE status NOT IN "
+            "('COMPLETED', 'FAILED', 'CANCELLED', 'POSTPROCESSING_FAILED') ORDER BY created_at"
+        )
+    )
 
 
 def children(con: Any, dispatch_id: str) -> list[dict[str, Any]]:
     """Child dispatches (sublattices) of a dispatch."""
-    return _rows(con.execute(
-        "SELECT dispatch_id, name, status, parent_node_id FROM dispatches "
-        "WHERE parent_dispatch_id = ? ORDER BY created_at", [dispatch_id]))
+    return _rows(
+        con.execute(
+            "SELECT dispatch_id, name, status, parent_node_id FROM dispatches "
+            "WHERE parent_dispatch_id = ? ORDER BY created_at",
+            [dispatch_id],
+        )
+    )
 
 
 def family(con: Any, dispatch_ids: Sequence[str]) -> list[str]:
     """The given dispatches and, recursively, their child dispatches (sublattices)."""
-    found = _rows(con.execute(
-        """WITH RECURSIVE tree(id) AS (
+    found = _rows(
+        con.execute(
+            """WITH RECURSIVE tree(id) AS (
                SELECT dispatch_id FROM dispatches
                 WHERE dispatch_id IN (SELECT unnest(?::VARCHAR[]))
                UNION
                SELECT d.dispatch_id FROM dispatches d JOIN tree ON d.parent_dispatch_id = tree.id)
-           SELECT id FROM tree""", [list(dispatch_ids)]))
+           SELECT id FROM tree""",
+            [list(dispatch_ids)],
+        )
+    )
     return [r["id"] for r in found]
 
 
@@ -256,8 +364,7 @@ def delete_dispatches(con: Any, dispatch_ids: Sequence[str]) -> None:
     """Remove dispatches with their electrons, edges, attempts and blob links."""
     ids = [list(dispatch_ids)]
     for table in ("electrons", "edges", "attempts", "dispatches"):
-        con.execute(f"DELETE FROM {table} WHERE dispatch_id IN (SELECT unnest(?::VARCHAR[]))",
-                    ids)
+        con.execute(f"DELETE FROM {table} WHERE dispatch_id IN (SELECT unnest(?::VARCHAR[]))", ids)
 
 
 #: the blob keys some row still uses (``BlobStore.delete_unreferenced`` keeps these)

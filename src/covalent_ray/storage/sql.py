@@ -3,8 +3,8 @@
 The views
 ---------
 :data:`VIEWS` is the documented, stable relational face of the results database:
-``dispatches``, ``electrons``, ``edges``, ``electron_inputs`` and ``attempts``. Each column is declared
-once, with its type, its meaning and the expression that computes it from the base
+``dispatches``, ``electrons``, ``edges``, ``electron_inputs`` and ``attempts``. Each column is
+declared once, with its type, its meaning and the expression that computes it from the base
 tables (``storage/schema.py``), so the base tables can change without breaking a user's
 query, and the README's column tables are generated from the same declarations (a test
 keeps them equal). Values appear as JSON where they are made of JSON types and as their
@@ -141,40 +141,94 @@ _DISPATCHES = View(
     doc="One row per dispatch, sublattice dispatches included.",
     source="dispatches d WHERE {ids:d}",
     columns=(
-        Column("dispatch_id", "VARCHAR", "The dispatch's ID, as `ct.dispatch` returned it.",
-               "d.dispatch_id"),
+        Column(
+            "dispatch_id",
+            "VARCHAR",
+            "The dispatch's ID, as `ct.dispatch` returned it.",
+            "d.dispatch_id",
+        ),
         Column("name", "VARCHAR", "The lattice's name.", "d.name"),
-        Column("status", "VARCHAR", "`NEW_OBJECT`, `RUNNING`, `COMPLETED`, `FAILED`, "
-               "`CANCELLED`, ... (the `ct.status` names).", "d.status"),
-        Column("root_dispatch_id", "VARCHAR", "The top-level dispatch this one belongs to "
-               "(its own ID unless it is a sublattice).", "d.root_dispatch_id"),
-        Column("parent_dispatch_id", "VARCHAR", "The dispatch whose sublattice electron "
-               "started this one; NULL for a top-level dispatch.", "d.parent_dispatch_id"),
-        Column("parent_node_id", "INTEGER", "The node of the parent dispatch that ran this "
-               "sublattice; NULL for a top-level dispatch.", "d.parent_node_id"),
-        Column("executor", "VARCHAR", "The lattice's default executor for its electrons.",
-               "d.executor"),
-        Column("workflow_executor", "VARCHAR", "The lattice's workflow executor.",
-               "d.workflow_executor"),
-        Column("created_at", "TIMESTAMP", "When the dispatch was registered (UTC).",
-               "d.created_at"),
+        Column(
+            "status",
+            "VARCHAR",
+            "`NEW_OBJECT`, `RUNNING`, `COMPLETED`, `FAILED`, "
+            "`CANCELLED`, ... (the `ct.status` names).",
+            "d.status",
+        ),
+        Column(
+            "root_dispatch_id",
+            "VARCHAR",
+            "The top-level dispatch this one belongs to (its own ID unless it is a sublattice).",
+            "d.root_dispatch_id",
+        ),
+        Column(
+            "parent_dispatch_id",
+            "VARCHAR",
+            "The dispatch whose sublattice electron "
+            "started this one; NULL for a top-level dispatch.",
+            "d.parent_dispatch_id",
+        ),
+        Column(
+            "parent_node_id",
+            "INTEGER",
+            "The node of the parent dispatch that ran this "
+            "sublattice; NULL for a top-level dispatch.",
+            "d.parent_node_id",
+        ),
+        Column(
+            "executor", "VARCHAR", "The lattice's default executor for its electrons.", "d.executor"
+        ),
+        Column(
+            "workflow_executor",
+            "VARCHAR",
+            "The lattice's workflow executor.",
+            "d.workflow_executor",
+        ),
+        Column(
+            "created_at", "TIMESTAMP", "When the dispatch was registered (UTC).", "d.created_at"
+        ),
         Column("start_time", "TIMESTAMP", "When it started running (UTC).", "d.start_time"),
-        Column("end_time", "TIMESTAMP", "When it ended (UTC); NULL while it runs.",
-               "d.end_time"),
-        Column("duration_s", "DOUBLE", "`end_time - start_time` in seconds; NULL while it "
-               "runs.", "epoch(d.end_time - d.start_time)"),
-        Column("num_nodes", "INTEGER", "Nodes in its graph (electrons, parameters and the "
-               "glue nodes of collections, attributes and operators).", "d.num_nodes"),
-        Column("error", "VARCHAR", "Why it failed (each failed electron named); NULL unless "
-               "it failed or was cancelled.", "d.error"),
-        Column("inputs", "JSON", 'The lattice\'s arguments: `{"args": [...], "kwargs": '
-               '{...}}` (the readable string as a JSON string when they are not all JSON '
-               'types).', _value("d.inputs_json", "d.inputs_repr")),
-        Column("inputs_repr", "VARCHAR", "The arguments' readable form (`repr`, at most 2000 "
-               "characters).", "d.inputs_repr"),
-        Column("result", "JSON", "The lattice's return value as JSON, or its readable string "
-               "as a JSON string; NULL until it completes.",
-               _value("d.result_json", "d.result_repr")),
+        Column("end_time", "TIMESTAMP", "When it ended (UTC); NULL while it runs.", "d.end_time"),
+        Column(
+            "duration_s",
+            "DOUBLE",
+            "`end_time - start_time` in seconds; NULL while it runs.",
+            "epoch(d.end_time - d.start_time)",
+        ),
+        Column(
+            "num_nodes",
+            "INTEGER",
+            "Nodes in its graph (electrons, parameters and the "
+            "glue nodes of collections, attributes and operators).",
+            "d.num_nodes",
+        ),
+        Column(
+            "error",
+            "VARCHAR",
+            "Why it failed (each failed electron named); NULL unless it failed or was cancelled.",
+            "d.error",
+        ),
+        Column(
+            "inputs",
+            "JSON",
+            'The lattice\'s arguments: `{"args": [...], "kwargs": '
+            "{...}}` (the readable string as a JSON string when they are not all JSON "
+            "types).",
+            _value("d.inputs_json", "d.inputs_repr"),
+        ),
+        Column(
+            "inputs_repr",
+            "VARCHAR",
+            "The arguments' readable form (`repr`, at most 2000 characters).",
+            "d.inputs_repr",
+        ),
+        Column(
+            "result",
+            "JSON",
+            "The lattice's return value as JSON, or its readable string "
+            "as a JSON string; NULL until it completes.",
+            _value("d.result_json", "d.result_repr"),
+        ),
         Column("result_repr", "VARCHAR", "The return value's readable form.", "d.result_repr"),
     ),
 )
@@ -206,52 +260,113 @@ _args AS (
 _ELECTRONS = View(
     name="electrons",
     doc="One row per node of every dispatch's graph: electrons, parameters, sublattices "
-        "and the glue nodes (`kind` tells them apart).",
+    "and the glue nodes (`kind` tells them apart).",
     ctes=_INPUT_CTES,
     source="electrons e JOIN dispatches d ON d.dispatch_id = e.dispatch_id\n"
-           "LEFT JOIN _inputs i ON i.dispatch_id = e.dispatch_id AND i.node_id = e.node_id\n"
-           "WHERE {ids:e} AND {ids:d}",
+    "LEFT JOIN _inputs i ON i.dispatch_id = e.dispatch_id AND i.node_id = e.node_id\n"
+    "WHERE {ids:e} AND {ids:d}",
     columns=(
-        Column("dispatch_id", "VARCHAR", "The dispatch the node belongs to (its parent "
-               "dispatch).", "e.dispatch_id"),
-        Column("node_id", "INTEGER", "The node's id in the graph (`result.get_node_result(i)`)."
-               , "e.node_id"),
-        Column("name", "VARCHAR", "The electron's function name (parameters are "
-               "`:parameter:<value>`, glue nodes `:electron_list:` and the like).", "e.name"),
-        Column("kind", "VARCHAR", "`electron`, `sublattice`, `parameter`, `electron_list`, "
-               "`electron_tuple`, `electron_set`, `electron_dict`, `getitem`, `getattr` or "
-               "`operator`.", "e.kind"),
-        Column("status", "VARCHAR", "Its status; electrons downstream of a failure stay "
-               "`NEW_OBJECT`.", "e.status"),
-        Column("executor", "VARCHAR", "The executor that ran it (electrons and sublattices; "
-               "NULL for other kinds).", "e.executor"),
-        Column("root_dispatch_id", "VARCHAR", "The top-level dispatch the node belongs to.",
-               "d.root_dispatch_id"),
-        Column("sub_dispatch_id", "VARCHAR", "For a sublattice node: the child dispatch it "
-               "started.", "e.sub_dispatch_id"),
-        Column("reused_from", "VARCHAR", "The dispatch whose stored output a redispatch "
-               "reused instead of running it again; NULL otherwise.", "e.reused_from"),
+        Column(
+            "dispatch_id",
+            "VARCHAR",
+            "The dispatch the node belongs to (its parent dispatch).",
+            "e.dispatch_id",
+        ),
+        Column(
+            "node_id",
+            "INTEGER",
+            "The node's id in the graph (`result.get_node_result(i)`).",
+            "e.node_id",
+        ),
+        Column(
+            "name",
+            "VARCHAR",
+            "The electron's function name (parameters are "
+            "`:parameter:<value>`, glue nodes `:electron_list:` and the like).",
+            "e.name",
+        ),
+        Column(
+            "kind",
+            "VARCHAR",
+            "`electron`, `sublattice`, `parameter`, `electron_list`, "
+            "`electron_tuple`, `electron_set`, `electron_dict`, `getitem`, `getattr` or "
+            "`operator`.",
+            "e.kind",
+        ),
+        Column(
+            "status",
+            "VARCHAR",
+            "Its status; electrons downstream of a failure stay `NEW_OBJECT`.",
+            "e.status",
+        ),
+        Column(
+            "executor",
+            "VARCHAR",
+            "The executor that ran it (electrons and sublattices; NULL for other kinds).",
+            "e.executor",
+        ),
+        Column(
+            "root_dispatch_id",
+            "VARCHAR",
+            "The top-level dispatch the node belongs to.",
+            "d.root_dispatch_id",
+        ),
+        Column(
+            "sub_dispatch_id",
+            "VARCHAR",
+            "For a sublattice node: the child dispatch it started.",
+            "e.sub_dispatch_id",
+        ),
+        Column(
+            "reused_from",
+            "VARCHAR",
+            "The dispatch whose stored output a redispatch "
+            "reused instead of running it again; NULL otherwise.",
+            "e.reused_from",
+        ),
         Column("start_time", "TIMESTAMP", "When it started running (UTC).", "e.start_time"),
         Column("end_time", "TIMESTAMP", "When it ended (UTC).", "e.end_time"),
-        Column("duration_s", "DOUBLE", "`end_time - start_time` in seconds.",
-               "epoch(e.end_time - e.start_time)"),
+        Column(
+            "duration_s",
+            "DOUBLE",
+            "`end_time - start_time` in seconds.",
+            "epoch(e.end_time - e.start_time)",
+        ),
         Column("ray_node_id", "VARCHAR", "The Ray node that ran it.", "e.ray_node_id"),
-        Column("worker_pid", "INTEGER", "The process id of the Ray worker that ran it.",
-               "e.worker_pid"),
-        Column("attempt", "INTEGER", "Attempts made: 1 for a first run, more after retries, "
-               "0 if it never ran (the `attempts` view has each one).", "e.attempt"),
+        Column(
+            "worker_pid", "INTEGER", "The process id of the Ray worker that ran it.", "e.worker_pid"
+        ),
+        Column(
+            "attempt",
+            "INTEGER",
+            "Attempts made: 1 for a first run, more after retries, "
+            "0 if it never ran (the `attempts` view has each one).",
+            "e.attempt",
+        ),
         Column("error", "VARCHAR", "The exception and traceback when it failed.", "e.error"),
-        Column("inputs", "JSON", "Its arguments by parameter name, e.g. `{\"lr\": 0.1, "
-               "\"depth\": 3}`: positional arguments named after the parameters they bind "
-               "to, keyword arguments by keyword, several `*args` values as a list under "
-               "that parameter's name; arguments without a name (those of glue nodes) "
-               "under their position (`\"0\"`, `\"1\"`). Each value is the parent's "
-               "output as in `output`; `{}` without arguments.",
-               "coalesce(i.inputs, '{}'::JSON)"),
-        Column("output", "JSON", "Its output as JSON, or its readable string as a JSON "
-               "string; NULL until it completes.", _value("e.output_json", "e.output_repr")),
-        Column("output_repr", "VARCHAR", "The output's readable form (`repr`, at most 2000 "
-               "characters).", "e.output_repr"),
+        Column(
+            "inputs",
+            "JSON",
+            'Its arguments by parameter name, e.g. `{"lr": 0.1, '
+            '"depth": 3}`: positional arguments named after the parameters they bind '
+            "to, keyword arguments by keyword, several `*args` values as a list under "
+            "that parameter's name; arguments without a name (those of glue nodes) "
+            'under their position (`"0"`, `"1"`). Each value is the parent\'s '
+            "output as in `output`; `{}` without arguments.",
+            "coalesce(i.inputs, '{}'::JSON)",
+        ),
+        Column(
+            "output",
+            "JSON",
+            "Its output as JSON, or its readable string as a JSON string; NULL until it completes.",
+            _value("e.output_json", "e.output_repr"),
+        ),
+        Column(
+            "output_repr",
+            "VARCHAR",
+            "The output's readable form (`repr`, at most 2000 characters).",
+            "e.output_repr",
+        ),
         Column("stdout", "VARCHAR", "What it printed to standard output.", "e.stdout"),
         Column("stderr", "VARCHAR", "What it printed to standard error.", "e.stderr"),
     ),
@@ -263,37 +378,61 @@ _EDGES = View(
     source="edges g WHERE {ids:g}",
     columns=(
         Column("dispatch_id", "VARCHAR", "The dispatch of the graph.", "g.dispatch_id"),
-        Column("parent_node_id", "INTEGER", "The node whose output is passed.",
-               "g.parent_node_id"),
+        Column("parent_node_id", "INTEGER", "The node whose output is passed.", "g.parent_node_id"),
         Column("child_node_id", "INTEGER", "The node receiving it.", "g.child_node_id"),
-        Column("kind", "VARCHAR", "`arg` (positional), `kwarg` (keyword) or `wait` (ordering "
-               "only, from `ct.wait`).", "g.kind"),
-        Column("arg_index", "INTEGER", "Position among the positional arguments; NULL "
-               "otherwise.", "g.arg_index"),
-        Column("param_name", "VARCHAR", "The keyword, or the parameter a positional argument "
-               "binds to; NULL when unknown.", "g.param_name"),
+        Column(
+            "kind",
+            "VARCHAR",
+            "`arg` (positional), `kwarg` (keyword) or `wait` (ordering only, from `ct.wait`).",
+            "g.kind",
+        ),
+        Column(
+            "arg_index",
+            "INTEGER",
+            "Position among the positional arguments; NULL otherwise.",
+            "g.arg_index",
+        ),
+        Column(
+            "param_name",
+            "VARCHAR",
+            "The keyword, or the parameter a positional argument binds to; NULL when unknown.",
+            "g.param_name",
+        ),
     ),
 )
 
 _ELECTRON_INPUTS = View(
     name="electron_inputs",
     doc="One row per argument of every node (what `electrons.inputs` is built from), for "
-        "filtering or grouping by argument.",
+    "filtering or grouping by argument.",
     source="edges g JOIN electrons p ON p.dispatch_id = g.dispatch_id "
-           "AND p.node_id = g.parent_node_id\nWHERE g.kind <> 'wait' AND {ids:g} AND {ids:p}",
+    "AND p.node_id = g.parent_node_id\nWHERE g.kind <> 'wait' AND {ids:g} AND {ids:p}",
     columns=(
         Column("dispatch_id", "VARCHAR", "The dispatch.", "g.dispatch_id"),
         Column("node_id", "INTEGER", "The node receiving the argument.", "g.child_node_id"),
-        Column("name", "VARCHAR", "The parameter or keyword name; NULL when unknown.",
-               "g.param_name"),
-        Column("position", "INTEGER", "Position among the positional arguments; NULL for a "
-               "keyword argument.", "g.arg_index"),
+        Column(
+            "name", "VARCHAR", "The parameter or keyword name; NULL when unknown.", "g.param_name"
+        ),
+        Column(
+            "position",
+            "INTEGER",
+            "Position among the positional arguments; NULL for a keyword argument.",
+            "g.arg_index",
+        ),
         Column("kind", "VARCHAR", "`arg` or `kwarg`.", "g.kind"),
-        Column("parent_node_id", "INTEGER", "The node whose output is the argument (a "
-               "`parameter` node for a plain value).", "g.parent_node_id"),
-        Column("value", "JSON", "The argument as JSON, or its readable string as a JSON "
-               "string; NULL until the parent has completed.",
-               _value("p.output_json", "p.output_repr")),
+        Column(
+            "parent_node_id",
+            "INTEGER",
+            "The node whose output is the argument (a `parameter` node for a plain value).",
+            "g.parent_node_id",
+        ),
+        Column(
+            "value",
+            "JSON",
+            "The argument as JSON, or its readable string as a JSON "
+            "string; NULL until the parent has completed.",
+            _value("p.output_json", "p.output_repr"),
+        ),
         Column("value_repr", "VARCHAR", "The argument's readable form.", "p.output_repr"),
     ),
 )
@@ -301,19 +440,25 @@ _ELECTRON_INPUTS = View(
 _ATTEMPTS = View(
     name="attempts",
     doc="One row per finished attempt of an electron (retries, timeouts and re-runs after "
-        "a crash each add one).",
+    "a crash each add one).",
     source="attempts a WHERE {ids:a}",
     columns=(
         Column("dispatch_id", "VARCHAR", "The dispatch.", "a.dispatch_id"),
         Column("node_id", "INTEGER", "The electron's node id.", "a.node_id"),
-        Column("attempt", "INTEGER", "1 for the first attempt, 2 for the first retry, ...",
-               "a.attempt"),
-        Column("status", "VARCHAR", "How the attempt ended (`COMPLETED`, `FAILED`, ...).",
-               "a.status"),
+        Column(
+            "attempt", "INTEGER", "1 for the first attempt, 2 for the first retry, ...", "a.attempt"
+        ),
+        Column(
+            "status", "VARCHAR", "How the attempt ended (`COMPLETED`, `FAILED`, ...).", "a.status"
+        ),
         Column("start_time", "TIMESTAMP", "When it started (UTC).", "a.start_time"),
         Column("end_time", "TIMESTAMP", "When it ended (UTC).", "a.end_time"),
-        Column("duration_s", "DOUBLE", "`end_time - start_time` in seconds.",
-               "epoch(a.end_time - a.start_time)"),
+        Column(
+            "duration_s",
+            "DOUBLE",
+            "`end_time - start_time` in seconds.",
+            "epoch(a.end_time - a.start_time)",
+        ),
         Column("error", "VARCHAR", "Why it failed; NULL if it did not.", "a.error"),
         Column("ray_node_id", "VARCHAR", "The Ray node it ran on.", "a.ray_node_id"),
         Column("worker_pid", "INTEGER", "The Ray worker process it ran in.", "a.worker_pid"),
@@ -321,15 +466,21 @@ _ATTEMPTS = View(
 )
 
 #: The relations a query may read, by name.
-VIEWS: dict[str, View] = {v.name: v for v in (_DISPATCHES, _ELECTRONS, _EDGES,
-                                               _ELECTRON_INPUTS, _ATTEMPTS)}
+VIEWS: dict[str, View] = {
+    v.name: v for v in (_DISPATCHES, _ELECTRONS, _EDGES, _ELECTRON_INPUTS, _ATTEMPTS)
+}
 
 
 def schema() -> list[dict[str, Any]]:
     """The views and their columns as plain data (for ``--schema``, REST and the UI)."""
-    return [{"name": v.name, "doc": v.doc,
-             "columns": [{"name": c.name, "type": c.type, "doc": c.doc} for c in v.columns]}
-            for v in VIEWS.values()]
+    return [
+        {
+            "name": v.name,
+            "doc": v.doc,
+            "columns": [{"name": c.name, "type": c.type, "doc": c.doc} for c in v.columns],
+        }
+        for v in VIEWS.values()
+    ]
 
 
 def schema_markdown() -> str:
@@ -337,38 +488,88 @@ def schema_markdown() -> str:
     parts = []
     for v in VIEWS.values():
         rows = "\n".join(f"| `{c.name}` | {c.type} | {c.doc} |" for c in v.columns)
-        parts.append(f"**`{v.name}`**: {v.doc}\n\n| column | type | meaning |\n|---|---|---|\n"
-                     f"{rows}\n")
+        parts.append(
+            f"**`{v.name}`**: {v.doc}\n\n| column | type | meaning |\n|---|---|---|\n{rows}\n"
+        )
     return "\n".join(parts)
 
 
 # -- the policy -----------------------------------------------------------------------
 
 #: Table functions a query may use: they compute rows, they read nothing.
-ALLOWED_TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest", "json_each",
-                                     "json_tree"})
+ALLOWED_TABLE_FUNCTIONS = frozenset(
+    {"range", "generate_series", "unnest", "json_each", "json_tree"}
+)
 
 #: Functions a query may not call: they read settings, variables, the catalog or logs,
 #: change state (sequences, seeds, logs), run SQL given as data, or just sleep.
-DENIED_FUNCTIONS = frozenset({
-    "current_setting", "getenv", "getvariable", "setseed", "nextval", "currval", "setval",
-    "write_log", "pg_sleep", "sleep_ms", "json_execute_serialized_sql",
-    "json_serialize_sql", "json_deserialize_sql", "json_serialize_plan", "copy_database",
-    "import_database", "database_size", "storage_info", "metadata_info", "table_info",
-    "show", "show_databases", "show_tables", "show_tables_expanded", "user_agent",
-    "platform", "extension_versions", "current_query", "current_query_id",
-    "current_connection_id", "current_transaction_id", "txid_current",
-    "parse_duckdb_log_message", "query", "query_table", "checkpoint", "force_checkpoint",
-    "inet_client_addr", "inet_client_port", "inet_server_addr", "inet_server_port",
-    "pg_postmaster_start_time", "pg_conf_load_time", "current_database", "current_catalog",
-    "database_list", "functions", "collations",
-})
-_DENIED_PREFIXES = ("duckdb_", "pragma_", "enable_", "disable_", "__internal", "pg_get_",
-                    "has_", "icu_calendar")
+DENIED_FUNCTIONS = frozenset(
+    {
+        "current_setting",
+        "getenv",
+        "getvariable",
+        "setseed",
+        "nextval",
+        "currval",
+        "setval",
+        "write_log",
+        "pg_sleep",
+        "sleep_ms",
+        "json_execute_serialized_sql",
+        "json_serialize_sql",
+        "json_deserialize_sql",
+        "json_serialize_plan",
+        "copy_database",
+        "import_database",
+        "database_size",
+        "storage_info",
+        "metadata_info",
+        "table_info",
+        "show",
+        "show_databases",
+        "show_tables",
+        "show_tables_expanded",
+        "user_agent",
+        "platform",
+        "extension_versions",
+        "current_query",
+        "current_query_id",
+        "current_connection_id",
+        "current_transaction_id",
+        "txid_current",
+        "parse_duckdb_log_message",
+        "query",
+        "query_table",
+        "checkpoint",
+        "force_checkpoint",
+        "inet_client_addr",
+        "inet_client_port",
+        "inet_server_addr",
+        "inet_server_port",
+        "pg_postmaster_start_time",
+        "pg_conf_load_time",
+        "current_database",
+        "current_catalog",
+        "database_list",
+        "functions",
+        "collations",
+    }
+)
+_DENIED_PREFIXES = (
+    "duckdb_",
+    "pragma_",
+    "enable_",
+    "disable_",
+    "__internal",
+    "pg_get_",
+    "has_",
+    "icu_calendar",
+)
 
-_SELECT_ONLY = ("only read queries run here: send one SELECT (or WITH ... SELECT, FROM, "
-                "VALUES, DESCRIBE, SUMMARIZE) over the views "
-                + ", ".join(VIEWS) + ".")
+_SELECT_ONLY = (
+    "only read queries run here: send one SELECT (or WITH ... SELECT, FROM, "
+    "VALUES, DESCRIBE, SUMMARIZE) over the views " + ", ".join(VIEWS) + "."
+)
 
 
 def check_query(con: Any, text: str, max_chars: int = 100_000) -> None:
@@ -378,15 +579,17 @@ def check_query(con: Any, text: str, max_chars: int = 100_000) -> None:
     import duckdb
 
     if len(text) > max_chars:
-        raise QueryRejectedError(f"the query is {len(text)} characters long; at most "
-                                 f"{max_chars} are accepted.")
+        raise QueryRejectedError(
+            f"the query is {len(text)} characters long; at most {max_chars} are accepted."
+        )
     try:
         statements = con.extract_statements(text)
     except duckdb.Error as exc:
         raise QueryRejectedError(f"the query does not parse: {exc}") from None
     if len(statements) != 1:
         raise QueryRejectedError(
-            f"the text holds {len(statements)} statements; send exactly one SELECT.")
+            f"the text holds {len(statements)} statements; send exactly one SELECT."
+        )
     kind = statements[0].type
     if kind != duckdb.StatementType.SELECT:
         raise QueryRejectedError(f"{kind.name} statements are refused: {_SELECT_ONLY}")
@@ -395,7 +598,8 @@ def check_query(con: Any, text: str, max_chars: int = 100_000) -> None:
     if tree.get("error"):
         raise QueryRejectedError(
             f"the query cannot be analysed ({tree.get('error_message', 'unknown form')}): "
-            f"{_SELECT_ONLY}")
+            f"{_SELECT_ONLY}"
+        )
     ctes = {name.lower() for name in _cte_names(tree)}
     for node in _walk(tree):
         _check_node(node, ctes)
@@ -430,23 +634,28 @@ def _check_node(node: dict[str, Any], ctes: set[str]) -> None:
             shown = ".".join(p for p in (catalog, schema_name, name) if p)
             raise QueryRejectedError(
                 f"the query reads {shown!r}, which is not a result view; queries may read "
-                f"only {', '.join(VIEWS)} (and their own CTEs).")
+                f"only {', '.join(VIEWS)} (and their own CTEs)."
+            )
     elif ref_type == "TABLE_FUNCTION":
         fn = node.get("function") or {}
         name = str(fn.get("function_name", "")).lower()
         if name not in ALLOWED_TABLE_FUNCTIONS or fn.get("schema") or fn.get("catalog"):
             raise QueryRejectedError(
                 f"the table function {name!r} is refused (no files, URLs, catalogs or "
-                f"nested SQL); allowed: {', '.join(sorted(ALLOWED_TABLE_FUNCTIONS))}.")
+                f"nested SQL); allowed: {', '.join(sorted(ALLOWED_TABLE_FUNCTIONS))}."
+            )
     elif ref_type == "SHOW_REF" and node.get("query") is None:
-        raise QueryRejectedError("SHOW lists the database's catalog, which is refused; "
-                                 "DESCRIBE a view instead (e.g. `DESCRIBE electrons`).")
+        raise QueryRejectedError(
+            "SHOW lists the database's catalog, which is refused; "
+            "DESCRIBE a view instead (e.g. `DESCRIBE electrons`)."
+        )
     elif node.get("class") == "FUNCTION":
         name = str(node.get("function_name", "")).lower()
         if name in DENIED_FUNCTIONS or name.startswith(_DENIED_PREFIXES):
             raise QueryRejectedError(
                 f"the function {name!r} is refused: queries may not read settings, "
-                "variables, sequences, logs or the catalog, nor sleep.")
+                "variables, sequences, logs or the catalog, nor sleep."
+            )
 
 
 # -- limits ---------------------------------------------------------------------------
@@ -546,9 +755,11 @@ def _limit_process(limits: SqlLimits) -> None:
     import resource
 
     mib = 2**20
-    for which, value in ((resource.RLIMIT_AS, limits.address_space_mb * mib),
-                         (resource.RLIMIT_FSIZE, limits.spill_mb * mib),
-                         (resource.RLIMIT_CORE, 0)):
+    for which, value in (
+        (resource.RLIMIT_AS, limits.address_space_mb * mib),
+        (resource.RLIMIT_FSIZE, limits.spill_mb * mib),
+        (resource.RLIMIT_CORE, 0),
+    ):
         try:
             resource.setrlimit(which, (value, value))
         except (ValueError, OSError):  # a lower hard limit is already in place
@@ -559,13 +770,18 @@ def _open_sandbox(directory: str, limits: SqlLimits) -> Any:
     """The worker's DuckDB: the view tables, then every safety switch, then the lock."""
     import duckdb
 
-    con = duckdb.connect(os.path.join(directory, "views.duckdb"), config={
-        "threads": 1, "memory_limit": f"{limits.memory_mb}MB",
-        "temp_directory": os.path.join(directory, "spill"),
-        "max_temp_directory_size": f"{limits.spill_mb}MB",
-        "autoinstall_known_extensions": False, "autoload_known_extensions": False,
-        "allow_community_extensions": False,
-    })
+    con = duckdb.connect(
+        os.path.join(directory, "views.duckdb"),
+        config={
+            "threads": 1,
+            "memory_limit": f"{limits.memory_mb}MB",
+            "temp_directory": os.path.join(directory, "spill"),
+            "max_temp_directory_size": f"{limits.spill_mb}MB",
+            "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False,
+            "allow_community_extensions": False,
+        },
+    )
     con.execute("SET TimeZone = 'UTC'")  # stored times are UTC: now()::TIMESTAMP matches
     for view in VIEWS.values():
         con.execute(view.ddl())
@@ -598,13 +814,15 @@ class _WorkerServer:
             for name, size in request["parts"]:
                 if name not in VIEWS:
                     raise ValueError(f"unknown view {name!r}")
-                table = ipc_to_arrow(body[offset:offset + size])
+                table = ipc_to_arrow(body[offset : offset + size])
                 offset += size
                 if ids is None:
                     cur.execute(f"DELETE FROM {name}")
                 elif ids:
-                    cur.execute(f"DELETE FROM {name} WHERE dispatch_id IN "
-                                "(SELECT unnest(?::VARCHAR[]))", [ids])
+                    cur.execute(
+                        f"DELETE FROM {name} WHERE dispatch_id IN (SELECT unnest(?::VARCHAR[]))",
+                        [ids],
+                    )
                 if table.num_rows:
                     alias = f"_load_{name}"
                     cur.register(alias, table)
@@ -617,8 +835,14 @@ class _WorkerServer:
                 cur.execute("ROLLBACK")
             except Exception:  # noqa: S110  (no transaction left to roll back)
                 pass
-            self.reply({"id": request["id"], "ok": False, "kind": "failed",
-                        "message": f"copying the views into the SQL sandbox failed: {exc}"})
+            self.reply(
+                {
+                    "id": request["id"],
+                    "ok": False,
+                    "kind": "failed",
+                    "message": f"copying the views into the SQL sandbox failed: {exc}",
+                }
+            )
         finally:
             for alias in registered:
                 cur.unregister(alias)
@@ -635,12 +859,24 @@ class _WorkerServer:
         except QueryError as exc:
             self.reply({"id": rid, "ok": False, "kind": "failed", "message": str(exc)})
         except MemoryError:
-            self.reply({"id": rid, "ok": False, "kind": "failed", "message":
-                        "the query ran out of memory in the SQL sandbox "
-                        f"(limit {self.limits.address_space_mb} MB)."})
+            self.reply(
+                {
+                    "id": rid,
+                    "ok": False,
+                    "kind": "failed",
+                    "message": "the query ran out of memory in the SQL sandbox "
+                    f"(limit {self.limits.address_space_mb} MB).",
+                }
+            )
         except Exception as exc:  # any other failure is the query's, reported as such
-            self.reply({"id": rid, "ok": False, "kind": "failed",
-                        "message": f"{type(exc).__name__}: {exc}"})
+            self.reply(
+                {
+                    "id": rid,
+                    "ok": False,
+                    "kind": "failed",
+                    "message": f"{type(exc).__name__}: {exc}",
+                }
+            )
 
     def _run(self, request: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
         import duckdb
@@ -687,23 +923,33 @@ class _WorkerServer:
         except duckdb.InterruptException:
             raise QueryError(
                 f"the query was interrupted after {timeout:g} s (its time limit); narrow "
-                "it or pass a larger timeout.") from None
+                "it or pass a larger timeout."
+            ) from None
         except duckdb.OutOfMemoryException as exc:
             first = str(exc).strip().splitlines()[0]  # DuckDB's tips about SET do not apply
-            raise QueryError(f"the query ran out of memory in the SQL sandbox ({first}); "
-                             "aggregate or filter more.") from None
+            raise QueryError(
+                f"the query ran out of memory in the SQL sandbox ({first}); "
+                "aggregate or filter more."
+            ) from None
         except (duckdb.Error, pa.ArrowException) as exc:
             # an interrupt while batches stream surfaces as an Arrow error
             if fired.is_set():
-                raise QueryError(f"the query was interrupted after {timeout:g} s (its time "
-                                 "limit); narrow it or pass a larger timeout.") from None
+                raise QueryError(
+                    f"the query was interrupted after {timeout:g} s (its time "
+                    "limit); narrow it or pass a larger timeout."
+                ) from None
             raise QueryError(str(exc)) from None
         finally:
             timer.cancel()
             cur.close()
-        header = {"columns": table.column_names, "types": types, "row_count": table.num_rows,
-                  "truncated": truncated or None, "max_rows": max_rows,
-                  "elapsed_s": round(time.perf_counter() - started, 6)}
+        header = {
+            "columns": table.column_names,
+            "types": types,
+            "row_count": table.num_rows,
+            "truncated": truncated or None,
+            "max_rows": max_rows,
+            "elapsed_s": round(time.perf_counter() - started, 6),
+        }
         return header, arrow_to_ipc(table)
 
     def serve(self, source: IO[bytes]) -> None:
@@ -740,8 +986,9 @@ def serve_worker() -> None:
     # held for this process's life: a directory whose lock is free belongs to nobody
     lock = open(os.path.join(directory, _LOCK), "w")  # noqa: SIM115
     fcntl.flock(lock, fcntl.LOCK_EX)
-    threading.Thread(target=_exit_with_parent, args=(settings["parent"], directory),
-                     daemon=True).start()
+    threading.Thread(
+        target=_exit_with_parent, args=(settings["parent"], directory), daemon=True
+    ).start()
     con = _open_sandbox(directory, limits)
     server = _WorkerServer(con, limits, out)
     server.reply({"id": 0, "ok": True, "ready": True})
@@ -786,25 +1033,34 @@ class _Worker:
         root.mkdir(parents=True, exist_ok=True, mode=0o700)
         _sweep(root)
         self.directory = tempfile.mkdtemp(prefix="worker-", dir=root)
-        settings = {"limits": asdict(limits), "directory": self.directory,
-                    "parent": os.getpid()}
+        settings = {"limits": asdict(limits), "directory": self.directory, "parent": os.getpid()}
         env = {  # nothing of the service's environment (tokens, addresses) goes along
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
-            "HOME": self.directory, "TMPDIR": self.directory, "LANG": "C.UTF-8",
-            "MALLOC_ARENA_MAX": "2", "OMP_NUM_THREADS": "1", "PYTHONNOUSERSITE": "1",
+            "HOME": self.directory,
+            "TMPDIR": self.directory,
+            "LANG": "C.UTF-8",
+            "MALLOC_ARENA_MAX": "2",
+            "OMP_NUM_THREADS": "1",
+            "PYTHONNOUSERSITE": "1",
         }
         code = "from covalent_ray.storage.sql import serve_worker; serve_worker()"
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", code, json.dumps(settings)], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=None, env=env, cwd=self.directory)
+            [sys.executable, "-c", code, json.dumps(settings)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=None,
+            env=env,
+            cwd=self.directory,
+        )
         self._lock = threading.Lock()
         self._next = 1
         self._pending: dict[int, Future[tuple[dict[str, Any], bytes]]] = {}
         ready: Future[tuple[dict[str, Any], bytes]] = Future()
         self._pending[0] = ready
-        self._reader = threading.Thread(target=self._read_replies, daemon=True,
-                                        name="covalent-ray-sql-replies")
+        self._reader = threading.Thread(
+            target=self._read_replies, daemon=True, name="covalent-ray-sql-replies"
+        )
         self._reader.start()
         try:
             ready.result(timeout=60)
@@ -831,9 +1087,12 @@ class _Worker:
             if fut is not None and not fut.done():
                 fut.set_result(frame)
         code = self.proc.wait()
-        self._fail_all(QueryError(
-            f"the SQL sandbox worker stopped (exit code {code}), most likely because a "
-            "query exhausted its memory; it restarts with the next query."))
+        self._fail_all(
+            QueryError(
+                f"the SQL sandbox worker stopped (exit code {code}), most likely because a "
+                "query exhausted its memory; it restarts with the next query."
+            )
+        )
 
     def _fail_all(self, exc: Exception) -> None:
         with self._lock:
@@ -842,8 +1101,7 @@ class _Worker:
             if not fut.done():
                 fut.set_exception(exc)
 
-    def request(self, header: dict[str, Any], *body: bytes
-                ) -> Future[tuple[dict[str, Any], bytes]]:
+    def request(self, header: dict[str, Any], *body: bytes) -> Future[tuple[dict[str, Any], bytes]]:
         """Send a request; the future resolves with the worker's reply frame."""
         fut: Future[tuple[dict[str, Any], bytes]] = Future()
         with self._lock:
@@ -855,8 +1113,11 @@ class _Worker:
                 _send(self.proc.stdin, {**header, "id": rid}, *body)
             except (OSError, ValueError) as exc:
                 self._pending.pop(rid, None)
-                fut.set_exception(QueryError(f"the SQL sandbox worker is gone ({exc}); it "
-                                             "restarts with the next query."))
+                fut.set_exception(
+                    QueryError(
+                        f"the SQL sandbox worker is gone ({exc}); it restarts with the next query."
+                    )
+                )
         return fut
 
     def kill(self) -> None:
@@ -914,19 +1175,24 @@ class SqlService:
     through it. Every method blocks: call it from a thread (``pool`` is one sized for it).
     """
 
-    def __init__(self, cursor: Callable[[], Any], limits: SqlLimits | None = None,
-                 root: Path | None = None) -> None:
+    def __init__(
+        self, cursor: Callable[[], Any], limits: SqlLimits | None = None, root: Path | None = None
+    ) -> None:
         self._cursor = cursor
         self.limits = limits or SqlLimits()
         self.root = root or default_root()  # each worker gets a private directory in it
-        self.pool = ThreadPoolExecutor(self.limits.concurrency + 1,
-                                       thread_name_prefix="covalent-ray-sql")
+        self.pool = ThreadPoolExecutor(
+            self.limits.concurrency + 1, thread_name_prefix="covalent-ray-sql"
+        )
         self._worker: _Worker | None = None
         self._copy = _Copy()
         self._refresh_lock = threading.Lock()
         self._start_lock = threading.Lock()
-        self.stats: dict[str, float] = {"refreshes": 0, "copied_dispatches": 0,
-                                        "last_refresh_s": 0.0}
+        self.stats: dict[str, float] = {
+            "refreshes": 0,
+            "copied_dispatches": 0,
+            "last_refresh_s": 0.0,
+        }
 
     # -- worker and copy ---------------------------------------------------------------
 
@@ -954,34 +1220,48 @@ class SqlService:
                     parts: list[bytes] = []
                     if plan.ids is None or plan.ids:
                         for view in VIEWS.values():
-                            rel = cur.sql(view.select(plan.ids is not None),
-                                          params=None if plan.ids is None else
-                                          {"ids": plan.ids})
+                            rel = cur.sql(
+                                view.select(plan.ids is not None),
+                                params=None if plan.ids is None else {"ids": plan.ids},
+                            )
                             parts.append(arrow_to_ipc(_arrow_table(rel)))
                 finally:
                     cur.execute("COMMIT")
             finally:
                 cur.close()
             if parts:
-                header = {"op": "load", "ids": plan.ids,
-                          "parts": [[name, len(data)] for name, data in zip(VIEWS, parts)]}
+                header = {
+                    "op": "load",
+                    "ids": plan.ids,
+                    "parts": [[name, len(data)] for name, data in zip(VIEWS, parts)],
+                }
                 reply, _ = worker.request(header, *parts).result(
-                    timeout=max(60.0, self.limits.timeout_cap_s))
+                    timeout=max(60.0, self.limits.timeout_cap_s)
+                )
                 if not reply.get("ok"):
                     raise QueryError(reply.get("message", "copying the views failed"))
                 self.stats["refreshes"] += 1
-                self.stats["copied_dispatches"] += (len(plan.statuses) if plan.ids is None
-                                                    else len(plan.ids))
+                self.stats["copied_dispatches"] += (
+                    len(plan.statuses) if plan.ids is None else len(plan.ids)
+                )
                 self.stats["last_refresh_s"] = time.perf_counter() - started
-            copy.statuses, copy.finished, copy.running = (plan.statuses, plan.finished,
-                                                          plan.running)
+            copy.statuses, copy.finished, copy.running = (
+                plan.statuses,
+                plan.finished,
+                plan.running,
+            )
             copy.loaded = True
             return worker
 
     # -- queries -----------------------------------------------------------------------
 
-    def query(self, text: str, params: list[Any] | dict[str, Any] | None = None,
-              max_rows: int | None = None, timeout: float | None = None) -> dict[str, Any]:
+    def query(
+        self,
+        text: str,
+        params: list[Any] | dict[str, Any] | None = None,
+        max_rows: int | None = None,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
         """Run one read-only query over the views.
 
         Returns ``columns``, ``types``, ``arrow`` (Arrow IPC stream bytes of the rows),
@@ -990,16 +1270,24 @@ class SqlService:
         and :class:`QueryError` for one that fails or runs out of time.
         """
         if not isinstance(text, str) or not text.strip():
-            raise QueryRejectedError("the query is empty; send one SELECT over the views "
-                                     + ", ".join(VIEWS) + ".")
+            raise QueryRejectedError(
+                "the query is empty; send one SELECT over the views " + ", ".join(VIEWS) + "."
+            )
         if params is not None and not isinstance(params, (list, tuple, dict)):
-            raise QueryRejectedError("params must be a list (for ? and $1) or a mapping "
-                                     "(for $name).")
+            raise QueryRejectedError(
+                "params must be a list (for ? and $1) or a mapping (for $name)."
+            )
         rows, seconds = self.limits.rows(max_rows), self.limits.seconds(timeout)
         worker = self._refresh()
-        fut = worker.request({"op": "query", "sql": text,
-                              "params": list(params) if isinstance(params, tuple) else params,
-                              "max_rows": rows, "timeout": seconds})
+        fut = worker.request(
+            {
+                "op": "query",
+                "sql": text,
+                "params": list(params) if isinstance(params, tuple) else params,
+                "max_rows": rows,
+                "timeout": seconds,
+            }
+        )
         try:
             reply, body = fut.result(timeout=seconds + self.limits.grace_s)
         except FutureTimeout:
@@ -1012,12 +1300,23 @@ class SqlService:
         if not reply.get("ok"):
             cls = QueryRejectedError if reply.get("kind") == "rejected" else QueryError
             raise cls(reply.get("message", "the query failed"))
-        return {"columns": reply["columns"], "types": reply["types"], "arrow": body,
-                "row_count": reply["row_count"], "truncated": reply["truncated"],
-                "max_rows": reply["max_rows"], "elapsed_s": reply["elapsed_s"]}
+        return {
+            "columns": reply["columns"],
+            "types": reply["types"],
+            "arrow": body,
+            "row_count": reply["row_count"],
+            "truncated": reply["truncated"],
+            "max_rows": reply["max_rows"],
+            "elapsed_s": reply["elapsed_s"],
+        }
 
-    def answer(self, text: str, params: list[Any] | dict[str, Any] | None = None,
-               max_rows: int | None = None, timeout: float | None = None) -> dict[str, Any]:
+    def answer(
+        self,
+        text: str,
+        params: list[Any] | dict[str, Any] | None = None,
+        max_rows: int | None = None,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
         """:meth:`query`, with a refusal or failure returned as ``{"error": {"kind",
         "message"}}`` rather than raised (so it crosses Ray without a traceback)."""
         try:
@@ -1028,9 +1327,13 @@ class SqlService:
             return {"error": {"kind": "failed", "message": str(exc)}}
         except Exception as exc:  # the sandbox itself broke (worker start, copy): say so
             log.exception("the SQL sandbox failed")
-            return {"error": {"kind": "failed", "message":
-                              f"the SQL sandbox failed ({type(exc).__name__}: {exc}); the "
-                              "result manager's log has the details."}}
+            return {
+                "error": {
+                    "kind": "failed",
+                    "message": f"the SQL sandbox failed ({type(exc).__name__}: {exc}); the "
+                    "result manager's log has the details.",
+                }
+            }
 
     def export(self, view: str) -> bytes:
         """Every row of ``view`` as a Parquet file's bytes, read straight from the
@@ -1038,8 +1341,7 @@ class SqlService:
         import pyarrow.parquet as pq
 
         if view not in VIEWS:
-            raise QueryRejectedError(f"no view named {view!r}; the views are "
-                                     f"{', '.join(VIEWS)}.")
+            raise QueryRejectedError(f"no view named {view!r}; the views are {', '.join(VIEWS)}.")
         cur = self._cursor()
         try:
             table = _arrow_table(cur.sql(VIEWS[view].select(False)))
@@ -1070,31 +1372,39 @@ class _Plan:
 
 def _plan(cur: Any, copy: _Copy) -> _Plan:
     """Compare the database (inside the caller's transaction) with the copy."""
-    finished = tuple(cur.execute(
-        f"SELECT count(*) FILTER ({_FINISHED}), "
-        f"coalesce(sum(hash(dispatch_id, status)) FILTER ({_FINISHED}), 0) FROM dispatches"
-    ).fetchall()[0])
+    finished = tuple(
+        cur.execute(
+            f"SELECT count(*) FILTER ({_FINISHED}), "
+            f"coalesce(sum(hash(dispatch_id, status)) FILTER ({_FINISHED}), 0) FROM dispatches"
+        ).fetchall()[0]
+    )
     if copy.loaded and finished == copy.finished:
         # no dispatch finished, appeared finished or vanished: look at running ones only
-        running = dict(cur.execute(
-            f"SELECT dispatch_id, status FROM dispatches WHERE NOT ({_FINISHED})").fetchall())
+        running = dict(
+            cur.execute(
+                f"SELECT dispatch_id, status FROM dispatches WHERE NOT ({_FINISHED})"
+            ).fetchall()
+        )
         held_running = {d for d, s in copy.statuses.items() if s not in _TERMINAL_VALUES}
         statuses = {d: s for d, s in copy.statuses.items() if s in _TERMINAL_VALUES}
         statuses.update(running)
         candidates = sorted(held_running | set(running))
         if not candidates:
             return _Plan([], statuses, finished, None)
-        now = (tuple(sorted(running.items())),
-               *cur.execute(_RUNNING_FINGERPRINT, {"ids": candidates}).fetchall()[0])
+        now = (
+            tuple(sorted(running.items())),
+            *cur.execute(_RUNNING_FINGERPRINT, {"ids": candidates}).fetchall()[0],
+        )
         unchanged: list[str] = []
-        return _Plan(unchanged if now == copy.running else candidates, statuses, finished,
-                     now)
+        return _Plan(unchanged if now == copy.running else candidates, statuses, finished, now)
     statuses = dict(cur.execute("SELECT dispatch_id, status FROM dispatches").fetchall())
     running_ids = sorted(d for d, s in statuses.items() if s not in _TERMINAL_VALUES)
     fingerprint: tuple[Any, ...] | None = None
     if running_ids:
-        fingerprint = (tuple(sorted((d, statuses[d]) for d in running_ids)),
-                       *cur.execute(_RUNNING_FINGERPRINT, {"ids": running_ids}).fetchall()[0])
+        fingerprint = (
+            tuple(sorted((d, statuses[d]) for d in running_ids)),
+            *cur.execute(_RUNNING_FINGERPRINT, {"ids": running_ids}).fetchall()[0],
+        )
     if not copy.loaded:
         return _Plan(None, statuses, finished, fingerprint)
     held = copy.statuses
@@ -1105,7 +1415,12 @@ def _plan(cur: Any, copy: _Copy) -> _Plan:
     return _Plan(None if everything else stale, statuses, finished, fingerprint)
 
 
-def answer(service: SqlService, text: str, params: Any = None, max_rows: int | None = None,
-           timeout: float | None = None) -> dict[str, Any]:
+def answer(
+    service: SqlService,
+    text: str,
+    params: Any = None,
+    max_rows: int | None = None,
+    timeout: float | None = None,
+) -> dict[str, Any]:
     """``service.answer(...)`` (a plain function, for ``run_in_executor``)."""
     return service.answer(text, params, max_rows, timeout)

@@ -7,13 +7,14 @@ ways Covalent offers: ``cancel(task_metadata, job_handle)`` and ``get_cancel_req
 
 import asyncio
 import threading
-from typing import Any, Callable, Dict, List
-
-# For Covalent: from covalent.executor.base import AsyncBaseExecutor
-from covalent_ray.executors.base import AsyncBaseExecutor
+from collections.abc import Callable
+from typing import Any
 
 # For Covalent: from covalent._shared_files.exceptions import TaskCancelledError, TaskRuntimeError
 from covalent_ray.executors import TaskCancelledError, TaskRuntimeError
+
+# For Covalent: from covalent.executor.base import AsyncBaseExecutor
+from covalent_ray.executors.base import AsyncBaseExecutor
 
 EXECUTOR_PLUGIN_NAME = "PollingExecutor"
 
@@ -26,21 +27,21 @@ class PollingExecutor(AsyncBaseExecutor):
     def __init__(self, poll_freq: float = 0.5, **kwargs):
         super().__init__(**kwargs)
         self.poll_freq = poll_freq
-        self._jobs: Dict[str, Dict[str, Any]] = {}
+        self._jobs: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self.setups = 0
         self.teardowns = 0
 
-    def config(self) -> Dict[str, Any]:
+    def config(self) -> dict[str, Any]:
         return {"poll_freq": self.poll_freq}
 
-    async def setup(self, task_metadata: Dict) -> None:
+    async def setup(self, task_metadata: dict) -> None:
         self.setups += 1
 
-    async def teardown(self, task_metadata: Dict) -> None:
+    async def teardown(self, task_metadata: dict) -> None:
         self.teardowns += 1
 
-    def _submit(self, job_id: str, function: Callable, args: List, kwargs: Dict) -> None:
+    def _submit(self, job_id: str, function: Callable, args: list, kwargs: dict) -> None:
         job = {"status": "RUNNING", "result": None, "error": None}
         with self._lock:
             self._jobs[job_id] = job
@@ -55,7 +56,7 @@ class PollingExecutor(AsyncBaseExecutor):
 
         threading.Thread(target=work, daemon=True).start()
 
-    async def run(self, function: Callable, args: List, kwargs: Dict, task_metadata: Dict) -> Any:
+    async def run(self, function: Callable, args: list, kwargs: dict, task_metadata: dict) -> Any:
         job_id = f"{task_metadata['dispatch_id']}:{task_metadata['node_id']}"
         self._submit(job_id, function, args, kwargs)
         await self.set_job_handle(job_id)
@@ -70,7 +71,7 @@ class PollingExecutor(AsyncBaseExecutor):
                 return job["result"]
             await asyncio.sleep(self.poll_freq)
 
-    async def cancel(self, task_metadata: Dict, job_handle: Any) -> bool:
+    async def cancel(self, task_metadata: dict, job_handle: Any) -> bool:
         with self._lock:
             job = self._jobs.get(job_handle)
             if job is None or job["status"] != "RUNNING":

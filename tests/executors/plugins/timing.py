@@ -5,14 +5,15 @@ file, one line per electron: ``<dispatch_id> <node_id> <seconds>``.
 """
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Dict, List
-
-# For Covalent this read: from covalent.executor.base import BaseExecutor
-from covalent_ray.executors.base import BaseExecutor
+from typing import Any
 
 # For Covalent this read: from covalent._shared_files.exceptions import TaskRuntimeError
 from covalent_ray.executors import TaskRuntimeError
+
+# For Covalent this read: from covalent.executor.base import BaseExecutor
+from covalent_ray.executors.base import BaseExecutor
 
 EXECUTOR_PLUGIN_NAME = "TimingExecutor"
 
@@ -26,7 +27,7 @@ class TimingExecutor(BaseExecutor):
         self.timing_filepath = str(Path(timing_filepath).expanduser().resolve())
         super().__init__(**kwargs)
 
-    def run(self, function: Callable, args: List, kwargs: Dict, task_metadata: Dict) -> Any:
+    def run(self, function: Callable, args: list, kwargs: dict, task_metadata: dict) -> Any:
         started = time.perf_counter()
         try:
             result = function(*args, **kwargs)

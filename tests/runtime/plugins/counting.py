@@ -1,8 +1,9 @@
 """A Covalent-style executor that records its lifecycle in files (for the adaptor tests)."""
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Dict, List
+from typing import Any
 
 from covalent_ray.executors.base import BaseExecutor
 
@@ -20,12 +21,12 @@ class CountingExecutor(BaseExecutor):
         with open(Path(self.logdir) / what, "a") as f:
             f.write(text + "\n")
 
-    def setup(self, task_metadata: Dict) -> None:
+    def setup(self, task_metadata: dict) -> None:
         self._log("setup", str(os.getpid()))
 
-    def run(self, function: Callable, args: List, kwargs: Dict, task_metadata: Dict) -> Any:
+    def run(self, function: Callable, args: list, kwargs: dict, task_metadata: dict) -> Any:
         self._log("run", f"{task_metadata['node_id']} {os.getpid()}")
         return function(*args, **kwargs)
 
-    def teardown(self, task_metadata: Dict) -> None:
+    def teardown(self, task_metadata: dict) -> None:
         self._log("teardown", str(os.getpid()))

@@ -23,10 +23,12 @@ from .._models import (
 )
 
 router = APIRouter(prefix="/dispatches", tags=["dispatches"])
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody,
-                                                    "description": "No such dispatch."}}
-BAD_BODY: dict[int | str, dict[str, Any]] = {400: {
-    "model": ErrorBody, "description": "The body is not JSON."}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "No such dispatch."}
+}
+BAD_BODY: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "The body is not JSON."}
+}
 # what a POST without a body asks for
 CANCEL_ALL = CancelRequest(task_ids=None)
 RUN_AGAIN = RedispatchRequest(reuse_previous_results=False)
@@ -36,19 +38,30 @@ def missing(dispatch_id: str) -> MissingDispatchError:
     """The 404 of an unknown dispatch ID."""
     return MissingDispatchError(
         f"no dispatch with ID {dispatch_id!r} is stored in this covalent-ray home. "
-        "List the stored ones with GET /api/v1/dispatches.")
+        "List the stored ones with GET /api/v1/dispatches."
+    )
 
 
 @router.get("", response_model=DispatchPage)
-async def list_dispatches(backend: Backend,
-                          query: Annotated[DispatchFilter, Query()]) -> DispatchPage:
+async def list_dispatches(
+    backend: Backend, query: Annotated[DispatchFilter, Query()]
+) -> DispatchPage:
     """Dispatches matching the filters, newest first unless sorted otherwise."""
     page = await backend.list_dispatches(
-        status=[s.value for s in query.status] or None, name=query.name or None,
-        root_only=query.root_only, sort=query.sort, descending=query.order == "desc",
-        limit=query.limit, offset=query.offset)
-    return DispatchPage(items=[DispatchSummary.from_row(r) for r in page["items"]],
-                        total=page["total"], limit=query.limit, offset=query.offset)
+        status=[s.value for s in query.status] or None,
+        name=query.name or None,
+        root_only=query.root_only,
+        sort=query.sort,
+        descending=query.order == "desc",
+        limit=query.limit,
+        offset=query.offset,
+    )
+    return DispatchPage(
+        items=[DispatchSummary.from_row(r) for r in page["items"]],
+        total=page["total"],
+        limit=query.limit,
+        offset=query.offset,
+    )
 
 
 @router.get("/{dispatch_id}", response_model=DispatchDetail, responses=NOT_FOUND)
@@ -71,12 +84,23 @@ async def get_graph(backend: Backend, dispatch_id: DispatchId) -> Graph:
     return Graph.from_read(dispatch_id, data)
 
 
-
-@router.post("/{dispatch_id}/cancel", response_model=Cancelled, responses={
-    **NOT_FOUND, **BAD_BODY, 409: {"model": ErrorBody, "description":
-                                   "The dispatch has ended, or has no such running electron."}})
-async def cancel_dispatch(backend: Backend, dispatch_id: DispatchId,
-                          request: Annotated[CancelRequest, Body()] = CANCEL_ALL) -> Cancelled:
+@router.post(
+    "/{dispatch_id}/cancel",
+    response_model=Cancelled,
+    responses={
+        **NOT_FOUND,
+        **BAD_BODY,
+        409: {
+            "model": ErrorBody,
+            "description": "The dispatch has ended, or has no such running electron.",
+        },
+    },
+)
+async def cancel_dispatch(
+    backend: Backend,
+    dispatch_id: DispatchId,
+    request: Annotated[CancelRequest, Body()] = CANCEL_ALL,
+) -> Cancelled:
     """Cancel a running dispatch, or only some of its electrons and what depends on them
     (``ct.cancel``)."""
     if await backend.status(dispatch_id) is None:
@@ -85,12 +109,24 @@ async def cancel_dispatch(backend: Backend, dispatch_id: DispatchId,
     return Cancelled(dispatch_id=dispatch_id, cancelled=done.get("cancelled") or [])
 
 
-@router.post("/{dispatch_id}/redispatch", response_model=DispatchCreated, status_code=201,
-             responses={**NOT_FOUND, **BAD_BODY, 409: {"model": ErrorBody, "description":
-                        "The stored lattice cannot be run again by the server."}})
-async def redispatch_dispatch(backend: Backend, dispatch_id: DispatchId,
-                              request: Annotated[RedispatchRequest, Body()] = RUN_AGAIN
-                              ) -> DispatchCreated:
+@router.post(
+    "/{dispatch_id}/redispatch",
+    response_model=DispatchCreated,
+    status_code=201,
+    responses={
+        **NOT_FOUND,
+        **BAD_BODY,
+        409: {
+            "model": ErrorBody,
+            "description": "The stored lattice cannot be run again by the server.",
+        },
+    },
+)
+async def redispatch_dispatch(
+    backend: Backend,
+    dispatch_id: DispatchId,
+    request: Annotated[RedispatchRequest, Body()] = RUN_AGAIN,
+) -> DispatchCreated:
     """Run a stored dispatch again with the same inputs, optionally reusing the outputs of
     unchanged electrons (``ct.redispatch``). Returns the new dispatch's ID."""
     if await backend.status(dispatch_id) is None:
@@ -99,8 +135,14 @@ async def redispatch_dispatch(backend: Backend, dispatch_id: DispatchId,
     return DispatchCreated(dispatch_id=new_id, redispatch_of=dispatch_id)
 
 
-@router.delete("/{dispatch_id}", response_model=Deleted, responses={
-    **NOT_FOUND, 409: {"model": ErrorBody, "description": "The dispatch is still running."}})
+@router.delete(
+    "/{dispatch_id}",
+    response_model=Deleted,
+    responses={
+        **NOT_FOUND,
+        409: {"model": ErrorBody, "description": "The dispatch is still running."},
+    },
+)
 async def delete_dispatch(backend: Backend, dispatch_id: DispatchId) -> Deleted:
     """Delete an ended dispatch, its sublattices' dispatches and the stored objects that
     nothing else uses."""
@@ -110,5 +152,6 @@ async def delete_dispatch(backend: Backend, dispatch_id: DispatchId) -> Deleted:
     if done["running"]:
         raise DispatchNotFinishedError(
             f"dispatch {dispatch_id} (or a sublattice of it: {', '.join(done['running'])}) "
-            "is still running; cancel it first, then delete it.")
+            "is still running; cancel it first, then delete it."
+        )
     return Deleted(deleted=done["deleted"])

@@ -12,10 +12,14 @@ from .dispatches import missing
 router = APIRouter(prefix="/dispatches/{dispatch_id}/electrons", tags=["electrons"])
 
 
-@router.get("/{node_id}", response_model=ElectronDetail,
-            responses={404: {"model": ErrorBody, "description": "No such dispatch or node."}})
-async def get_electron(backend: Backend, dispatch_id: DispatchId,
-                       node_id: NodeId) -> ElectronDetail:
+@router.get(
+    "/{node_id}",
+    response_model=ElectronDetail,
+    responses={404: {"model": ErrorBody, "description": "No such dispatch or node."}},
+)
+async def get_electron(
+    backend: Backend, dispatch_id: DispatchId, node_id: NodeId
+) -> ElectronDetail:
     """Inputs, output, stdout, stderr, error with traceback, executor, times, Ray node
     and attempts of one node."""
     data = await backend.read("electron_detail", dispatch_id, node_id)
@@ -24,5 +28,6 @@ async def get_electron(backend: Backend, dispatch_id: DispatchId,
     if data["node"] is None:
         raise UnknownElectronError(
             f"dispatch {dispatch_id} has no node {node_id}; GET "
-            f"/api/v1/dispatches/{dispatch_id}/graph lists its nodes.")
+            f"/api/v1/dispatches/{dispatch_id}/graph lists its nodes."
+        )
     return ElectronDetail.from_read(dispatch_id, data)

@@ -43,17 +43,28 @@ async def _checked_query(backend: Backend, query: Annotated[EventsQuery, Query()
     return query
 
 
-@router.get("/events", response_class=EventSourceResponse, responses={404: {
-    "description": "No such dispatch.",
-    # errors are JSON even though this operation's answer is an event stream
-    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}}})
+@router.get(
+    "/events",
+    response_class=EventSourceResponse,
+    responses={
+        404: {
+            "description": "No such dispatch.",
+            # errors are JSON even though this operation's answer is an event stream
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+        }
+    },
+)
 async def events(
     request: Request,
     backend: Backend,
     query: Annotated[EventsQuery, Depends(_checked_query)],
-    last_event_id: Annotated[str | None, Header(
-        max_length=64, description="Resume after this event (browsers send it when they "
-                                   "reconnect); anything but an id this stream sent is ignored.")
+    last_event_id: Annotated[
+        str | None,
+        Header(
+            max_length=64,
+            description="Resume after this event (browsers send it when they "
+            "reconnect); anything but an id this stream sent is ignored.",
+        ),
     ] = None,
 ) -> AsyncIterator[ServerSentEvent]:
     """Live status changes of every dispatch, or of one (``dispatch_id``)."""
@@ -95,8 +106,9 @@ async def events(
                 yield ServerSentEvent(event="resync", data={"seq": cursor}, id=str(cursor))
                 ended_status = await _terminal_status(backend, target)
                 if ended_status is not None:
-                    yield ServerSentEvent(event="end",
-                                          data={"dispatch_id": target, "status": ended_status})
+                    yield ServerSentEvent(
+                        event="end", data={"dispatch_id": target, "status": ended_status}
+                    )
                     return
                 continue
             cursor = int(batch["seq"])
@@ -104,21 +116,24 @@ async def events(
             if query.dispatch_id is not None:
                 items = [c for c in items if c["dispatch_id"] == query.dispatch_id]
             if items:
-                yield ServerSentEvent(event="changes", data={"seq": cursor, "changes": items},
-                                      id=str(cursor))
+                yield ServerSentEvent(
+                    event="changes", data={"seq": cursor, "changes": items}, id=str(cursor)
+                )
                 sent += 1
             if target is not None:
                 final = _end_status(items, target) or ended_status
                 if final is not None:
-                    yield ServerSentEvent(event="end",
-                                          data={"dispatch_id": target, "status": final})
+                    yield ServerSentEvent(
+                        event="end", data={"dispatch_id": target, "status": final}
+                    )
                     return
     finally:
         streams.closed(closing)
 
 
-async def _poll(backend: Backend, cursor: int, timeout: float,
-                closing: asyncio.Event) -> dict[str, Any] | None:
+async def _poll(
+    backend: Backend, cursor: int, timeout: float, closing: asyncio.Event
+) -> dict[str, Any] | None:
     """The next changes after ``cursor``, or None once the server is stopping."""
     poll = asyncio.ensure_future(backend.changes(cursor, timeout))
     stop = asyncio.ensure_future(closing.wait())
@@ -178,7 +193,10 @@ async def _terminal_status(backend: Backend, dispatch_id: str | None) -> str | N
 def _end_status(changes: list[dict[str, Any]], dispatch_id: str) -> str | None:
     """The terminal status among the dispatch's own changes, if any."""
     for c in reversed(changes):
-        if (c["type"] == "dispatch" and c["dispatch_id"] == dispatch_id
-                and Status(c["status"]).is_terminal):
+        if (
+            c["type"] == "dispatch"
+            and c["dispatch_id"] == dispatch_id
+            and Status(c["status"]).is_terminal
+        ):
             return str(c["status"])
     return None

@@ -32,31 +32,42 @@ class SqlRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    query: str = Field(min_length=1, max_length=_LIMITS.max_query_chars,
-                       description="One SELECT over dispatches, electrons, edges, "
-                                   "electron_inputs and attempts (DuckDB's dialect).",
-                       examples=["SELECT status, count(*) AS n FROM dispatches GROUP BY status"])
+    query: str = Field(
+        min_length=1,
+        max_length=_LIMITS.max_query_chars,
+        description="One SELECT over dispatches, electrons, edges, "
+        "electron_inputs and attempts (DuckDB's dialect).",
+        examples=["SELECT status, count(*) AS n FROM dispatches GROUP BY status"],
+    )
     params: list[Any] | dict[str, Any] | None = Field(
-        None, description="Values for `?`/`$1` placeholders (a list) or `$name` ones (an "
-                          "object).")
-    max_rows: int | None = Field(None, ge=1, le=_LIMITS.max_rows_cap,
-                                 description=f"At most this many rows (default "
-                                             f"{_LIMITS.max_rows}).")
-    timeout: float | None = Field(None, gt=0, le=_LIMITS.timeout_cap_s,
-                                  description=f"Interrupt the query after this many seconds "
-                                              f"(default {_LIMITS.timeout_s:g}).")
+        None, description="Values for `?`/`$1` placeholders (a list) or `$name` ones (an object)."
+    )
+    max_rows: int | None = Field(
+        None,
+        ge=1,
+        le=_LIMITS.max_rows_cap,
+        description=f"At most this many rows (default {_LIMITS.max_rows}).",
+    )
+    timeout: float | None = Field(
+        None,
+        gt=0,
+        le=_LIMITS.timeout_cap_s,
+        description=f"Interrupt the query after this many seconds (default {_LIMITS.timeout_s:g}).",
+    )
 
 
 class SqlAnswer(BaseModel):
     """The rows of a query."""
 
     columns: list[str] = Field(description="Column names, in order.")
-    types: list[str] = Field(description="DuckDB type of each column (`JSON` columns hold "
-                                         "JSON values).")
+    types: list[str] = Field(
+        description="DuckDB type of each column (`JSON` columns hold JSON values)."
+    )
     rows: list[list[Any]] = Field(description="Each row's values in column order.")
     row_count: int
     truncated: Literal["rows", "bytes"] | None = Field(
-        description="Set when more rows matched than `max_rows` or the size bound allowed.")
+        description="Set when more rows matched than `max_rows` or the size bound allowed."
+    )
     elapsed_s: float = Field(description="Time the query took in the sandbox.")
 
 
@@ -109,8 +120,12 @@ def _jsonable(value: Any, is_json: bool) -> Any:
 
 
 BAD_QUERY: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorBody, "description": "The query was refused (not a single read of "
-          "the views) or failed (an error, or its time limit)."}}
+    400: {
+        "model": ErrorBody,
+        "description": "The query was refused (not a single read of "
+        "the views) or failed (an error, or its time limit).",
+    }
+}
 
 
 @router.post("", response_model=SqlAnswer, responses=BAD_QUERY)
@@ -120,8 +135,9 @@ async def run_sql(backend: Backend, request: SqlRequest) -> SqlAnswer:
 
     budget = (request.timeout or _LIMITS.timeout_s) + _LIMITS.grace_s + 60.0
     # the result manager's ``sql`` answers errors as data (no traceback crosses Ray)
-    answer = await backend._call("sql", request.query, request.params, request.max_rows,
-                                 request.timeout, timeout=budget)
+    answer = await backend._call(
+        "sql", request.query, request.params, request.max_rows, request.timeout, timeout=budget
+    )
     error = answer.get("error")
     if error:
         cls = QueryRejectedError if error.get("kind") == "rejected" else QueryError
@@ -129,11 +145,18 @@ async def run_sql(backend: Backend, request: SqlRequest) -> SqlAnswer:
     table = ipc_to_arrow(answer["arrow"])
     is_json = [t == "JSON" for t in answer["types"]]
     columns = [table.column(i).to_pylist() for i in range(table.num_columns)]
-    rows = [[_jsonable(col[r], is_json[c]) for c, col in enumerate(columns)]
-            for r in range(table.num_rows)]
-    return SqlAnswer(columns=answer["columns"], types=answer["types"], rows=rows,
-                     row_count=answer["row_count"], truncated=answer["truncated"],
-                     elapsed_s=answer["elapsed_s"])
+    rows = [
+        [_jsonable(col[r], is_json[c]) for c, col in enumerate(columns)]
+        for r in range(table.num_rows)
+    ]
+    return SqlAnswer(
+        columns=answer["columns"],
+        types=answer["types"],
+        rows=rows,
+        row_count=answer["row_count"],
+        truncated=answer["truncated"],
+        elapsed_s=answer["elapsed_s"],
+    )
 
 
 @router.get("/schema", response_model=list[ViewSchema])

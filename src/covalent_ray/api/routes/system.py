@@ -6,7 +6,7 @@ import platform
 
 from fastapi import APIRouter
 
-from ... import __version__
+from ..._version import __version__
 from .._deps import Backend
 from .._models import ErrorBody, Health, Stats, Version
 
@@ -15,8 +15,11 @@ public_router = APIRouter(tags=["system"])
 router = APIRouter(tags=["system"])
 
 
-@public_router.get("/health", response_model=Health,
-            responses={503: {"model": ErrorBody, "description": "The service does not answer."}})
+@public_router.get(
+    "/health",
+    response_model=Health,
+    responses={503: {"model": ErrorBody, "description": "The service does not answer."}},
+)
 async def health(backend: Backend) -> Health:
     """Whether the server and the result manager behind it answer."""
     await backend.ping()
@@ -28,8 +31,7 @@ async def version() -> Version:
     """Versions of the API, covalent-ray, Ray and Python."""
     import ray
 
-    return Version(covalent_ray=__version__, ray=ray.__version__,
-                   python=platform.python_version())
+    return Version(covalent_ray=__version__, ray=ray.__version__, python=platform.python_version())
 
 
 @router.get("/stats", response_model=Stats)

@@ -25,10 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from .._exceptions import ServiceError
-from .._home import (DISPATCHER_NAME, RESULT_MANAGER_NAME, db_path, logs_dir,
-                     service_file)
-from ..api.options import ENV_TOKEN, ApiOptions, bind
-from .connect import ServiceInfo, apply_cluster_env, disconnect, use_loopback
+from .._home import DISPATCHER_NAME, RESULT_MANAGER_NAME, db_path, logs_dir, service_file
+from ..client.connect import ServiceInfo, apply_cluster_env, disconnect, use_loopback
+from .options import ENV_TOKEN, ApiOptions, bind
 
 HEAD_START_TIMEOUT_S = 120.0
 HEAD_STOP_TIMEOUT_S = 60.0
@@ -106,11 +105,21 @@ def _start_head(home: Path, options: HeadOptions) -> ServiceInfo:
     mode, token_path, auth_env = _auth_for_new_head(home)
     temp_dir = tempfile.mkdtemp(prefix="covalent-ray-")  # short: Ray's socket paths are long
     port = options.port or free_port()
-    cmd = [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block",
-           "--node-ip-address=127.0.0.1", f"--port={port}", f"--temp-dir={temp_dir}",
-           "--include-dashboard=false", "--disable-usage-stats",
-           f"--ray-client-server-port={free_port()}",
-           f"--dashboard-agent-listen-port={free_port()}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "ray.scripts.scripts",
+        "start",
+        "--head",
+        "--block",
+        "--node-ip-address=127.0.0.1",
+        f"--port={port}",
+        f"--temp-dir={temp_dir}",
+        "--include-dashboard=false",
+        "--disable-usage-stats",
+        f"--ray-client-server-port={free_port()}",
+        f"--dashboard-agent-listen-port={free_port()}",
+    ]
     if options.num_cpus is not None:
         cmd.append(f"--num-cpus={options.num_cpus}")
     if options.num_gpus is not None:
@@ -121,13 +130,22 @@ def _start_head(home: Path, options: HeadOptions) -> ServiceInfo:
         cmd.append(f"--object-store-memory={options.object_store_memory}")
     env = dict(os.environ)
     env.update(auth_env)
-    env.update(RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", RAY_USAGE_STATS_ENABLED="0",
-               RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S="0")
+    env.update(
+        RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0",
+        RAY_USAGE_STATS_ENABLED="0",
+        RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S="0",
+    )
     logs_dir(home).mkdir(parents=True, exist_ok=True)
     log_path = logs_dir(home) / "ray-head.log"
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     marker = Path(temp_dir) / "ray_current_cluster"  # written once the head is up
     deadline = time.monotonic() + HEAD_START_TIMEOUT_S
     while not marker.exists():
@@ -136,12 +154,20 @@ def _start_head(home: Path, options: HeadOptions) -> ServiceInfo:
             raise ServiceError(f"`ray start --head` exited with code {proc.returncode}:\n{tail}")
         if time.monotonic() > deadline:
             _terminate(proc.pid, temp_dir)
-            raise ServiceError(f"the Ray head did not start within {HEAD_START_TIMEOUT_S:.0f} s; "
-                               f"see {log_path}")
+            raise ServiceError(
+                f"the Ray head did not start within {HEAD_START_TIMEOUT_S:.0f} s; see {log_path}"
+            )
         time.sleep(0.1)
     address = f"127.0.0.1:{port}"
-    return ServiceInfo(home=home, address=address, auth_mode=mode, auth_token_path=token_path,
-                       head_pid=proc.pid, temp_dir=temp_dir, loopback=True)
+    return ServiceInfo(
+        home=home,
+        address=address,
+        auth_mode=mode,
+        auth_token_path=token_path,
+        head_pid=proc.pid,
+        temp_dir=temp_dir,
+        loopback=True,
+    )
 
 
 def _join(home: Path, address: str) -> ServiceInfo:
@@ -154,9 +180,15 @@ def _join(home: Path, address: str) -> ServiceInfo:
             mode = "token"
             token_path = token_path or str(default)
     host = address.rsplit(":", 1)[0]
-    return ServiceInfo(home=home, address=address, auth_mode=mode, auth_token_path=token_path,
-                       head_pid=None, temp_dir=None,
-                       loopback=host in ("127.0.0.1", "localhost", "auto"))
+    return ServiceInfo(
+        home=home,
+        address=address,
+        auth_mode=mode,
+        auth_token_path=token_path,
+        head_pid=None,
+        temp_dir=None,
+        loopback=host in ("127.0.0.1", "localhost", "auto"),
+    )
 
 
 def _terminate(pid: int, marker: str | None, timeout: float = HEAD_STOP_TIMEOUT_S) -> None:
@@ -191,10 +223,23 @@ def _start_service_process(info: ServiceInfo, api: ApiOptions) -> None:
         env[ENV_TOKEN] = api.token
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "covalent_ray.runtime.serve", "--home", str(home),
-             "--api-host", api.host, "--api-port", str(api.port)],
-            env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "covalent_ray.service.process",
+                "--home",
+                str(home),
+                "--api-host",
+                api.host,
+                "--api-port",
+                str(api.port),
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     deadline = time.monotonic() + HEAD_START_TIMEOUT_S
     while True:
         current = ServiceInfo.read(home)
@@ -202,12 +247,15 @@ def _start_service_process(info: ServiceInfo, api: ApiOptions) -> None:
             return
         if proc.poll() is not None:
             tail = log_path.read_text(errors="replace")[-3000:]
-            raise ServiceError(f"the covalent-ray service process exited with code "
-                               f"{proc.returncode}:\n{tail}")
+            raise ServiceError(
+                f"the covalent-ray service process exited with code {proc.returncode}:\n{tail}"
+            )
         if time.monotonic() > deadline:
-            _terminate(proc.pid, "covalent_ray.runtime.serve")
-            raise ServiceError(f"the covalent-ray service did not become ready within "
-                               f"{HEAD_START_TIMEOUT_S:.0f} s; see {log_path}")
+            _terminate(proc.pid, "covalent_ray.service.process")
+            raise ServiceError(
+                f"the covalent-ray service did not become ready within "
+                f"{HEAD_START_TIMEOUT_S:.0f} s; see {log_path}"
+            )
         time.sleep(0.1)
 
 
@@ -222,8 +270,12 @@ def _answers(info: ServiceInfo) -> bool:
     try:
         apply_cluster_env(info)
         if not ray.is_initialized():
-            ray.init(address=info.address, namespace=info.namespace, log_to_driver=False,
-                     logging_level="ERROR")
+            ray.init(
+                address=info.address,
+                namespace=info.namespace,
+                log_to_driver=False,
+                logging_level="ERROR",
+            )
         actor = ray.get_actor(RESULT_MANAGER_NAME, namespace=info.namespace)
         ray.get(actor.ping.remote(), timeout=30)
         actor = ray.get_actor(DISPATCHER_NAME, namespace=info.namespace)
@@ -233,8 +285,12 @@ def _answers(info: ServiceInfo) -> bool:
         return False
 
 
-def start(home: Path, address: str | None = None, head: HeadOptions | None = None,
-          api: ApiOptions | None = None) -> tuple[ServiceInfo, bool]:
+def start(
+    home: Path,
+    address: str | None = None,
+    head: HeadOptions | None = None,
+    api: ApiOptions | None = None,
+) -> tuple[ServiceInfo, bool]:
     """Start the service for ``home``; returns its info and whether it was already running.
 
     ``api`` says where the REST API and dashboard listen (default: ``ApiOptions.from_env``,
@@ -286,7 +342,7 @@ def _cleanup(info: ServiceInfo) -> None:
             ray.shutdown()
         disconnect()
         if info.service_pid:
-            _terminate(info.service_pid, "covalent_ray.runtime.serve", timeout=30)
+            _terminate(info.service_pid, "covalent_ray.service.process", timeout=30)
         if info.head_pid:
             _terminate(info.head_pid, info.temp_dir)
             if info.temp_dir:
@@ -304,8 +360,12 @@ def stop(home: Path) -> ServiceInfo:
     if not ray.is_initialized() and (info.head_pid is None or pid_alive(info.head_pid)):
         try:
             apply_cluster_env(info)
-            ray.init(address=info.address, namespace=info.namespace, log_to_driver=False,
-                     logging_level="ERROR")
+            ray.init(
+                address=info.address,
+                namespace=info.namespace,
+                log_to_driver=False,
+                logging_level="ERROR",
+            )
         except Exception:
             pass  # the cluster is gone: only local leftovers remain to clean
     _cleanup(info)
@@ -317,10 +377,15 @@ def status(home: Path) -> dict[str, Any]:
     import ray
 
     info = ServiceInfo.read(home)
-    out: dict[str, Any] = {"home": str(home), "address": info.address,
-                           "namespace": info.namespace, "database": str(db_path(home)),
-                           "head_started_by_covalent_ray": info.head_pid is not None,
-                           "auth_mode": info.auth_mode or "default", "api_url": info.api_url}
+    out: dict[str, Any] = {
+        "home": str(home),
+        "address": info.address,
+        "namespace": info.namespace,
+        "database": str(db_path(home)),
+        "head_started_by_covalent_ray": info.head_pid is not None,
+        "auth_mode": info.auth_mode or "default",
+        "api_url": info.api_url,
+    }
     if not _answers(info):
         out["running"] = False
         return out

@@ -12,8 +12,12 @@ import pytest
 
 import covalent_ray as ct
 from covalent_ray._exceptions import DepsError
+from covalent_ray.runtime import hooks
+from covalent_ray.runtime.hooks import wrap_with_hooks
 from covalent_ray.sdk import deps
-from covalent_ray.sdk.deps import DepsBash, DepsCall, DepsPip, wrap_with_hooks
+from covalent_ray.sdk.deps import DepsBash, DepsCall, DepsPip
+
+pytestmark = pytest.mark.usefixtures("home")
 
 META = {"dispatch_id": "disp-9", "node_id": 4, "node_name": "train", "results_dir": ""}
 
@@ -27,8 +31,9 @@ def test_no_hooks_costs_nothing() -> None:
     assert wrap_with_hooks(train, {"call_before": [], "deps_pip": None}, META) is train
 
 
-def test_order_bash_pip_before_function_after(tmp_path: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_order_bash_pip_before_function_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     log = tmp_path / "log"
 
@@ -40,23 +45,33 @@ def test_order_bash_pip_before_function_after(tmp_path: Path,
         note("function")
         return "out"
 
-    hooked = wrap_with_hooks(electron_body, {
-        "deps_bash": ["echo bash1 >> log", "echo bash2 >> log"],
-        "deps_pip": ["cloudpickle"],  # already installed: satisfied without running pip
-        "call_before": [DepsCall(note, ["before"])],
-        "call_after": [DepsCall(note, kwargs={"what": "after"})],
-    }, META)
+    hooked = wrap_with_hooks(
+        electron_body,
+        {
+            "deps_bash": ["echo bash1 >> log", "echo bash2 >> log"],
+            "deps_pip": ["cloudpickle"],  # already installed: satisfied without running pip
+            "call_before": [DepsCall(note, ["before"])],
+            "call_after": [DepsCall(note, kwargs={"what": "after"})],
+        },
+        META,
+    )
     assert hooked() == "out"
     assert log.read_text().split() == ["bash1", "bash2", "before", "function", "after"]
 
 
 def test_retval_keywords_single_value_and_repeated_list() -> None:
-    hooked = wrap_with_hooks(train, {"call_before": [
-        DepsCall(lambda: "db-conn", retval_keyword="conn"),
-        DepsCall(lambda a: a * 2, [1], retval_keyword="shards"),
-        DepsCall(lambda a: a * 2, [2], retval_keyword="shards"),
-        DepsCall(lambda: "ignored"),
-    ]}, META)
+    hooked = wrap_with_hooks(
+        train,
+        {
+            "call_before": [
+                DepsCall(lambda: "db-conn", retval_keyword="conn"),
+                DepsCall(lambda a: a * 2, [1], retval_keyword="shards"),
+                DepsCall(lambda a: a * 2, [2], retval_keyword="shards"),
+                DepsCall(lambda: "ignored"),
+            ]
+        },
+        META,
+    )
     assert hooked(5) == {"x": 5, "conn": "db-conn", "shards": [2, 4]}
 
 
@@ -68,13 +83,16 @@ def test_files_keyword_is_reserved_and_files_are_refused() -> None:
         hooked()
 
 
-def test_failing_bash_names_command_exit_code_and_output(tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failing_bash_names_command_exit_code_and_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     ran = []
-    hooked = wrap_with_hooks(lambda: ran.append(1), {
-        "deps_bash": DepsBash(["true", "echo 'disk quota exceeded' >&2; exit 3", "touch never"])},
-        META)
+    hooked = wrap_with_hooks(
+        lambda: ran.append(1),
+        {"deps_bash": DepsBash(["true", "echo 'disk quota exceeded' >&2; exit 3", "touch never"])},
+        META,
+    )
     with pytest.raises(DepsError) as info:
         hooked()
     message = str(info.value)
@@ -90,8 +108,11 @@ def test_failing_call_before_and_after_are_named() -> None:
 
     calls = []
     before = wrap_with_hooks(lambda: calls.append("fn"), {"call_before": [DepsCall(connect)]}, META)
-    with pytest.raises(DepsError, match=r"call_before DepsCall .*connect of electron 'train'.*"
-                                        r"ConnectionError: database unreachable"):
+    with pytest.raises(
+        DepsError,
+        match=r"call_before DepsCall .*connect of electron 'train'.*"
+        r"ConnectionError: database unreachable",
+    ):
         before()
     assert calls == []
     after = wrap_with_hooks(lambda: calls.append("fn"), {"call_after": [connect]}, META)
@@ -110,8 +131,11 @@ def test_electron_errors_are_not_wrapped() -> None:
 
 
 def test_wrapper_survives_cloudpickle() -> None:
-    hooked = wrap_with_hooks(train, {"call_before": [DepsCall(lambda: 7, retval_keyword="seed")],
-                                     "deps_bash": "true"}, META)
+    hooked = wrap_with_hooks(
+        train,
+        {"call_before": [DepsCall(lambda: 7, retval_keyword="seed")], "deps_bash": "true"},
+        META,
+    )
     clone = cloudpickle.loads(cloudpickle.dumps(hooked))
     assert clone(1) == {"x": 1, "seed": 7}
     assert clone.__name__ == "train"
@@ -126,7 +150,7 @@ def _make_wheel(directory: Path, name: str, version: str, value: int) -> Path:
         f"{module}.py": f"VALUE = {value}\n",
         f"{dist_info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
         f"{dist_info}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
-                              "Tag: py3-none-any\n",
+        "Tag: py3-none-any\n",
     }
     record = "".join(f"{path},,\n" for path in files) + f"{dist_info}/RECORD,,\n"
     with zipfile.ZipFile(wheel, "w") as zf:
@@ -152,13 +176,13 @@ def private_pip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_pip_installs_then_is_cheap(private_pip: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     runs: list[list[str]] = []
-    real_run_pip = deps._run_pip
+    real_run_pip = hooks._run_pip
 
     def counting(args: list[str]) -> Any:
         runs.append(args)
         return real_run_pip(args)
 
-    monkeypatch.setattr(deps, "_run_pip", counting)
+    monkeypatch.setattr(hooks, "_run_pip", counting)
 
     def use_pkg() -> int:
         import cr_test_pkg  # type: ignore[import-not-found]
@@ -192,7 +216,7 @@ def test_requirements_file_is_read_when_the_dep_is_created(tmp_path: Path) -> No
     dep = DepsPip(reqs_path=str(reqs))
     reqs.unlink()  # where the electron runs, the file need not exist
     assert dep.requirements_content == "cloudpickle>=1\n# a comment\n"
-    dep.invoke()  # satisfied here: returns without pip
+    assert wrap_with_hooks(train, {"deps_pip": dep}, META)(3) == {"x": 3}  # satisfied: no pip
 
 
 def test_lattice_hooks_are_exported_under_covalent_names() -> None:

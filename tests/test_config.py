@@ -27,15 +27,21 @@ def test_set_config_writes_toml_in_the_home(home: Path) -> None:
     with open(file, "rb") as f:
         stored = tomllib.load(f)
     # Only what was set is stored; the defaults stay out of the file.
-    assert stored == {"executors": {"local": {"workdir": "/data/work",
-                                               "create_unique_workdir": True},
-                                     "ray": {"num_cpus": 2}}}
-    assert ct.get_config("executors.local") == {"workdir": "/data/work",
-                                                "create_unique_workdir": True}
+    assert stored == {
+        "executors": {
+            "local": {"workdir": "/data/work", "create_unique_workdir": True},
+            "ray": {"num_cpus": 2},
+        }
+    }
+    assert ct.get_config("executors.local") == {
+        "workdir": "/data/work",
+        "create_unique_workdir": True,
+    }
     # Another process with the same home sees it.
     code = "import covalent_ray as ct; print(ct.get_config('executors.local.workdir'))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert out == "/data/work"
 
 
@@ -48,7 +54,9 @@ def test_none_removes_a_setting_and_restores_its_default(home: Path) -> None:
 def test_list_of_keys(home: Path) -> None:
     assert ct.get_config(["sdk.executor_dir"]) == ""  # one key: its value, as in Covalent
     assert ct.get_config(["sdk.executor_dir", "executors.local.create_unique_workdir"]) == {
-        "sdk.executor_dir": "", "executors.local.create_unique_workdir": False}
+        "sdk.executor_dir": "",
+        "executors.local.create_unique_workdir": False,
+    }
 
 
 def test_unknown_key_is_a_clear_key_error() -> None:
@@ -78,5 +86,7 @@ def test_broken_file_is_reported_with_its_path(home: Path) -> None:
 def test_unstorable_value_is_refused(home: Path) -> None:
     with pytest.raises(ValueError, match="cannot store"):
         ct.set_config("sdk.thing", object())
-    assert not (home / "covalent_ray.toml").exists() or "thing" not in (
-        home / "covalent_ray.toml").read_text()
+    assert (
+        not (home / "covalent_ray.toml").exists()
+        or "thing" not in (home / "covalent_ray.toml").read_text()
+    )

@@ -11,11 +11,11 @@ from pathlib import Path
 import uvicorn
 
 from .._exceptions import ServiceError
-from ._app import create_app
-from ._backend import ServiceBackend
-from ._security import LOOPBACK_HOSTS
+from ..api._app import create_app
+from ..api._backend import ServiceBackend
+from ..api._security import LOOPBACK_HOSTS
+from ..api.routes.events import OpenStreams
 from .options import ApiOptions, is_loopback
-from .routes.events import OpenStreams
 
 #: Open live streams never end by themselves: give them this long on shutdown
 GRACEFUL_SHUTDOWN_S = 2
@@ -32,10 +32,18 @@ class _Server(uvicorn.Server):
 
 def build_server(home: Path, options: ApiOptions) -> uvicorn.Server:
     """A uvicorn server for the service of ``home`` (not started)."""
-    app = create_app(ServiceBackend.connect(home), token=options.token,
-                     allowed_hosts=LOOPBACK_HOSTS if is_loopback(options.host) else None)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
-                            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
+    app = create_app(
+        ServiceBackend.connect(home),
+        token=options.token,
+        allowed_hosts=LOOPBACK_HOSTS if is_loopback(options.host) else None,
+    )
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+    )
     return _Server(config)
 
 

@@ -48,29 +48,35 @@ class ApiOptions:
     token: str | None = None
 
     @classmethod
-    def from_env(cls, host: str | None = None, port: int | None = None,
-                 token: str | None = None) -> ApiOptions:
+    def from_env(
+        cls, host: str | None = None, port: int | None = None, token: str | None = None
+    ) -> ApiOptions:
         """Options from explicit values, else the environment, else the defaults."""
         env_port = os.environ.get(ENV_PORT)
-        return cls(host=host or os.environ.get(ENV_HOST) or DEFAULT_HOST,
-                   port=port if port is not None else int(env_port) if env_port else DEFAULT_PORT,
-                   token=token or os.environ.get(ENV_TOKEN) or None)
+        return cls(
+            host=host or os.environ.get(ENV_HOST) or DEFAULT_HOST,
+            port=port if port is not None else int(env_port) if env_port else DEFAULT_PORT,
+            token=token or os.environ.get(ENV_TOKEN) or None,
+        )
 
     def check(self) -> None:
         """Refuse settings that would expose results unprotected; raise ServiceError."""
         if not 0 <= self.port <= 65535:
             raise ServiceError(
-                f"--port {self.port} is not a TCP port (0-65535; 0 picks a free one).")
+                f"--port {self.port} is not a TCP port (0-65535; 0 picks a free one)."
+            )
         if self.token is not None and len(self.token) < MIN_TOKEN_LENGTH:
             raise ServiceError(
                 f"the API token is too short ({len(self.token)} characters); use at least "
                 f"{MIN_TOKEN_LENGTH}, e.g. from "
-                "`python -c 'import secrets; print(secrets.token_urlsafe())'`.")
+                "`python -c 'import secrets; print(secrets.token_urlsafe())'`."
+            )
         if not is_loopback(self.host) and not self.token:
             raise ServiceError(
                 f"the HTTP server would listen on {self.host}, beyond this machine, without an "
                 f"API token. Pass --api-token (or set {ENV_TOKEN}) to require one, or keep the "
-                "default --host 127.0.0.1.")
+                "default --host 127.0.0.1."
+            )
 
 
 def bind(options: ApiOptions) -> socket.socket:

@@ -125,8 +125,12 @@ def connect(home: str | os.PathLike[str] | None = None) -> Connection:
 
         if not ray.is_initialized():
             try:
-                ray.init(address=info.address, namespace=info.namespace,
-                         log_to_driver=False, logging_level="ERROR")
+                ray.init(
+                    address=info.address,
+                    namespace=info.namespace,
+                    log_to_driver=False,
+                    logging_level="ERROR",
+                )
             except ConnectionError as exc:
                 raise ServiceNotRunningError(
                     f"the Ray cluster of covalent-ray ({info.address}, home {resolved}) does "
