@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from servers import SSHD, Slurm, Sshd, start_slurm, start_sshd, stop
+
 # inherited by the `covalent-ray start` subprocesses of the CLI tests too
 os.environ["COVALENT_RAY_API_PORT"] = "0"
 
@@ -63,6 +65,34 @@ def service(service_home: Path) -> Iterator[object]:
         else:
             os.environ["COVALENT_RAY_HOME"] = previous
         svc.stop(service_home)
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
+    """Debian's sshd on 127.0.0.1 and a free port, for the whole session (see ``servers``)."""
+    if not Path(SSHD).exists():
+        pytest.fail(f"{SSHD} is missing: `make setup-test` installs Debian's openssh-server")
+    server = start_sshd(tmp_path_factory.mktemp("sshd"))
+    try:
+        yield server
+    finally:
+        stop(server.proc)
+
+
+@pytest.fixture(scope="session")
+def slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Slurm]:
+    """A one-node Slurm (munged, slurmctld, slurmd) on 127.0.0.1 for the whole session."""
+    import shutil as _shutil
+
+    missing = [c for c in ("munged", "slurmctld", "slurmd", "sbatch") if not _shutil.which(c)]
+    if missing:
+        pytest.fail(f"{missing} missing: `make setup-test` installs Debian's slurm-wlm and munge")
+    cluster = start_slurm(tmp_path_factory.mktemp("slurm"))
+    try:
+        yield cluster
+    finally:
+        for proc in reversed(cluster.procs):
+            stop(proc)
 
 
 #: fixtures that start or need a Ray cluster: a test using any of them is marked ``ray``

@@ -4,7 +4,7 @@ no two packages (or modules) import each other, function-local imports included.
 From the bottom up (``covalent_ray/__init__.py`` is the public facade over them all):
 
 0. leaf modules and ``core/``: pure data and functions;
-1. ``storage/``, ``executors/``, ``client/``;
+1. ``storage/``, ``executors/``, ``transfer/``, ``client/``;
 2. ``sdk/`` (what a user's process runs), ``runtime/`` (the Ray actors and workers);
 3. ``api/`` (the HTTP API);
 4. ``cli/`` and ``service/``: the composition roots.
@@ -27,9 +27,11 @@ LAYERS: dict[str, int] = {
     "_serialize": 0,
     "_config": 0,
     "_version": 0,
+    "_files": 0,
     "core": 0,
     "storage": 1,
     "executors": 1,
+    "transfer": 1,
     "client": 1,
     "sdk": 2,
     "runtime": 2,

@@ -70,6 +70,7 @@ async function request(method, path, { params, body } = {}) {
 
 export const apiGet = (path, params) => request("GET", path, { params });
 export const apiPost = (path, body) => request("POST", path, { body: body ?? {} });
+export const apiDelete = (path) => request("DELETE", path);
 
 function setLive(on) {
   const el = document.getElementById("live");

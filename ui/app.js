@@ -1,10 +1,12 @@
-// The dashboard's entry point: a hash router over two views, the dispatch list (#/) and
-// one dispatch (#/dispatches/<id>). Each view returns a function that releases what it
+// The dashboard's entry point: a hash router over its views, the dispatch list (#/),
+// one dispatch (#/dispatches/<id>), two side by side (#/compare/<a>/<b>) and the SQL
+// console (#/sql). Each view returns a function that releases what it
 // holds (its live stream, timers, the graph) when the user navigates away.
 
 import { listView } from "./list.js";
 import { dispatchView } from "./dispatch.js";
 import { sqlView } from "./sql.js";
+import { compareView } from "./compare.js";
 
 const view = document.getElementById("view");
 let dispose = null;
@@ -15,9 +17,13 @@ function route() {
   const hash = location.hash.replace(/^#/, "") || "/";
   const [path, query] = hash.split("?");
   const match = path.match(/^\/dispatches\/([A-Za-z0-9_.:-]+)$/);
-  if (match) {
+  const pair = path.match(/^\/compare\/([A-Za-z0-9_.:-]+)\/([A-Za-z0-9_.:-]+)$/);
+  if (pair) {
+    document.title = `covalent-ray · ${pair[1].slice(0, 8)} vs ${pair[2].slice(0, 8)}`;
+    dispose = compareView(view, pair[1], pair[2], new URLSearchParams(query || ""));
+  } else if (match) {
     document.title = `covalent-ray · ${match[1].slice(0, 8)}`;
-    dispose = dispatchView(view, match[1]);
+    dispose = dispatchView(view, match[1], new URLSearchParams(query || ""));
   } else if (path === "/sql") {
     document.title = "covalent-ray · SQL";
     dispose = sqlView(view, new URLSearchParams(query || ""));

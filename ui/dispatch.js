@@ -6,10 +6,15 @@ import {
   badge, elapsed, fill, formatDuration, formatTime, h, textBlock, throttle, toast, valueBlock,
 } from "./dom.js";
 import { drawGraph } from "./graph.js";
+import { drawTimeline } from "./timeline.js";
 import { STATUS_COLORS, TERMINAL } from "./status.js";
 
 /** Above this many nodes, parameter nodes start hidden (a toggle shows them). */
 const PARAMETERS_SHOWN_UP_TO = 400;
+/** A group of more members than this is listed, not expanded into the graph. */
+const EXPAND_UP_TO = 5000;
+/** The group panel lists this many members at a time. */
+const MEMBERS_LISTED = 200;
 
 function facts(pairs) {
   const dl = h("dl", { class: "facts" });
@@ -30,7 +35,7 @@ function countsLine(counts) {
   return parts.flatMap((p, i) => (i ? [", ", p] : [p]));
 }
 
-export function dispatchView(root, dispatchId) {
+export function dispatchView(root, dispatchId, query = new URLSearchParams()) {
   let detail = null;
   let graph = null;
   let graphData = null;
@@ -38,6 +43,12 @@ export function dispatchView(root, dispatchId) {
   let tab = "overview";
   let disposed = false;
   let showParameters = true;
+  let mode = query.get("view") === "timeline" ? "timeline" : "graph";
+  let timeline = null;
+  let timelineData = null;
+  let selectedGroup = null;
+  const expanded = new Set();
+  const groupAbove = /^\d+$/.test(query.get("group_above") || "") ? query.get("group_above") : undefined;
 
   const title = h("h1");
   const statusSlot = h("span");
@@ -46,28 +57,92 @@ export function dispatchView(root, dispatchId) {
   const cancelBtn = h("button", { class: "danger", onclick: () => cancel() }, "Cancel");
   const redoBtn = h("button", { onclick: () => redispatch(false), title: "Run again with the same inputs" }, "Redispatch");
   const reuseBtn = h("button", { onclick: () => redispatch(true), title: "Run again, reusing the outputs of electrons whose code and inputs are unchanged" }, "Redispatch (reuse results)");
+  const compareBtn = h("button", { id: "compare-with", onclick: () => pickComparison(), title: "Compare with another run of this lattice" }, "Compare…");
+  const redispatchOf = /^[A-Za-z0-9_.:-]{1,128}$/.test(query.get("from") || "") ? query.get("from") : null;
+  const origin = h("div", { class: "origin", hidden: !redispatchOf });
+  if (redispatchOf) {
+    origin.append("Redispatch of ", dispatchLink(redispatchOf, redispatchOf.slice(0, 8)), " · ",
+      h("a", { href: `#/compare/${redispatchOf}/${dispatchId}`, id: "compare-origin" }, "compare with it →"));
+  }
   const graphBox = h("div", { class: "graph", id: "graph" });
   const graphStatus = h("div", { class: "graph-status" }, "Loading graph…");
   const findBox = h("input", { type: "search", placeholder: "Find node (name or id)", "aria-label": "Find node" });
   const paramToggle = h("input", { type: "checkbox", checked: true });
-  const graphInfo = h("span", { class: "muted" });
+  const graphInfo = h("span", { class: "muted", id: "graph-info" });
+  const collapseBtn = h("button", { id: "collapse-groups", hidden: true, onclick: () => { expanded.clear(); loadGraph(); }, title: "Draw expanded groups as groups again" }, "Collapse groups");
+  const graphModeBtn = h("button", { onclick: () => setMode("graph"), dataset: { mode: "graph" } }, "Graph");
+  const timelineModeBtn = h("button", { onclick: () => setMode("timeline"), dataset: { mode: "timeline" } }, "Timeline");
+  const timelineBox = h("div", { class: "timeline", id: "timeline", hidden: true });
+  const glueToggle = h("input", { type: "checkbox" });
+  const timelineInfo = h("span", { class: "muted" });
+  const graphTools = h("span", { class: "tool-group" });
+  const timelineTools = h("span", { class: "tool-group", hidden: true },
+    h("button", { onclick: () => timeline && timeline.zoom(2), title: "Zoom in (or the mouse wheel over the chart)" }, "+"),
+    h("button", { onclick: () => timeline && timeline.zoom(0.5), title: "Zoom out" }, "−"),
+    h("button", { onclick: () => timeline && timeline.reset(), title: "The whole run" }, "Whole run"),
+    h("label", { title: "Collections, getitem, attributes and operators" }, glueToggle, " glue nodes"),
+    h("span", { class: "legend" }, ["RUNNING", "COMPLETED", "FAILED", "CANCELLED"].map((st) => badge(st))),
+    h("span", { style: { flex: 1 } }), timelineInfo);
   const tabOverview = h("button", { onclick: () => showTab("overview") }, "Overview");
   const tabElectron = h("button", { onclick: () => showTab("electron") }, "Electron");
   const panel = h("div", { class: "panel", id: "side-panel" });
 
   fill(root, h("div", { class: "dispatch" },
     h("div", { class: "dispatch-head" },
-      h("div", { class: "actions" }, cancelBtn, redoBtn, reuseBtn),
-      h("a", { href: "#/" }, "← Dispatches"), " ", title, statusSlot, " ", idSlot, meta),
+      h("div", { class: "actions" }, cancelBtn, redoBtn, reuseBtn, compareBtn),
+      h("a", { href: "#/" }, "← Dispatches"), " ", title, statusSlot, " ", idSlot, meta, origin),
     h("div", { class: "dispatch-body" },
       h("div", { class: "graph-wrap" },
-        h("div", { class: "graph-tools" }, findBox,
-          h("label", {}, paramToggle, " parameters"),
-          h("button", { onclick: () => graph && graph.fit() }, "Fit"),
-          h("span", { class: "legend" }, ["RUNNING", "COMPLETED", "FAILED", "CANCELLED", "NEW_OBJECT"].map((s) => badge(s))),
-          h("span", { style: { flex: 1 } }), graphInfo),
-        graphBox, graphStatus),
+        h("div", { class: "graph-tools" },
+          h("span", { class: "mode-switch", role: "group", "aria-label": "View" }, graphModeBtn, timelineModeBtn),
+          graphTools, timelineTools),
+        graphBox, timelineBox, graphStatus),
       h("div", { class: "side" }, h("div", { class: "tabs" }, tabOverview, tabElectron), panel))));
+
+  graphTools.append(findBox,
+    h("label", {}, paramToggle, " parameters"),
+    h("button", { onclick: () => graph && graph.fit() }, "Fit"),
+    collapseBtn,
+    h("span", { class: "legend" }, ["RUNNING", "COMPLETED", "FAILED", "CANCELLED", "NEW_OBJECT"].map((st) => badge(st))),
+    h("span", { style: { flex: 1 } }), graphInfo);
+
+  // -- graph or timeline ----------------------------------------------------------------
+
+  function setMode(which) {
+    mode = which;
+    graphModeBtn.classList.toggle("active", which === "graph");
+    timelineModeBtn.classList.toggle("active", which === "timeline");
+    graphBox.hidden = which !== "graph";
+    graphTools.hidden = which !== "graph";
+    timelineBox.hidden = which !== "timeline";
+    timelineTools.hidden = which !== "timeline";
+    const q = new URLSearchParams(location.hash.split("?")[1] || "");
+    if (which === "timeline") q.set("view", "timeline"); else q.delete("view");
+    const target = `#/dispatches/${dispatchId}${q.toString() ? `?${q}` : ""}`;
+    if (location.hash !== target) history.replaceState(null, "", target);
+    if (which === "timeline") loadTimeline();
+    else if (graph) { graph.cy.resize(); graph.fit(); }
+  }
+
+  let timelineGeneration = 0;
+  async function loadTimeline() {
+    const mine = ++timelineGeneration;
+    let fresh;
+    try {
+      fresh = await apiGet(`/dispatches/${dispatchId}/timeline`);
+    } catch (err) {
+      toast(`Loading the timeline failed: ${err.message}`, true);
+      return;
+    }
+    if (disposed || mine !== timelineGeneration) return;
+    timelineData = fresh;
+    if (timeline) timeline.update(fresh);
+    else timeline = drawTimeline(timelineBox, fresh, { onSelect: (nodeId) => select(nodeId), glue: glueToggle.checked });
+    timelineInfo.textContent = `${timeline.count()} bars · wheel to zoom, drag to pan, click a bar for its details`;
+    timelineBox.dataset.ready = "true";
+  }
+  const refreshTimeline = throttle(() => { if (mode === "timeline") loadTimeline(); }, 1000);
+  glueToggle.addEventListener("change", () => timeline && timeline.setGlue(glueToggle.checked));
 
   // -- summary and overview -------------------------------------------------------------
 
@@ -135,6 +210,8 @@ export function dispatchView(root, dispatchId) {
         ["Duration", formatDuration(e.duration_s ?? (e.start_time ? elapsed(e.start_time, e.end_time) : null))],
         ["Ray node", e.ray_node_id ? h("span", { class: "mono", title: e.ray_node_id }, e.ray_node_id.slice(0, 16)) : null],
         ["Worker PID", e.worker_pid === null ? null : String(e.worker_pid)],
+        ["Remote host", e.remote_host ? h("span", { class: "mono", id: "electron-remote-host" }, e.remote_host) : undefined],
+        ["Job handle", e.job_handle ? h("span", { class: "mono", id: "electron-job-handle", title: e.job_handle }, e.job_handle) : undefined],
         ["Attempt", String(e.attempt)],
         ["Reused from", e.reused_from ? dispatchLink(e.reused_from) : undefined],
         ["Sublattice", e.sub_dispatch_id ? dispatchLink(e.sub_dispatch_id, "open child dispatch →") : undefined],
@@ -152,12 +229,55 @@ export function dispatchView(root, dispatchId) {
         badge(a.status), ` ${formatTime(a.start_time)} – ${formatTime(a.end_time)}`, a.error ? textBlock(a.error, { error: true }) : null)))] : null);
   }
 
+  // -- a group of a large graph --------------------------------------------------------
+
+  function renderGroup(gid, statusFilter = "") {
+    const g = graph && graph.group(gid);
+    if (!g) {
+      fill(panel, h("p", { class: "muted" }, "This group is no longer drawn."));
+      return;
+    }
+    const filter = h("select", { id: "group-filter", "aria-label": "Members in status" },
+      h("option", { value: "" }, `all ${g.size}`),
+      Object.entries(g.counts).map(([st, n]) => h("option", { value: st, selected: st === statusFilter }, `${st.toLowerCase().replaceAll("_", " ")} (${n})`)));
+    filter.addEventListener("change", () => renderGroup(gid, filter.value));
+    const listed = [];
+    for (let i = 0; i < g.members.length && listed.length < MEMBERS_LISTED; i++) {
+      if (statusFilter && g.statuses[i] !== statusFilter) continue;
+      const nid = g.members[i];
+      listed.push(h("li", {}, h("a", { href: "#", onclick: (ev) => { ev.preventDefault(); select(nid); } }, `${g.name} · node ${nid}`), " ", badge(g.statuses[i])));
+    }
+    const matching = statusFilter ? g.counts[statusFilter] || 0 : g.size;
+    fill(panel,
+      h("h2", { id: "group-name" }, `${g.name} ×${g.size}`),
+      h("p", { class: "muted" }, `${g.size} ${g.kind === "parameter" ? "parameters" : `calls of ${g.name}`} drawn as one node: this graph has ${graphData.total_nodes} nodes.`),
+      h("div", { class: "group-counts", id: "group-counts" }, Object.entries(g.counts).map(([st, n]) => h("span", { dataset: { status: st } }, badge(st), ` ${n} `))),
+      h("p", {}, g.size <= EXPAND_UP_TO
+        ? h("button", { id: "expand-group", onclick: () => { expanded.add(gid); selectedGroup = null; loadGraph(); } }, `Expand into ${g.size} nodes`)
+        : h("span", { class: "muted" }, `Too many to draw one by one (over ${EXPAND_UP_TO}); pick a member below.`)),
+      h("h3", {}, "Members"), filter,
+      h("ol", { class: "members", id: "group-members" }, listed),
+      matching > listed.length ? h("p", { class: "muted" }, `first ${listed.length} of ${matching} shown; find one by node id in the search box`) : null);
+  }
+
+  function selectGroup(gid) {
+    selected = null;
+    selectedGroup = gid;
+    if (graph) graph.select(gid);
+    tab = "electron";
+    tabOverview.classList.remove("active");
+    tabElectron.classList.add("active");
+    renderGroup(gid);
+  }
+
   function showTab(which) {
     tab = which;
     tabOverview.classList.toggle("active", which === "overview");
     tabElectron.classList.toggle("active", which === "electron");
     if (which === "overview") {
       if (detail) renderOverview();
+    } else if (selectedGroup !== null) {
+      renderGroup(selectedGroup);
     } else if (selected !== null) {
       loadElectron(selected);
     } else {
@@ -167,6 +287,7 @@ export function dispatchView(root, dispatchId) {
 
   function select(nodeId, center = false) {
     selected = nodeId;
+    selectedGroup = null;
     if (graph) graph.select(nodeId, center);
     showTab("electron");
   }
@@ -192,8 +313,9 @@ export function dispatchView(root, dispatchId) {
   }
 
   async function loadGraph() {
-    graphData = await apiGet(`/dispatches/${dispatchId}/graph`);
+    graphData = await apiGet(`/dispatches/${dispatchId}/graph`, graphParams());
     if (disposed) return;
+    collapseBtn.hidden = expanded.size === 0;
     if (graph) graph.destroy();
     graphStatus.textContent = `Laying out ${graphData.nodes.length} nodes…`;
     graphStatus.hidden = false;
@@ -201,22 +323,40 @@ export function dispatchView(root, dispatchId) {
     graph = await drawGraph(graphBox, graphData, {
       showParameters,
       onSelect: (nodeId) => select(nodeId),
+      onSelectGroup: (gid) => selectGroup(gid),
       onOpenChild: (sub) => { location.hash = `#/dispatches/${sub}`; },
     });
     graphStatus.hidden = true;
     const s = graph.stats;
-    graphInfo.textContent = `${s.nodes} nodes, ${s.edges} edges · drawn in ${(s.totalMs / 1000).toFixed(2)} s`;
+    const groups = (graphData.groups || []).length;
+    graphInfo.textContent = graphData.grouped
+      ? `${graphData.total_nodes} nodes shown as ${s.nodes} (${groups} groups of repeated electrons), ${s.edges} edges · drawn in ${(s.totalMs / 1000).toFixed(2)} s`
+      : `${s.nodes} nodes, ${s.edges} edges · drawn in ${(s.totalMs / 1000).toFixed(2)} s`;
     graphBox.dataset.ready = "true";
-    window.covalentRay = { cy: graph.cy, graphStats: s, select };
+    performance.mark("covalent-ray:graph-drawn");
+    graphBox.dataset.grouped = graphData.grouped ? "true" : "false";
+    window.covalentRay = { cy: graph.cy, graphStats: s, select, graph };
     if (selected !== null) graph.select(selected);
+    else if (query.get("node") !== null && /^\d+$/.test(query.get("node"))) select(Number(query.get("node")), true);
   }
 
   const refreshDetail = throttle(loadDetail, 1000);
+  const refreshGroup = throttle(() => {
+    if (selectedGroup !== null && tab === "electron") {
+      const f = panel.querySelector("#group-filter");
+      renderGroup(selectedGroup, f ? f.value : "");
+    }
+  }, 500);
   const refreshSelected = throttle(() => { if (selected !== null && tab === "electron") loadElectron(selected); }, 500);
 
+  function graphParams() {
+    return { group: "auto", threshold: groupAbove, expand: [...expanded] };
+  }
+
   async function resync() {
-    const fresh = await apiGet(`/dispatches/${dispatchId}/graph`);
+    const fresh = await apiGet(`/dispatches/${dispatchId}/graph`, graphParams());
     if (graph && !disposed) graph.refresh(fresh);
+    refreshGroup();
     refreshDetail();
     refreshSelected();
   }
@@ -236,10 +376,44 @@ export function dispatchView(root, dispatchId) {
     try {
       const created = await apiPost(`/dispatches/${dispatchId}/redispatch`, { reuse_previous_results: reuse });
       toast("Redispatched.");
-      location.hash = `#/dispatches/${created.dispatch_id}`;
+      location.hash = `#/dispatches/${created.dispatch_id}?from=${dispatchId}`;
     } catch (err) {
       toast(`Redispatch failed: ${err.message}`, true);
     }
+  }
+
+  /** Offer the other runs of this lattice (same name) to compare with, the one before this first. */
+  async function pickComparison() {
+    let page;
+    try {
+      page = await apiGet("/dispatches", { name: detail ? detail.name : "", limit: 100 });
+    } catch (err) {
+      toast(`Listing runs failed: ${err.message}`, true);
+      return;
+    }
+    const others = page.items.filter((d) => d.dispatch_id !== dispatchId && detail && d.name === detail.name);
+    if (!others.length) {
+      toast(`No other run of ${detail ? detail.name : "this lattice"} is stored to compare with.`);
+      return;
+    }
+    const mine = detail ? detail.created_at : "";
+    const earlier = others.find((d) => d.created_at < mine);
+    const preferred = redispatchOf && others.some((d) => d.dispatch_id === redispatchOf) ? redispatchOf
+      : (earlier || others[0]).dispatch_id;
+    const choice = h("select", { id: "compare-choice", "aria-label": "Dispatch to compare with" },
+      others.map((d) => h("option", { value: d.dispatch_id, selected: d.dispatch_id === preferred },
+        `${d.dispatch_id.slice(0, 8)} · ${d.status} · ${formatTime(d.created_at)}`)));
+    const dialog = h("dialog", { class: "confirm", id: "compare-dialog" },
+      h("form", { method: "dialog" },
+        h("h2", {}, "Compare with"), h("p", {}, `Another run of ${detail.name}; it becomes the baseline.`), choice,
+        h("menu", {}, h("button", { value: "cancel" }, "Cancel"), h("button", { value: "go", class: "primary", id: "compare-go" }, "Compare"))));
+    document.body.append(dialog);
+    dialog.addEventListener("close", () => {
+      const go = dialog.returnValue === "go";
+      dialog.remove();
+      if (go) location.hash = `#/compare/${choice.value}/${dispatchId}`;
+    }, { once: true });
+    dialog.showModal();
   }
 
   findBox.addEventListener("keydown", (ev) => {
@@ -259,32 +433,46 @@ export function dispatchView(root, dispatchId) {
       const el = meta.querySelector(".duration");
       if (el) el.textContent = formatDuration(elapsed(detail.start_time, detail.end_time));
     }
+    // bars of what still runs grow with the clock
+    if (mode === "timeline" && timeline && timelineData && timeline.running()) timeline.update(timelineData);
   }, 1000);
 
   (async () => {
     showTab("overview");
+    setMode(mode);
     // subscribe first and read once the stream stands, so that no change falls between
     // the reads below and the stream
     const pending = [];
+    let readEarly = false;
+    let standing = false;
     let streamReady;
     const ready = new Promise((resolve) => { streamReady = resolve; });
     stop = subscribe({ dispatch_id: dispatchId }, (event, data) => {
       if (event === "ready") {
+        standing = true;
         streamReady();
+        // a stream that stood only after the page was read (a busy machine) may have
+        // missed changes in between: read again
+        if (readEarly && graph) resync();
+        else if (readEarly) pending.push({ late: true }); // the graph's read: once drawn
+        readEarly = false;
         return;
       }
       if (event === "resync") {
         resync();
+        refreshTimeline();
         return;
       }
       if (event !== "changes") return;
       const electrons = data.changes.filter((c) => c.type === "electron");
       if (graph) graph.setStatus(electrons);
       else pending.push(...electrons);
+      if (selectedGroup !== null && graph && electrons.some((c) => (graph.groupOf(c.node_id) || {}).id === selectedGroup)) refreshGroup();
       if (selected !== null && electrons.some((c) => c.node_id === selected)) refreshSelected();
       refreshDetail();
+      refreshTimeline();
     });
-    await Promise.race([ready, new Promise((r) => setTimeout(r, 3000))]);
+    await Promise.race([ready, new Promise((r) => setTimeout(() => { readEarly = !standing; r(); }, 3000))]);
     if (!(await loadDetail())) {
       stop();
       return;
@@ -312,6 +500,7 @@ export function dispatchView(root, dispatchId) {
     stop();
     clearInterval(ticker);
     if (graph) graph.destroy();
+    if (timeline) timeline.destroy();
     delete window.covalentRay;
   };
 }

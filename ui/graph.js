@@ -4,9 +4,13 @@
 //
 // Large graphs: above LARGE elements the drawing switches to what keeps a thousand-node
 // graph fluid — straight edges without labels, the cached texture while panning and
-// zooming, labels hidden when too small to read, and dagre's fastest ranker.
+// zooming, labels hidden when too small to read, and dagre's fastest ranker. Graphs of
+// thousands of nodes come from the server grouped (repeated electrons of one function as
+// one group node with its status counts, see groups.js); a click on a group lists its
+// members, and expanding it asks the server for the graph with those members drawn.
 
 import { STATUS_COLORS } from "./status.js";
+import { GroupIndex, groupLabel, groupStatus } from "./groups.js";
 
 const LARGE = 600;
 
@@ -56,6 +60,14 @@ function styles(large) {
         "curve-style": large ? "straight" : "bezier",
       },
     },
+    {
+      selector: 'node[kind = "group"]',
+      style: {
+        shape: "round-rectangle", height: 40, "text-wrap": "wrap", "font-size": 10,
+        "border-width": 3, "border-style": "double", "border-color": "#1d2330",
+      },
+    },
+    { selector: "edge[count > 1]", style: { width: "mapData(count, 1, 1000, 1.5, 7)" } },
     { selector: 'edge[kind = "wait"]', style: { "line-style": "dashed" } },
     {
       selector: "node:selected",
@@ -76,9 +88,25 @@ function styles(large) {
   return sheet;
 }
 
+function groupData(g) {
+  const label = groupLabel(g);
+  const w = width(label.split("\n").reduce((a, b) => (a.length > b.length ? a : b)));
+  return { label, status: groupStatus(g.counts), w, tw: w - 8, size: g.size };
+}
+
 function elements(graph, showParameters) {
   const hidden = new Set();
   const els = [];
+  for (const g of graph.groups || []) {
+    if (!showParameters && g.kind === "parameter") {
+      hidden.add(g.id);
+      continue;
+    }
+    els.push({
+      group: "nodes",
+      data: { id: `n${g.id}`, nid: g.id, kind: "group", member_kind: g.kind, ...groupData(g) },
+    });
+  }
   for (const n of graph.nodes) {
     if (!showParameters && n.kind === "parameter") {
       hidden.add(n.id);
@@ -93,7 +121,7 @@ function elements(graph, showParameters) {
   }
   graph.edges.forEach((e, i) => {
     if (hidden.has(e.source) || hidden.has(e.target)) return;
-    const data = { id: `e${i}`, source: `n${e.source}`, target: `n${e.target}`, kind: e.kind };
+    const data = { id: `e${i}`, source: `n${e.source}`, target: `n${e.target}`, kind: e.kind, count: e.count || 1 };
     if (e.param_name) data.label = e.param_name;
     els.push({ group: "edges", data });
   });
@@ -143,8 +171,9 @@ function nextFrame() {
  * Draw `graph` (the API's {nodes, edges}) into `container`. Resolves once drawn, with
  * {cy, stats, setStatus, refresh, find, destroy}; `onSelect(nodeId)` fires on a click.
  */
-export async function drawGraph(container, graph, { showParameters, onSelect, onOpenChild }) {
+export async function drawGraph(container, graph, { showParameters, onSelect, onSelectGroup, onOpenChild }) {
   const started = performance.now();
+  let index = new GroupIndex(graph.groups || []);
   const els = elements(graph, showParameters);
   const large = els.length > LARGE;
   const cy = cytoscape({
@@ -172,7 +201,11 @@ export async function drawGraph(container, graph, { showParameters, onSelect, on
     layoutMs: Math.round(laidOut - built), totalMs: Math.round(performance.now() - started),
   };
 
-  cy.on("tap", "node", (evt) => onSelect(evt.target.data("nid")));
+  cy.on("tap", "node", (evt) => {
+    const nid = evt.target.data("nid");
+    if (evt.target.data("kind") === "group") onSelectGroup(nid);
+    else onSelect(nid);
+  });
   cy.on("dbltap", 'node[kind = "sublattice"]', (evt) => {
     const sub = evt.target.data("sub");
     if (sub) onOpenChild(sub);
@@ -181,26 +214,45 @@ export async function drawGraph(container, graph, { showParameters, onSelect, on
   return {
     cy,
     stats,
+    grouped: Boolean(graph.grouped),
+    /** The group state (counts, members, statuses) of a group node, or null. */
+    group(id) { return index.group(id); },
+    /** The group a node is a member of, or null (drawn as itself). */
+    groupOf(nodeId) { return index.memberOf.get(nodeId) || null; },
     /** Apply status changes: [{node_id, status}, ...]. */
     setStatus(changes) {
       cy.batch(() => {
+        const touched = new Set();
         for (const c of changes) {
+          // a group's ID is its first member's: members are looked up first
+          if (index.memberOf.has(c.node_id)) {
+            const g = index.apply(c);
+            if (g) touched.add(g);
+            continue;
+          }
           const node = cy.getElementById(`n${c.node_id}`);
           if (node.nonempty()) node.data("status", c.status);
         }
+        for (const g of touched) cy.getElementById(`n${g.id}`).data(groupData(g));
       });
     },
     /** Re-read every node's state from a fresh graph answer (after a resync). */
     refresh(fresh) {
+      index = new GroupIndex(fresh.groups || []);
       cy.batch(() => {
         for (const n of fresh.nodes) {
           const node = cy.getElementById(`n${n.id}`);
           if (node.nonempty()) node.data({ status: n.status, sub: n.sub_dispatch_id });
         }
+        for (const g of fresh.groups || []) {
+          const node = cy.getElementById(`n${g.id}`);
+          if (node.nonempty()) node.data(groupData(g));
+        }
       });
     },
     select(nodeId, center = false) {
-      const node = cy.getElementById(`n${nodeId}`);
+      const g = index.memberOf.get(nodeId);
+      const node = cy.getElementById(`n${g ? g.id : nodeId}`);
       if (node.empty()) return;
       cy.$(":selected").unselect();
       node.select();
@@ -212,6 +264,11 @@ export async function drawGraph(container, graph, { showParameters, onSelect, on
       const q = text.trim().toLowerCase();
       if (!q) return null;
       const hits = cy.nodes().filter((n) => String(n.data("nid")) === q || n.data("label").toLowerCase().includes(q));
+      // a node drawn inside a group is found through its group
+      if (hits.empty() && /^\d+$/.test(q) && index.memberOf.has(Number(q))) {
+        cy.getElementById(`n${index.memberOf.get(Number(q)).id}`).addClass("match");
+        return Number(q);
+      }
       hits.addClass("match");
       return hits.nonempty() ? hits[0].data("nid") : null;
     },

@@ -4,7 +4,7 @@
 // changed, and the page re-reads its own page (at most once a second), so a thousand
 // electrons finishing cost a handful of small requests, not one per electron.
 
-import { apiGet, subscribe } from "./api.js";
+import { apiDelete, apiGet, subscribe } from "./api.js";
 import { badge, clear, elapsed, fill, formatDuration, formatTime, h, throttle, toast } from "./dom.js";
 import { STATUS_COLORS, STATUSES, TERMINAL } from "./status.js";
 
@@ -33,6 +33,8 @@ export function listView(root, query) {
   };
   let rows = [];
   let ticker = null;
+  // selected dispatches (compare two, delete several), kept across live re-reads
+  const picked = new Map(); // dispatch_id -> {name, status}
 
   const search = h("input", { type: "search", placeholder: "Search by name", value: state.name, "aria-label": "Search by name" });
   const statusSelect = h("select", { "aria-label": "Filter by status" },
@@ -43,15 +45,86 @@ export function listView(root, query) {
   const body = h("tbody");
   const prev = h("button", { onclick: () => { state.offset = Math.max(0, state.offset - PAGE); reload(); } }, "← Newer");
   const next = h("button", { onclick: () => { state.offset += PAGE; reload(); } }, "Older →");
+  const pickAll = h("input", { type: "checkbox", "aria-label": "Select all on this page", title: "Select all on this page" });
   const table = h("table", { class: "dispatches" },
-    h("thead", {}, h("tr", {}, ["Status", "Name", "Dispatch ID", "Started", "Ended", "Duration", "Electrons"].map((t) => h("th", {}, t)))),
+    h("thead", {}, h("tr", {}, h("th", { class: "pick" }, pickAll),
+      ["Status", "Name", "Dispatch ID", "Started", "Ended", "Duration", "Electrons"].map((t) => h("th", {}, t)))),
     body);
+  const pickedInfo = h("span", { class: "muted" });
+  const compareBtn = h("button", { id: "compare-selected", onclick: () => compareSelected(), title: "Select two dispatches to compare them side by side" }, "Compare");
+  const deleteBtn = h("button", { id: "delete-selected", class: "danger", onclick: () => confirmDelete() }, "Delete…");
+  const clearBtn = h("button", { class: "link", onclick: () => { picked.clear(); syncPicks(); } }, "clear");
 
   fill(root, h("div", { class: "page" },
     h("div", { class: "toolbar" }, search, statusSelect,
-      h("label", {}, children, " include sublattice dispatches"), h("span", { class: "spacer" }), summary),
+      h("label", {}, children, " include sublattice dispatches"), h("span", { class: "spacer" }),
+      h("span", { class: "selection" }, pickedInfo, clearBtn, compareBtn, deleteBtn), summary),
     table,
     h("div", { class: "pager" }, prev, next)));
+
+  function syncPicks() {
+    for (const box of body.querySelectorAll("input.pick")) box.checked = picked.has(box.dataset.dispatchId);
+    const n = picked.size;
+    pickedInfo.textContent = n ? `${n} selected` : "";
+    clearBtn.hidden = !n;
+    compareBtn.disabled = n !== 2;
+    deleteBtn.disabled = n === 0;
+    pickAll.checked = rows.length > 0 && rows.every((d) => picked.has(d.dispatch_id));
+  }
+
+  function compareSelected() {
+    if (picked.size !== 2) return;
+    // the older one is the baseline
+    const [a, b] = [...picked.entries()].sort((x, y) => String(x[1].created_at).localeCompare(String(y[1].created_at)));
+    location.hash = `#/compare/${a[0]}/${b[0]}`;
+  }
+
+  function confirmDelete() {
+    const ids = [...picked.keys()];
+    if (!ids.length) return;
+    const running = ids.filter((id) => !TERMINAL.has(picked.get(id).status));
+    const ok = h("button", { class: "danger", value: "delete", id: "confirm-delete" }, `Delete ${ids.length}`);
+    const dialog = h("dialog", { class: "confirm", id: "delete-dialog" },
+      h("form", { method: "dialog" },
+        h("h2", {}, ids.length === 1 ? "Delete this dispatch?" : `Delete ${ids.length} dispatches?`),
+        h("p", {}, "Their results, electrons, logs and sublattice dispatches are removed from the store. This cannot be undone."),
+        h("ul", {}, ids.map((id) => h("li", {}, picked.get(id).name, " ", h("span", { class: "mono muted" }, id.slice(0, 8))))),
+        running.length ? h("p", { class: "changed" }, `${running.length} still running: cancel ${running.length === 1 ? "it" : "them"} first, or the server refuses to delete ${running.length === 1 ? "it" : "them"}.`) : null,
+        h("menu", {}, h("button", { value: "cancel" }, "Keep"), ok)));
+    document.body.append(dialog);
+    dialog.addEventListener("close", () => {
+      const yes = dialog.returnValue === "delete";
+      dialog.remove();
+      if (yes) deleteDispatches(ids);
+    }, { once: true });
+    dialog.showModal();
+  }
+
+  async function deleteDispatches(ids) {
+    const failed = [];
+    let removed = 0;
+    for (const id of ids) {
+      try {
+        const done = await apiDelete(`/dispatches/${id}`);
+        removed += done.deleted.length;
+        picked.delete(id);
+      } catch (err) {
+        failed.push(`${picked.get(id)?.name ?? id} (${id.slice(0, 8)}): ${err.message}`);
+      }
+    }
+    if (failed.length) toast(`Not deleted: ${failed.join("; ")}`, true);
+    else toast(`Deleted ${removed} dispatch${removed === 1 ? "" : "es"}.`);
+    syncPicks();
+    reload();
+  }
+
+  pickAll.addEventListener("change", () => {
+    for (const d of rows) {
+      if (pickAll.checked) picked.set(d.dispatch_id, d);
+      else picked.delete(d.dispatch_id);
+    }
+    syncPicks();
+  });
 
   function keepInUrl() {
     const q = new URLSearchParams();
@@ -67,15 +140,21 @@ export function listView(root, query) {
     rows = page.items;
     clear(body);
     if (!rows.length) {
-      body.append(h("tr", {}, h("td", { colspan: 7, class: "empty-state" },
+      body.append(h("tr", {}, h("td", { colspan: 8, class: "empty-state" },
         state.name || state.status ? "No dispatch matches." : "No dispatches yet: run ct.dispatch(lattice)(...) and it appears here.")));
     }
     for (const d of rows) {
       const duration = h("td", { class: "duration" }, formatDuration(d.duration_s ?? elapsed(d.start_time, d.end_time)));
+      if (picked.has(d.dispatch_id)) picked.set(d.dispatch_id, d); // its status may have moved on
+      const box = h("input", {
+        type: "checkbox", class: "pick", "aria-label": `Select ${d.name}`, dataset: { dispatchId: d.dispatch_id },
+        onchange: (ev) => { if (ev.target.checked) picked.set(d.dispatch_id, d); else picked.delete(d.dispatch_id); syncPicks(); },
+      });
       body.append(h("tr", {
         dataset: { dispatchId: d.dispatch_id, status: d.status },
-        onclick: () => { location.hash = `#/dispatches/${d.dispatch_id}`; },
+        onclick: (ev) => { if (!ev.target.closest("td.pick")) location.hash = `#/dispatches/${d.dispatch_id}`; },
       },
+      h("td", { class: "pick" }, box),
       h("td", {}, badge(d.status)),
       h("td", { class: "name" }, h("a", { href: `#/dispatches/${d.dispatch_id}` }, d.name),
         d.parent_dispatch_id ? h("span", { class: "muted" }, " (sublattice)") : null),
@@ -89,6 +168,7 @@ export function listView(root, query) {
     summary.textContent = page.total ? `${page.offset + 1}–${last} of ${page.total}` : "";
     prev.disabled = page.offset === 0;
     next.disabled = last >= page.total;
+    syncPicks();
   }
 
   let generation = 0;
@@ -111,6 +191,7 @@ export function listView(root, query) {
   statusSelect.addEventListener("change", () => { state.status = statusSelect.value; state.offset = 0; reload(); });
   children.addEventListener("change", () => { state.includeChildren = children.checked; state.offset = 0; reload(); });
 
+  syncPicks();
   reload();
   const stop = subscribe({}, (event, data) => {
     if (event === "changes" || event === "resync") refresh();

@@ -13,5 +13,5 @@ export const STATUS_COLORS = {
   POSTPROCESSING_FAILED: "#a61e4d",
 };
 
-export const STATUSES = Object.keys(STATUS_COLORS);
-export const TERMINAL = new Set(["COMPLETED", "FAILED", "CANCELLED", "POSTPROCESSING_FAILED"]);
+// the status names and which of them are final come from the server's Status enum
+export { STATUSES, TERMINAL } from "./statuses.js";

@@ -32,9 +32,22 @@ _EXPORTS = {
     "DepsModule": "covalent_ray.sdk.deps",
     "get_config": "covalent_ray.sdk.config",
     "set_config": "covalent_ray.sdk.config",
+    "Lepton": "covalent_ray.sdk.lepton",
+    "reload_config": "covalent_ray.sdk.config",
+    "covalent_start": "covalent_ray.sdk.service",
+    "covalent_stop": "covalent_ray.sdk.service",
+    "is_covalent_running": "covalent_ray.sdk.service",
 }
 
-__all__ = sorted([*_EXPORTS, "status", "__version__"])
+#: names that are modules (``ct.fs.FileTransfer``, ``ct.leptons.bash``)
+_MODULES = {
+    "fs": "covalent_ray.sdk.fs",
+    "fs_strategies": "covalent_ray.transfer.strategies",
+    "leptons": "covalent_ray.sdk.lepton",
+    "triggers": "covalent_ray.sdk.triggers",
+}
+
+__all__ = sorted([*_EXPORTS, *_MODULES, "status", "__version__"])
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._status import Status as Status
@@ -54,6 +67,10 @@ def __getattr__(name: str) -> Any:
         from ._status import Status
 
         return Status
+    if name in _MODULES:
+        value = import_module(_MODULES[name])
+        globals()[name] = value
+        return value
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'covalent_ray' has no attribute {name!r}")

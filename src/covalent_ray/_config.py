@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import copy
 import os
-import tempfile
 import tomllib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ._home import config_file, home_dir
+from ._files import atomic_write
+from ._home import config_file, db_path, home_dir, logs_dir
 
 ENV_EXECUTOR_DIR = "COVALENT_RAY_EXECUTOR_DIR"
 
@@ -40,14 +40,55 @@ class ConfigKeyError(KeyError):
         return str(self.args[0]) if self.args else "unknown config key"
 
 
+#: Covalent's environment variables, and the key each one sets when the file does not
+#: (as in Covalent, the config file wins over the environment).
+ENV_KEYS = {
+    "COVALENT_DISPATCHER_ADDR": "dispatcher.address",
+    "COVALENT_SVC_PORT": "dispatcher.port",
+    "COVALENT_DATA_DIR": "dispatcher.results_dir",
+    "COVALENT_CACHE_DIR": "dispatcher.cache_dir",
+    "COVALENT_DATABASE": "dispatcher.db_path",
+    "COVALENT_RESULTS_DIR": "sdk.results_dir",
+    "COVALENT_LOGDIR": "sdk.log_dir",
+    "LOGLEVEL": "sdk.log_level",
+    "COVALENT_LOG_TO_FILE": "sdk.enable_logging",
+    "COVALENT_DISABLE_DASK": "sdk.no_cluster",
+    "COVALENT_EXECUTOR_DIR": "sdk.executor_dir",
+}
+
+
 def defaults(home: Path | None = None) -> dict[str, Any]:
-    """Built-in defaults for the home in effect (or ``home``)."""
+    """Built-in defaults for the home in effect (or ``home``), Covalent's environment
+    variables (:data:`ENV_KEYS`) applied.
+
+    The sections are Covalent's, with the keys that mean something here: ``sdk``,
+    ``dispatcher`` (``address``/``port`` are the service's REST API and dashboard; the
+    SDK replaces them with the running service's, see ``sdk/config.py``),
+    ``user_interface`` (the same server) and ``executors``.
+    """
     home = home or home_dir()
-    return {
+    data: dict[str, Any] = {
         "sdk": {
             # Extra directories of executor modules, ":"-separated (Covalent's sdk.executor_dir).
             "executor_dir": "",
+            "log_dir": str(logs_dir(home)),
+            "log_level": "warning",
+            "enable_logging": "false",
+            "no_cluster": "false",
+            "results_dir": str(home / "results"),
+            "exhaustive_postprocess": "false",
+            # Seconds a call keeps retrying through restarts of the service
+            # ($COVALENT_RAY_RETRY_TIMEOUT overrides it).
+            "retry_timeout": 120.0,
         },
+        "dispatcher": {
+            "address": "127.0.0.1",
+            "port": 48008,
+            "cache_dir": str(home / "cache"),
+            "results_dir": str(home),
+            "db_path": str(db_path(home)),
+        },
+        "user_interface": {"address": "127.0.0.1", "port": 48008},
         "executors": {
             "dask": {},
             "ray": {},
@@ -57,6 +98,21 @@ def defaults(home: Path | None = None) -> dict[str, Any]:
             },
         },
     }
+    for variable, key in ENV_KEYS.items():
+        value = os.environ.get(variable)
+        if value is None or value == "":
+            continue
+        section, name = key.split(".")
+        if name == "port":
+            try:
+                data[section][name] = int(value)
+            except ValueError:
+                continue  # not a port: the default stands
+        elif name in ("enable_logging", "no_cluster"):
+            data[section][name] = "true" if value.lower() in ("1", "true", "yes") else "false"
+        else:
+            data[section][name] = value
+    return data
 
 
 def path() -> Path:
@@ -86,11 +142,14 @@ def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     return base
 
 
-def _effective(extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def _effective(
+    extra: Mapping[str, Any] | None = None, over: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     data = defaults()
     if extra:
         _merge(data, extra)
-    return _merge(data, _read_file(path()))
+    _merge(data, _read_file(path()))
+    return _merge(data, over) if over else data
 
 
 def _split(key: str) -> list[str]:
@@ -125,16 +184,20 @@ def requested_keys(key: str | list[str] | None) -> list[str] | None:
 
 
 def get_config(
-    key: str | list[str] | None = None, *, extra: Mapping[str, Any] | None = None
+    key: str | list[str] | None = None,
+    *,
+    extra: Mapping[str, Any] | None = None,
+    over: Mapping[str, Any] | None = None,
 ) -> Any:
     """Read settings: everything (no key), one value (a dotted key), or several.
 
     A list of one key returns that value and a longer list a ``{key: value}`` dict, as in
     Covalent. A key that is neither set nor defaulted raises ``KeyError``. ``extra`` is a
-    layer merged between the defaults and the file.
+    layer merged between the defaults and the file, ``over`` one merged over the file
+    (facts rather than settings, such as the running service's address).
     """
     keys = requested_keys(key)
-    data = _effective(extra)
+    data = _effective(extra, over)
     if keys is None:
         return data
     if len(keys) == 1:
@@ -201,15 +264,16 @@ def set_config(new_config: Mapping[str, Any] | str, new_value: Any = None) -> No
             text = tomli_w.dumps(data)
         except TypeError as exc:
             raise ValueError(f"cannot store {updates!r} in the TOML config file: {exc}") from exc
-        # Write then rename, so a reader never sees half a file.
-        fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=".covalent_ray.", suffix=".toml")
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.write(text)
-            os.replace(tmp, file)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(file, text)
+
+
+def reload_config() -> None:
+    """Read the config file again (Covalent's ``ct.reload_config``).
+
+    Every read already sees the file as it is now, so this only checks that it is valid
+    TOML, raising ``ValueError`` naming the file if it is not.
+    """
+    _read_file(path())
 
 
 def executor_dirs() -> list[Path]:

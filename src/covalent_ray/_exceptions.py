@@ -12,9 +12,12 @@ The tree::
     │   └── UnknownExecutorError
     ├── ElectronError              (raised inside workers) one electron failed
     │   ├── TaskRuntimeError       an executor reports the task failed
+    │   │   └── RemoteHostError    an SSH/Slurm host cannot be reached or refused the login
     │   ├── TaskCancelledError     an executor reports the task was cancelled
     │   ├── ElectronTimeoutError   the electron ran past its timeout
-    │   └── DepsError              a dependency (pip, bash, call_before/after) failed
+    │   ├── DepsError              a dependency (pip, bash, call_before/after) failed
+    │   │   └── FileTransferError  a file transfer (``files=``) failed
+    │   └── LeptonError            a lepton's command or foreign function failed
     ├── DispatchNotFinishedError   the result was asked for before the dispatch ended
     ├── CancelError                cancel on an unknown or already finished dispatch
     └── QueryError                 a SQL query was rejected or failed
@@ -73,6 +76,10 @@ class TaskRuntimeError(ElectronError):
     """An executor reports that the task it ran failed."""
 
 
+class RemoteHostError(TaskRuntimeError):
+    """The remote host of an SSH or Slurm executor cannot be reached, or refused the login."""
+
+
 class TaskCancelledError(ElectronError):
     """An executor reports that the task it ran was cancelled."""
 
@@ -83,6 +90,14 @@ class ElectronTimeoutError(ElectronError):
 
 class DepsError(ElectronError):
     """A dependency of an electron (pip packages, bash commands, a call) failed."""
+
+
+class FileTransferError(DepsError):
+    """A file transfer of an electron (``files=[ct.fs.FileTransfer(...)]``) failed."""
+
+
+class LeptonError(ElectronError):
+    """A lepton's command exited non-zero, or its library or function could not be used."""
 
 
 class DispatchNotFinishedError(CovalentRayError):

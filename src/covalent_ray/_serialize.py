@@ -13,6 +13,7 @@ import math
 import sys
 import sysconfig
 import threading
+import types
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,85 @@ def dumps(obj: Any, what: str) -> bytes:
             "cloudpickle can serialize (no open files, locks, sockets or generators), or "
             "create it inside the electron that uses it."
         ) from exc
+
+
+_OWN_PACKAGE = __name__.split(".", 1)[0]
+
+
+class _PortablePickler(cloudpickle.Pickler):
+    """A cloudpickle pickler that ships covalent-ray's own functions and classes by value.
+
+    What it writes unpickles where Python and cloudpickle are installed but covalent-ray
+    is not (an SSH host, a Slurm node). Only this pickler does it: registering the
+    package by value would change how Ray pickles our objects in the whole process.
+    """
+
+    def reducer_override(self, obj: Any) -> Any:
+        module = getattr(obj, "__module__", None) or ""
+        if isinstance(obj, (type, types.FunctionType)) and (
+            module == _OWN_PACKAGE or module.startswith(_OWN_PACKAGE + ".")
+        ):
+            internals = cloudpickle.cloudpickle
+            if isinstance(obj, type):
+                return internals._dynamic_class_reduce(obj)
+            return self._dynamic_function_reduce(obj)
+        return super().reducer_override(obj)
+
+
+def portable_dumps(obj: Any, what: str) -> bytes:
+    """:func:`dumps` for a machine without covalent-ray: our own code travels by value.
+
+    The remote side needs the same Python minor version and cloudpickle, nothing else.
+    """
+    import io
+
+    prepare(obj)
+    buffer = io.BytesIO()
+    try:
+        _PortablePickler(buffer, protocol=cloudpickle.DEFAULT_PROTOCOL).dump(obj)
+    except Exception as exc:
+        raise SerializationError(
+            f"{what} cannot be pickled ({type(exc).__name__}: {exc}). Pass a value that "
+            "cloudpickle can serialize (no open files, locks, sockets or generators), or "
+            "create it inside the electron that uses it."
+        ) from exc
+    return buffer.getvalue()
+
+
+_LOADER_SOURCE = """
+def load_portable(plain, portable):
+    import cloudpickle
+    if portable is not None:
+        try:
+            return cloudpickle.loads(plain)
+        except ImportError:  # no covalent-ray here: our code came by value too
+            return cloudpickle.loads(portable)
+    return cloudpickle.loads(plain)
+"""
+
+
+@lru_cache(maxsize=1)
+def _portable_loader() -> Any:
+    # Defined outside any importable module, so cloudpickle ships it by value: unpickling
+    # it needs only cloudpickle.
+    namespace: dict[str, Any] = {"__name__": "covalent_ray_portable_loader"}
+    exec(_LOADER_SOURCE, namespace)
+    return namespace["load_portable"]
+
+
+def portable_reduce(obj: Any, what: str) -> tuple[Any, ...]:
+    """A ``__reduce__`` value for ``obj`` that unpickles with or without covalent-ray.
+
+    Where covalent-ray imports, the ordinary pickle is used (our objects stay ours);
+    elsewhere the :func:`portable_dumps` copy. When ``obj`` cannot be pickled portably (it
+    holds something of ours that has no by-value form), only the ordinary pickle goes.
+    """
+    plain = dumps(obj, what)
+    try:
+        portable: bytes | None = portable_dumps(obj, what)
+    except SerializationError:
+        portable = None
+    return (_portable_loader(), (plain, portable))
 
 
 def loads(data: bytes) -> Any:

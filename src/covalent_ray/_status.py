@@ -58,3 +58,20 @@ def advances(old: str, new: str) -> bool:
     if o.is_terminal:
         return False
     return RANK[n] >= RANK[o]
+
+
+def javascript() -> str:
+    """The dashboard's copy of these values (``ui/statuses.js``, generated from here:
+    ``python -m covalent_ray._status > ui/statuses.js``; a test keeps it current)."""
+    names = ", ".join(f'"{s.value}"' for s in Status)
+    terminal = ", ".join(f'"{s.value}"' for s in Status if s in TERMINAL)
+    return (
+        "// Generated from covalent_ray/_status.py by `python -m covalent_ray._status`: "
+        "do not edit.\n\n"
+        f"export const STATUSES = [{names}];\n"
+        f"export const TERMINAL = new Set([{terminal}]);\n"
+    )
+
+
+if __name__ == "__main__":
+    print(javascript(), end="")

@@ -161,17 +161,47 @@ async def test_graph_has_nodes_and_named_edges(
     assert r.status_code == 200
     g = r.json()
     by_name = {n["name"]: n for n in g["nodes"]}
-    assert set(by_name) == {"join_words", "excitement", ":parameter:'Hello'", ":parameter:'World'"}
+    assert set(by_name) == {"join_words", "excitement", ":parameter:Hello", ":parameter:World"}
     join, excite = by_name["join_words"], by_name["excitement"]
     assert join["kind"] == "electron" and join["status"] == "COMPLETED"
     assert join["executor"] and join["start_time"] and join["end_time"]
-    assert by_name[":parameter:'Hello'"]["kind"] == "parameter"
+    assert by_name[":parameter:Hello"]["kind"] == "parameter"
     edges = {(e["source"], e["target"], e["param_name"]) for e in g["edges"]}
     assert edges == {
-        (by_name[":parameter:'Hello'"]["id"], join["id"], "a"),
-        (by_name[":parameter:'World'"]["id"], join["id"], "b"),
+        (by_name[":parameter:Hello"]["id"], join["id"], "a"),
+        (by_name[":parameter:World"]["id"], join["id"], "b"),
         (join["id"], excite["id"], "a"),
     }
+
+
+async def test_graph_groups_repeated_electrons_above_a_threshold(
+    client: httpx.AsyncClient, service: object
+) -> None:
+    did = ct.dispatch(wf.api_fan)(12)
+    ct.get_result(did, wait=True, timeout=120)
+    url = f"/api/v1/dispatches/{did}/graph"
+    whole = (await client.get(url, params={"group": "auto"})).json()
+    assert whole["grouped"] is False and whole["groups"] == []  # under the threshold
+    assert len(whole["nodes"]) == whole["total_nodes"] == 26
+
+    g = (await client.get(url, params={"group": "auto", "threshold": 10})).json()
+    assert g["grouped"] is True and g["total_nodes"] == 26
+    incs = next(x for x in g["groups"] if x["name"] == "api_inc")
+    assert incs["size"] == 12 and incs["counts"] == {"COMPLETED": 12}
+    assert {n["id"] for n in whole["nodes"] if n["name"] == "api_inc"} == set(incs["members"])
+    assert {n["name"] for n in g["nodes"]} == {"api_total", ":electron_list:"}
+    into_list = next(e for e in g["edges"] if e["source"] == incs["id"])
+    assert into_list["count"] == 12
+
+    # an expanded group comes back as its nodes
+    g = (
+        await client.get(url, params={"group": "auto", "threshold": 10, "expand": incs["id"]})
+    ).json()
+    assert "api_inc" not in {x["name"] for x in g["groups"]}
+    assert sum(n["name"] == "api_inc" for n in g["nodes"]) == 12
+
+    r = await client.get(url, params={"group": "sometimes"})
+    assert r.status_code == 422
 
 
 async def test_electron_detail_has_inputs_output_logs_and_placement(

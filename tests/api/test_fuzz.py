@@ -2,18 +2,25 @@
 
 For every operation, schemathesis generates valid and invalid requests (with hypothesis)
 and checks each answer: never a 5xx, invalid input rejected with a 4xx, and every
-documented answer matching its schema. The application is the real one, on the
-session's service; a live stream is read for at most a second per request.
+documented answer matching its schema. Malformed bodies (JSON with NaN or Infinity,
+overflowing numbers, cut short, corrupted bytes, wrong framing) are fuzzed too: each must
+answer a short 4xx. The application is the real one, on the session's service; a live
+stream is read for at most a second per request.
 """
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
+from starlette.testclient import TestClient
 
+import covalent_ray as ct
 from covalent_ray.api import ServiceBackend, create_app
 from covalent_ray.api._security import LOOPBACK_HOSTS
 
@@ -42,6 +49,9 @@ FREE_TEXT_OPERATIONS = {"/api/v1/sql"}
 @pytest.fixture(scope="module")
 def api_schema(backend: ServiceBackend) -> schemathesis.schemas.BaseSchema:
     """The served OpenAPI schema, with the application as the service runs it."""
+    # the first query starts the SQL sandbox and copies the views: not within the
+    # fuzzer's one-second read timeout on a busy machine, so do it before
+    ct.sql("SELECT count(*) FROM dispatches")
     app = create_app(backend, allowed_hosts=LOOPBACK_HOSTS)
     return schemathesis.openapi.from_asgi("/openapi.json", app, headers={"Host": "127.0.0.1"})
 
@@ -84,3 +94,54 @@ def test_no_input_makes_the_api_fail(
         case.call_and_validate(base_url="http://127.0.0.1", timeout=1, excluded_checks=excluded)
 
     check()
+
+
+#: valid bodies of the operations that take one, which the fuzzer then corrupts
+VALID_BODIES = {
+    "/api/v1/sql": {"query": "SELECT count(*) FROM dispatches", "timeout": 5, "max_rows": 3},
+    "/api/v1/dispatches/nope/cancel": {"task_ids": [1, 2]},
+    "/api/v1/dispatches/nope/redispatch": {"reuse_previous_results": True},
+}
+#: what JSON does not allow but Python's json module would read
+NOT_JSON = ["NaN", "Infinity", "-Infinity", "1e999", "-1e400", "9" * 4400, "\\ud800", "\x00"]
+
+
+@st.composite
+def malformed(draw: st.DrawFn) -> tuple[str, bytes]:
+    """An operation's valid body, broken in one of the ways clients break them."""
+    path = draw(st.sampled_from(sorted(VALID_BODIES)))
+    text = json.dumps(VALID_BODIES[path])
+    how = draw(st.sampled_from(["value", "insert", "truncate", "bytes", "garbage"]))
+    if how == "value":  # a field's value replaced by a non-JSON number
+        key = draw(st.sampled_from(sorted(VALID_BODIES[path])))
+        raw = json.dumps({**VALID_BODIES[path], key: "@@"}).replace(
+            '"@@"', draw(st.sampled_from(NOT_JSON))
+        )
+        return path, raw.encode()
+    if how == "insert":
+        at = draw(st.integers(0, len(text)))
+        return path, (text[:at] + draw(st.sampled_from(NOT_JSON)) + text[at:]).encode()
+    if how == "truncate":
+        return path, text[: draw(st.integers(0, len(text) - 1))].encode()
+    if how == "bytes":  # a few bytes of the body replaced by arbitrary ones
+        data = bytearray(text.encode())
+        at = draw(st.integers(0, len(data) - 1))
+        data[at : at + 4] = draw(st.binary(min_size=1, max_size=4))
+        return path, bytes(data)
+    return path, draw(st.binary(max_size=200))
+
+
+def test_malformed_bodies_answer_a_short_4xx(backend: ServiceBackend) -> None:
+    app = create_app(backend, allowed_hosts=LOOPBACK_HOSTS, ui_dir=None)
+    with TestClient(app, base_url="http://127.0.0.1") as http:
+
+        @given(case=malformed())
+        @settings(max_examples=200, deadline=None, database=None, derandomize=True)
+        def check(case: tuple[str, bytes]) -> None:
+            path, body = case
+            r = http.post(path, content=body, headers={"Content-Type": "application/json"})
+            assert r.status_code < 500, (path, body[:200], r.status_code, r.text[:500])
+            if r.status_code >= 400:
+                assert len(r.content) < 4000 and r.json()["detail"], r.text[:500]
+
+        check()

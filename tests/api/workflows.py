@@ -76,3 +76,18 @@ def square(x):
 @ct.lattice
 def api_square_of_sum(a, b):
     return square(add(a, b))
+
+
+@ct.electron
+def api_inc(x: int) -> int:
+    return x + 1
+
+
+@ct.electron
+def api_total(values: list[int]) -> int:
+    return sum(values)
+
+
+@ct.lattice
+def api_fan(width: int) -> int:
+    return api_total([api_inc(i) for i in range(width)])

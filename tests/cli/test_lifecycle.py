@@ -33,6 +33,14 @@ def test_start_status_stop(tmp_path: Path, cli) -> None:
         assert data["running"] is True and data["dispatches"] == {}
         assert data["database"] == str(home / "results.duckdb")
         assert set(data["actors"]) == {"covalent_ray.dispatcher", "covalent_ray.result_manager"}
+
+        restarted = cli("restart", "--num-cpus", "1", "--json", home=home)
+        assert restarted.returncode == 0, restarted.stderr
+        assert json.loads(restarted.stdout)["already_running"] is False
+        for key in ("head_pid", "service_pid"):
+            assert not pid_alive(info[key]), f"{key} {info[key]} survived the restart"
+        info = json.loads((home / "service.json").read_text())
+        assert cli("status", home=home).returncode == 0
     finally:
         stopped = cli("stop", home=home)
     assert stopped.returncode == 0, stopped.stderr

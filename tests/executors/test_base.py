@@ -99,7 +99,9 @@ def test_async_plugin_cancel_through_its_job_handle(plugin_dir: Path) -> None:
         victim, other = TaskControl(meta(1)), TaskControl(meta(2))
         run_victim = asyncio.create_task(run_task(executor, slow, [], {}, meta(1), victim))
         run_other = asyncio.create_task(run_task(executor, add, [1, 2], {}, meta(2), other))
+        deadline = time.monotonic() + 60
         while victim.job_handle is None:
+            assert time.monotonic() < deadline, "the task never set its handle"
             await asyncio.sleep(0.005)
         cancelled = await cancel_task(executor, victim)
         with pytest.raises(TaskCancelledError):
@@ -116,14 +118,17 @@ def test_async_plugin_cancel_through_its_job_handle(plugin_dir: Path) -> None:
 
 
 class Recorder(BaseExecutor):
-    """Sets a handle per task, sleeps, then reports what its control holds."""
+    """Sets a handle per task, waits until every task has set its own, then reports what
+    its control holds."""
+
+    all_set = threading.Barrier(1)  # tests of concurrency give one for all their tasks
 
     def run(
         self, function: Any, args: list[Any], kwargs: dict[str, Any], task_metadata: dict[str, Any]
     ) -> Any:
         self.set_job_handle(f"job-{task_metadata['node_id']}")
         print(f"out {task_metadata['node_id']}", file=self.task_stdout)
-        time.sleep(0.05)  # the other tasks set their handles meanwhile
+        self.all_set.wait()  # the other tasks set their handles meanwhile
         control = current_control.get()
         assert control is not None
         return control.job_handle, self.get_cancel_requested()
@@ -131,6 +136,7 @@ class Recorder(BaseExecutor):
 
 def test_concurrent_tasks_keep_their_own_control() -> None:
     executor = Recorder()
+    executor.all_set = threading.Barrier(6, timeout=60)
     controls = [TaskControl(meta(i)) for i in range(6)]
     controls[3].cancel_requested = True
 
@@ -181,7 +187,9 @@ def test_sync_cancel_calls_cancel_with_the_handle() -> None:
             running = asyncio.ensure_future(
                 run_task(executor, add, [], {}, meta(), control, pool=pool)
             )
+            deadline = time.monotonic() + 60
             while control.job_handle is None:
+                assert time.monotonic() < deadline, "the task never set its handle"
                 await asyncio.sleep(0.005)
             ok = await cancel_task(executor, control, pool=pool)
             with pytest.raises(TaskCancelledError):
@@ -205,7 +213,9 @@ def test_sync_cancel_from_another_thread() -> None:
 
     thread = threading.Thread(target=target)
     thread.start()
+    deadline = time.monotonic() + 60
     while control.job_handle is None:
+        assert time.monotonic() < deadline, "the task never set its handle"
         time.sleep(0.005)
     assert cancel_task_sync(executor, control) is True
     thread.join(10)

@@ -302,7 +302,7 @@ def test_subprocess_does_not_outlive_its_parent(tmp_path: Path) -> None:
 def test_unpicklable_input_names_the_electron(tmp_path: Path) -> None:
     import threading
 
-    with pytest.raises(SerializationError, match=r"electron 'task' \(node 3\) of dispatch disp-1"):
+    with pytest.raises(SerializationError, match=r"electron 'task' \(node 3 of dispatch disp-1\)"):
         run(LocalExecutor(workdir=str(tmp_path)), print, threading.Lock())
 
 

@@ -30,7 +30,7 @@ def test_default_executor_spellings_resolve_to_none() -> None:
 
 
 def test_builtins_by_name_and_instances_pass_through(home: Path) -> None:
-    assert set(registry.available()) == {"dask", "local", "ray"}
+    assert set(registry.available()) == {"dask", "local", "ray", "slurm", "ssh"}
     local = registry.resolve("local")
     assert isinstance(local, LocalExecutor) and local.workdir == str(home / "workdir")
     mine = LocalExecutor(workdir="/w")
@@ -54,10 +54,10 @@ def test_names_get_their_config_table(tmp_path: Path) -> None:
 
 def test_unknown_name_lists_the_available_ones(plugin_dir: Path) -> None:
     with pytest.raises(UnknownExecutorError) as info:
-        registry.resolve("slurm")
+        registry.resolve("kubernetes")
     message = str(info.value)
-    assert "'slurm'" in message
-    assert "available executors: broken, dask, local, polling, ray, timing" in message
+    assert "'kubernetes'" in message
+    assert "available executors: broken, dask, local, polling, ray, slurm, ssh, timing" in message
     assert isinstance(info.value, ExecutorError)
 
 

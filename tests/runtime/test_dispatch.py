@@ -40,7 +40,7 @@ def test_basic_workflow() -> None:
     assert result.status == ct.status.COMPLETED
     assert result.result == "Hello, World!"
     assert result.dispatch_id == dispatch_id == result.root_dispatch_id
-    assert result.inputs == {"args": ["Hello", "World"], "kwargs": {}}
+    assert result.inputs.get_deserialized() == {"args": ("Hello", "World"), "kwargs": {}}
     assert result.error is None
     assert result.start_time <= result.end_time
     node = result.get_node_result(0)
@@ -48,7 +48,7 @@ def test_basic_workflow() -> None:
     assert node["status"] == ct.status.COMPLETED
     assert node["output"].get_deserialized() == "Hello, World"
     assert node["start_time"] <= node["end_time"]
-    assert result.get_all_node_outputs()["excitement(3)"] == "Hello, World!"
+    assert result.get_all_node_outputs()["excitement(3)"].get_deserialized() == "Hello, World!"
     assert result.lattice.name == "simple_workflow"
 
 
@@ -154,7 +154,7 @@ def parameter_kinds(a, b, *args, c, **kw):
 def test_all_parameter_kinds_and_inputs_preserved() -> None:
     result = ct.dispatch_sync(parameter_kinds)(1, 2, 3, 4, c=5, d=6, e=7)
     assert result.result == (8, (3, 4), {"d": 6, "e": 7})
-    assert result.inputs == {"args": [1, 2, 3, 4], "kwargs": {"c": 5, "d": 6, "e": 7}}
+    assert result.inputs == {"args": (1, 2, 3, 4), "kwargs": {"c": 5, "d": 6, "e": 7}}
 
 
 @ct.electron
@@ -270,7 +270,7 @@ def test_sublattice_runs_as_child_dispatch() -> None:
     assert child.root_dispatch_id == result.dispatch_id
     assert child.parent_dispatch_id == result.dispatch_id
     assert child.result == 3
-    assert child.inputs == {"args": [1, 2], "kwargs": {}}
+    assert child.inputs == {"args": (1, 2), "kwargs": {}}
     assert [c["dispatch_id"] for c in result.children] == [child.dispatch_id]
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
+import uuid
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -75,12 +77,9 @@ def test_retval_keywords_single_value_and_repeated_list() -> None:
     assert hooked(5) == {"x": 5, "conn": "db-conn", "shards": [2, 4]}
 
 
-def test_files_keyword_is_reserved_and_files_are_refused() -> None:
+def test_files_keyword_is_reserved() -> None:
     with pytest.raises(ValueError, match="reserved"):
         DepsCall(train, retval_keyword="files")
-    hooked = wrap_with_hooks(train, {"files": ["a FileTransfer"]}, META)
-    with pytest.raises(DepsError, match="files= .*not supported"):
-        hooked()
 
 
 def test_failing_bash_names_command_exit_code_and_output(
@@ -161,8 +160,12 @@ def _make_wheel(directory: Path, name: str, version: str, value: int) -> Path:
 
 
 @pytest.fixture
-def private_pip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """pip installs into a private target on sys.path, from a local folder only."""
+def private_pip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, str]:
+    """pip installs into a private target on sys.path, from a local folder only.
+
+    The package's name is new for every run, so a copy left installed anywhere by another
+    run (or another checkout sharing the environment) can never satisfy it.
+    """
     target, index = tmp_path / "target", tmp_path / "index"
     target.mkdir()
     index.mkdir()
@@ -170,11 +173,16 @@ def private_pip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("PIP_NO_INDEX", "1")
     monkeypatch.setenv("PIP_FIND_LINKS", str(index))
     monkeypatch.syspath_prepend(str(target))
-    _make_wheel(index, "cr-test-pkg", "1.0", 42)
-    return target
+    name = f"cr-test-pkg-{uuid.uuid4().hex[:12]}"
+    _make_wheel(index, name, "1.0", 42)
+    return target, name
 
 
-def test_pip_installs_then_is_cheap(private_pip: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pip_installs_then_is_cheap(
+    private_pip: tuple[Path, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target, name = private_pip
+    module = name.replace("-", "_")
     runs: list[list[str]] = []
     real_run_pip = hooks._run_pip
 
@@ -185,29 +193,28 @@ def test_pip_installs_then_is_cheap(private_pip: Path, monkeypatch: pytest.Monke
     monkeypatch.setattr(hooks, "_run_pip", counting)
 
     def use_pkg() -> int:
-        import cr_test_pkg  # type: ignore[import-not-found]
+        return int(importlib.import_module(module).VALUE)
 
-        return int(cr_test_pkg.VALUE)
-
-    hooked = wrap_with_hooks(use_pkg, {"deps_pip": ct.DepsPip(["cr-test-pkg==1.0"])}, META)
+    hooked = wrap_with_hooks(use_pkg, {"deps_pip": ct.DepsPip([f"{name}==1.0"])}, META)
     try:
         assert hooked() == 42
-        assert runs == [["cr-test-pkg==1.0"]]
-        assert (private_pip / "cr_test_pkg.py").exists()
+        assert runs == [[f"{name}==1.0"]]
+        assert (target / f"{module}.py").exists()
         assert hooked() == 42
         assert len(runs) == 1  # already satisfied: pip is not run again
     finally:
-        sys.modules.pop("cr_test_pkg", None)
+        sys.modules.pop(module, None)
 
 
-def test_pip_failure_names_the_package(private_pip: Path) -> None:
-    hooked = wrap_with_hooks(train, {"deps_pip": ["cr-test-pkg==9.9"]}, META)
+def test_pip_failure_names_the_package(private_pip: tuple[Path, str]) -> None:
+    _, name = private_pip
+    hooked = wrap_with_hooks(train, {"deps_pip": [f"{name}==9.9"]}, META)
     with pytest.raises(DepsError) as info:
         hooked()
     message = str(info.value)
-    assert "deps_pip ['cr-test-pkg==9.9'] of electron 'train'" in message
+    assert f"deps_pip ['{name}==9.9'] of electron 'train'" in message
     assert "exited with code" in message
-    assert "cr-test-pkg==9.9" in message.split("output ends with")[1]  # pip's own words
+    assert f"{name}==9.9" in message.split("output ends with")[1]  # pip's own words
 
 
 def test_requirements_file_is_read_when_the_dep_is_created(tmp_path: Path) -> None:

@@ -16,22 +16,37 @@ from covalent_ray.client.connect import connect
 pytestmark = pytest.mark.usefixtures("service")
 
 
+#: how long a test waits for the service to get somewhere before it fails (a deadline,
+#: not a pace: on a quiet machine each wait ends within a second)
+DEADLINE_S = 300.0
+
+
+def _wait_for_file(path: Path, deadline_s: float = DEADLINE_S) -> None:
+    """Block until ``path`` exists (run inside electrons: the test opens their gates)."""
+    deadline = time.monotonic() + deadline_s
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path} did not appear within {deadline_s:g} s")
+        time.sleep(0.02)
+
+
 @ct.electron
-def step(x, path, seconds):
+def step(x, path, gate):
     counter = Path(path)
     counter.write_text(str(int(counter.read_text()) + 1 if counter.exists() else 1))
-    time.sleep(seconds)
+    _wait_for_file(Path(gate))
     return x + 1
 
 
-def _wait_completed(dispatch_id: str, node_ids: list[int], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
+def _wait_completed(dispatch_id: str, node_ids: list[int], deadline_s: float = DEADLINE_S) -> None:
+    """Wait until the database holds these electrons COMPLETED (fails at the deadline)."""
+    deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:
         result = ct.get_result(dispatch_id, intermediate_outputs=False)
         if all(result.get_node_result(n)["status"] == "COMPLETED" for n in node_ids):
             return
         time.sleep(0.05)
-    raise AssertionError(f"nodes {node_ids} did not complete")
+    raise AssertionError(f"nodes {node_ids} of {dispatch_id} did not complete in {deadline_s} s")
 
 
 def test_dispatcher_crash_resumes_running_dispatches(tmp_path) -> None:
@@ -39,16 +54,21 @@ def test_dispatcher_crash_resumes_running_dispatches(tmp_path) -> None:
     def chain(n):
         x = 0
         for i in range(n):
-            x = step(x, str(tmp_path / f"runs{i}"), 1.0)
+            x = step(x, str(tmp_path / f"runs{i}"), str(tmp_path / f"go{i}"))
         return x
 
+    (tmp_path / "go0").touch()
+    (tmp_path / "go1").touch()
     dispatch_id = ct.dispatch(chain)(4)
     electrons = [0, 4, 8, 12]  # each step adds itself and three parameter nodes
     _wait_completed(dispatch_id, electrons[:2])
+    _wait_for_file(tmp_path / "runs2")  # the third step runs (held at its gate)
     dispatcher = connect().dispatcher
     pid = ray.get(dispatcher.pid.remote())
     os.kill(pid, signal.SIGKILL)
-    result = ct.get_result(dispatch_id, wait=True, timeout=120)
+    (tmp_path / "go2").touch()
+    (tmp_path / "go3").touch()
+    result = ct.get_result(dispatch_id, wait=True, timeout=DEADLINE_S)
     assert result.status == ct.status.COMPLETED, result.error
     assert result.result == 4
     # the electrons completed before the crash ran once; the rest ran after it
@@ -59,9 +79,12 @@ def test_dispatcher_crash_resumes_running_dispatches(tmp_path) -> None:
 
 
 def test_result_manager_crash_loses_nothing(tmp_path) -> None:
+    gate = tmp_path / "go"
+
     @ct.electron
     def work(i):
-        time.sleep(0.3)
+        if i > 0:
+            _wait_for_file(gate)  # the rest run once the manager was killed
         print(f"log of {i}")
         return i * i
 
@@ -71,14 +94,17 @@ def test_result_manager_crash_loses_nothing(tmp_path) -> None:
 
     @ct.lattice
     def fan(n):
-        return total([work(i) for i in range(n)])
+        first = work(0)  # node 0; the others start after it and wait at the gate
+        rest = [ct.wait(work(i), [first]) for i in range(1, n)]
+        return total([first, *rest])
 
     dispatch_id = ct.dispatch(fan)(16)
     _wait_completed(dispatch_id, [0])
     manager = connect().result_manager
     pid = ray.get(manager.pid.remote())
     os.kill(pid, signal.SIGKILL)
-    result = ct.get_result(dispatch_id, wait=True, timeout=120)
+    gate.touch()
+    result = ct.get_result(dispatch_id, wait=True, timeout=DEADLINE_S)
     assert ray.get(manager.pid.remote()) != pid
     assert result.status == ct.status.COMPLETED, result.error
     assert result.result == sum(i * i for i in range(16))

@@ -61,7 +61,8 @@ def test_an_ended_dispatch_answers_from_memory_what_the_database_holds(tmp_path:
         rm = ResultManager(str(tmp_path))
         manifest = pair.manifest((5,), {})
         did = manifest.dispatch_id
-        assert await rm.register(manifest)
+        assert await rm.register(manifest) is None  # newly registered
+        assert await rm.register(manifest) == "RUNNING"  # again: changes nothing
         # events may arrive in any order; a late RUNNING never hides a COMPLETED
         await rm.record([_event(did, 0, 6)])
         await rm.record([{"dispatch_id": did, "node_id": 0, "status": "RUNNING"}])
@@ -92,3 +93,27 @@ def test_an_ended_dispatch_answers_from_memory_what_the_database_holds(tmp_path:
     assert [n["status"] for n in memory["nodes"] if n["kind"] == "electron"] == ["COMPLETED"] * 2
     assert memory["blobs"] == database["blobs"]
     assert _serialize.loads(memory["blobs"][memory["dispatch"]["result_blob"]]) == (6, 7)
+
+
+def test_registration_is_idempotent_across_a_restart(tmp_path: Path) -> None:
+    """A registration re-sent to a restarted manager (or by a client retrying through a
+    restart) finds the stored dispatch instead of creating it again."""
+
+    async def scenario() -> tuple[str | None, str | None, int]:
+        manifest = pair.manifest((5,), {})
+        rm = ResultManager(str(tmp_path))
+        assert await rm.register(manifest) is None
+        await rm.abort(manifest.dispatch_id, "CANCELLED", "cancelled by the user", True)
+        await rm.close()
+        again = ResultManager(str(tmp_path))  # a new process: nothing in memory
+        ended = await again.register(manifest, check=True)
+        other = pair.manifest((6,), {})
+        fresh = await again.register(other, check=True)
+        listed = await again.list_dispatches()
+        await again.close()
+        return ended, fresh, listed["total"]
+
+    ended, fresh, total = asyncio.run(scenario())
+    assert ended == "CANCELLED"
+    assert fresh is None
+    assert total == 2

@@ -12,6 +12,7 @@ from covalent_ray._exceptions import LatticeBuildError, SerializationError
 from covalent_ray._serialize import loads
 from covalent_ray.core.graph import EdgeKind, NodeKind
 from covalent_ray.core.outcome import NodeRef
+from covalent_ray.sdk.build import PlaceholderWarning
 
 
 @ct.electron
@@ -146,6 +147,24 @@ def test_wait_that_makes_a_cycle_is_refused() -> None:
         wf.manifest((), {})
 
 
+def test_a_build_error_the_body_swallows_still_fails_the_build() -> None:
+    """A body that catches ct.wait's cycle error and goes on gets our error anyway, before
+    anything reaches the service (no dispatch is created, no raw Ray traceback)."""
+
+    @ct.lattice
+    def wf():
+        a = add(1)
+        b = add(a)
+        try:
+            ct.wait(a, [b])
+        except Exception:
+            pass
+        return b
+
+    with pytest.raises(LatticeBuildError, match="cyclic.*caught this error"):
+        wf.manifest((), {})
+
+
 def test_return_template_keeps_structure() -> None:
     Pair = namedtuple("Pair", "x y")
 
@@ -160,19 +179,49 @@ def test_return_template_keeps_structure() -> None:
 
 
 @pytest.mark.parametrize(
-    "body, message",
+    "convert, placeholder",
     [
-        (lambda: bool(add(1)), "condition"),
-        (lambda: [x for x in add(1)], "iterate"),
-        (lambda: len(add(1)), "len"),
+        (int, 0),
+        (float, 0.0),
+        (complex, 0j),
+        (bool, True),
+        (list, []),
+        (dict, {}),
+        (lambda out: [x for x in out], []),
     ],
 )
-def test_control_flow_on_outputs_is_a_clear_error(body, message) -> None:
+def test_conversions_of_outputs_give_covalents_placeholders(convert, placeholder) -> None:
+    """A Covalent lattice body that converts an output builds (with a warning), seeing the
+    placeholder Covalent gives; the graph holds only the electron's node."""
+    seen = []
+
     @ct.lattice
     def wf():
-        return body()
+        out = add(1)
+        seen.append(convert(out))
+        return out
 
-    with pytest.raises(LatticeBuildError, match=message):
+    with pytest.warns(PlaceholderWarning, match="Covalent's placeholder"):
+        m = wf.manifest((), {})
+    assert seen == [placeholder] and type(seen[0]) is type(placeholder)
+    assert [n.name for n in m.graph.nodes if n.kind is NodeKind.ELECTRON] == ["add"]
+
+
+def test_len_of_an_output_fails_the_build_as_in_covalent() -> None:
+    @ct.lattice
+    def wf():
+        return len(add(1))
+
+    with pytest.raises(LatticeBuildError, match="len"):
+        wf.manifest((), {})
+
+
+def test_keys_attribute_of_an_output_is_refused() -> None:
+    @ct.lattice
+    def wf():
+        return add(1).keys
+
+    with pytest.raises(LatticeBuildError, match="AttributeError: `keys`"):
         wf.manifest((), {})
 
 
@@ -253,8 +302,9 @@ def test_same_executor_settings_share_a_key() -> None:
     assert keys[0] == keys[1] != keys[2]
 
 
-def test_unknown_executor_fails_at_dispatch_naming_it() -> None:
-    from covalent_ray._exceptions import UnknownExecutorError
+def test_unknown_executor_still_builds_and_marks_the_electron() -> None:
+    """Covalent creates the dispatch: only the electron with the unknown executor carries
+    the error (it fails when it would run; see tests/runtime/test_dispatch.py)."""
 
     @ct.electron(executor="nonexistent")
     def where(x):
@@ -262,10 +312,48 @@ def test_unknown_executor_fails_at_dispatch_naming_it() -> None:
 
     @ct.lattice
     def wf():
-        return where(1)
+        return add(where(1))
 
-    with pytest.raises(UnknownExecutorError, match="electron 'where'.*nonexistent.*local"):
-        wf.manifest((), {})
+    m = wf.manifest((), {})
+    electrons = {n.name: n for n in m.graph.nodes if n.kind is NodeKind.ELECTRON}
+    error = electrons["where"].metadata["executor_error"]
+    assert "electron 'where'" in error and "'nonexistent'" in error
+    assert "local" in error and "ct.executor.available()" in error
+    assert electrons["where"].metadata["executor_name"] == "nonexistent"
+    assert "executor_error" not in electrons["add"].metadata
+
+
+def test_unknown_lattice_executor_marks_every_electron_inheriting_it() -> None:
+    @ct.electron(executor="local")
+    def mine(x):
+        return x
+
+    @ct.lattice(executor="nonexistent")
+    def wf():
+        return add(mine(1))
+
+    m = wf.manifest((), {})
+    electrons = {n.name: n for n in m.graph.nodes if n.kind is NodeKind.ELECTRON}
+    assert "nonexistent" in electrons["add"].metadata["executor_error"]
+    assert "executor_error" not in electrons["mine"].metadata
+    assert m.executor is None
+
+
+@pytest.mark.parametrize("where", ["electron", "lattice"])
+def test_call_before_and_after_take_a_single_depscall(where) -> None:
+    """Covalent's ``call_before=ct.DepsCall(...)`` (not in a list) on electrons and lattices."""
+    before, after = ct.DepsCall(print, ["before"]), ct.DepsCall(print, ["after"])
+    hooks_kw = {"call_before": before, "call_after": after}
+    if where == "electron":
+        task = ct.electron(**hooks_kw)(add.function)
+        wf = ct.lattice(lambda: task(1))
+    else:
+        wf = ct.lattice(**hooks_kw)(lambda: add(1))
+    m = wf.manifest((), {})
+    (node,) = [n for n in m.graph.nodes if n.kind is NodeKind.ELECTRON]
+    hooks = loads(m.blobs[node.metadata["hooks"]])
+    assert [d.apply_args for d in hooks["call_before"]] == [["before"]]
+    assert [d.apply_args for d in hooks["call_after"]] == [["after"]]
 
 
 def test_sublattice_is_one_node() -> None:

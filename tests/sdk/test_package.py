@@ -14,19 +14,20 @@ def test_exports_match_all() -> None:
 
 
 def test_import_is_light() -> None:
+    # what is imported, not how long it takes (a timing belongs in benchmarks/): building
+    # a lattice loads neither Ray, nor DuckDB, nor the HTTP stack
     code = (
-        "import time, sys; t = time.perf_counter(); import covalent_ray as ct\n"
+        "import sys; import covalent_ray as ct\n"
         "@ct.electron\ndef f(x): return x\n"
         "@ct.lattice\ndef g(x): return f(x)\n"
         "g.manifest((1,), {}); ct.dispatch; ct.get_result\n"
-        "print(time.perf_counter() - t, 'ray' in sys.modules, 'duckdb' in sys.modules, "
+        "print('ray' in sys.modules, 'duckdb' in sys.modules, "
         "'fastapi' in sys.modules)"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.split()
-    assert out[1:] == ["False", "False", "False"]
-    assert float(out[0]) < 0.5
+    assert out == ["False", "False", "False"]
 
 
 def test_status_compares_to_strings() -> None:

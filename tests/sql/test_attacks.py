@@ -1,15 +1,16 @@
 """Hostile queries on every entry point (SDK, CLI, REST): each is refused or stopped with
 a clear error, nothing is written anywhere, and the service keeps recording dispatches.
 
-The tests of this module run in order: ``baseline`` records the database's state before
-the first attack and the last test compares against it.
+Each test stands alone (any order, any subset): the ``untouched`` fixture records the
+database's state and the home's files before the test, and the test checks at its end that
+its attacks changed none of them.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,18 @@ def attacks(target: Path) -> list[str]:
         "SELECT * FROM information_schema.columns",
         "SHOW ALL TABLES",
         "SELECT * FROM query('SELECT * FROM blobs')",
+        # a CTE named like what it shadows reads that in its own body: refused as that
+        "WITH duckdb_databases AS (SELECT * FROM duckdb_databases) SELECT * FROM duckdb_databases",
+        "WITH pg_settings AS (SELECT * FROM pg_settings) SELECT * FROM pg_settings",
+        "WITH duckdb_tables AS (SELECT * FROM duckdb_tables) SELECT * FROM duckdb_tables",
+        "WITH duckdb_columns AS (SELECT * FROM duckdb_columns) SELECT * FROM duckdb_columns",
+        "WITH sqlite_master AS (SELECT * FROM sqlite_master) SELECT * FROM sqlite_master",
+        "WITH pg_proc AS (SELECT * FROM pg_proc) SELECT * FROM pg_proc",
+        "WITH blobs AS (SELECT * FROM blobs) SELECT key FROM blobs",
+        "WITH RECURSIVE pg_settings AS (SELECT * FROM pg_settings) FROM pg_settings",
+        "WITH a AS (FROM duckdb_databases), duckdb_databases AS (FROM a) FROM duckdb_databases",
+        "SELECT * FROM (WITH pg_proc AS (SELECT 1) SELECT 1) s, pg_proc",
+        "WITH read_text AS (SELECT 1) SELECT * FROM read_text('/etc/passwd')",
         # several statements
         "SELECT 1; DROP TABLE dispatches",
         f"SELECT count(*) FROM electrons; COPY electrons TO '{target}/x.csv'",
@@ -103,10 +116,8 @@ def _files(home: Path) -> set[str]:
     }
 
 
-@pytest.fixture(scope="module")
-def baseline(runs: dict[str, Any], service_home: Path) -> dict[str, Any]:
-    """The state before any attack: the views' rows of every finished dispatch, a stored
-    result, the home directory's files."""
+def _state(runs: dict[str, Any], home: Path) -> dict[str, Any]:
+    """The views' rows of every finished dispatch, a stored result, the home's files."""
     finished = [
         r["dispatch_id"]
         for r in ct.sql(
@@ -117,16 +128,35 @@ def baseline(runs: dict[str, Any], service_home: Path) -> dict[str, Any]:
         "finished": finished,
         "views": _fingerprint(finished),
         "result": repr(ct.get_result(str(runs["mixed"])).result),
-        "files": _files(service_home),
+        "files": _files(home),
     }
 
 
-@pytest.fixture(scope="module")
-def target(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("attack-target")
+@pytest.fixture
+def target(tmp_path: Path) -> Path:
+    """A directory the attacks aim at: nothing may appear in it."""
+    return tmp_path
 
 
-def test_sdk_refuses_every_attack(baseline: dict[str, Any], target: Path) -> None:
+@pytest.fixture
+def untouched(runs: dict[str, Any], service_home: Path, target: Path) -> Callable[[], None]:
+    """Records the state before the test; calling it asserts nothing changed since (new
+    stored objects aside: other tests' dispatches may add some)."""
+    before = _state(runs, service_home)
+    assert len(before["finished"]) >= len(wf.GRID)
+
+    def check() -> None:
+        assert os.listdir(target) == []
+        files = _files(service_home)
+        assert files - before["files"] <= {p for p in files if p.startswith("objects")}
+        assert repr(ct.get_result(str(runs["mixed"])).result) == before["result"]
+        # every row about every dispatch finished before the attacks is exactly as it was
+        assert _fingerprint(before["finished"]) == before["views"]
+
+    return check
+
+
+def test_sdk_refuses_every_attack(untouched: Callable[[], None], target: Path) -> None:
     for query in attacks(target):
         with pytest.raises(QueryRejectedError) as info:
             ct.sql(query)
@@ -135,9 +165,10 @@ def test_sdk_refuses_every_attack(baseline: dict[str, Any], target: Path) -> Non
     with pytest.raises(QueryError, match="interrupted after 1 s"):
         ct.sql(RUNAWAY, timeout=1)
     assert time.perf_counter() - started < 10
+    untouched()
 
 
-def test_cli_refuses_every_attack(baseline: dict[str, Any], target: Path) -> None:
+def test_cli_refuses_every_attack(untouched: Callable[[], None], target: Path) -> None:
     runner = CliRunner()
     for query in attacks(target):
         result = runner.invoke(cli_app, ["sql", query])
@@ -145,11 +176,12 @@ def test_cli_refuses_every_attack(baseline: dict[str, Any], target: Path) -> Non
         assert "query refused:" in result.stderr and result.stdout == ""
     result = runner.invoke(cli_app, ["sql", RUNAWAY, "--timeout", "1", "--json"])
     assert result.exit_code == 1 and "interrupted after 1 s" in result.stderr
+    untouched()
 
 
 @pytest.mark.anyio
 async def test_rest_refuses_every_attack(
-    baseline: dict[str, Any], target: Path, client: httpx.AsyncClient
+    untouched: Callable[[], None], target: Path, client: httpx.AsyncClient
 ) -> None:
     for query in attacks(target):
         r = await client.post("/api/v1/sql", json={"query": query})
@@ -158,19 +190,17 @@ async def test_rest_refuses_every_attack(
     r = await client.post("/api/v1/sql", json={"query": RUNAWAY, "timeout": 1})
     assert r.status_code == 400 and r.json()["error"] == "QueryError"
     assert "interrupted after 1 s" in r.json()["detail"]
+    untouched()
 
 
-def test_nothing_changed_and_the_service_still_writes(
-    baseline: dict[str, Any], target: Path, runs: dict[str, Any], service_home: Path
+def test_the_service_still_writes_after_attacks(
+    untouched: Callable[[], None], target: Path
 ) -> None:
-    assert os.listdir(target) == []
-    files = _files(service_home)
-    assert files - baseline["files"] <= {p for p in files if p.startswith("objects")}
-    assert repr(ct.get_result(str(runs["mixed"])).result) == baseline["result"]
-    # every row about every dispatch finished before the attacks is exactly as it was
-    assert len(baseline["finished"]) >= len(wf.GRID)
-    assert _fingerprint(baseline["finished"]) == baseline["views"]
-    # the result manager still writes, and queries see it at once
+    # a refused attack leaves the result manager writing, and queries see it at once
+    for query in attacks(target)[:10]:
+        with pytest.raises(QueryRejectedError):
+            ct.sql(query)
+    untouched()
     result = ct.dispatch_sync(wf.lr_depth_sweep)(0.2, 8)
     assert result.status == ct.status.COMPLETED
     row = ct.sql(
@@ -178,4 +208,4 @@ def test_nothing_changed_and_the_service_still_writes(
         "WHERE dispatch_id = ?",
         [result.dispatch_id],
     )
-    assert [(r["status"], json.loads(r["args"])) for r in row] == [("COMPLETED", [0.2, 8])]
+    assert [(r["status"], r["args"]) for r in row] == [("COMPLETED", [0.2, 8])]

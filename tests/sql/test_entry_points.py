@@ -233,3 +233,18 @@ async def test_rest_bounds_and_schema(client: httpx.AsyncClient) -> None:
         "type": "VARCHAR",
         "doc": VIEWS["electrons"].columns[0].doc,
     }
+
+
+def test_sql_gives_json_columns_as_python_objects(runs: dict[str, Any]) -> None:
+    rows = ct.sql(
+        "SELECT inputs, output, output->'$[3]' AS fourth, output_repr FROM electrons "
+        "WHERE dispatch_id = ? AND name = 'scale'",
+        [runs["mixed"]],
+    )
+    [row] = rows
+    # as the REST API gives them: JSON values, not strings holding JSON
+    assert row["inputs"] == {"x": 2, "factor": 3, "rest": [4, 5], "label": "five"}
+    assert row["output"] == [6, 4, 5, "five"] and row["fourth"] == "five"
+    assert rows.types[:3] == ["JSON", "JSON", "JSON"] and isinstance(row["output_repr"], str)
+    assert rows.df()["inputs"][0] == row["inputs"]
+    assert rows.arrow().column("inputs")[0].as_py().startswith("{")  # Arrow keeps the text

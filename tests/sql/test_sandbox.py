@@ -26,10 +26,10 @@ from covalent_ray.storage.sql import (
     VIEWS,
     SqlLimits,
     SqlService,
-    _open_sandbox,
     check_query,
     ipc_to_arrow,
 )
+from covalent_ray.storage.sql.worker import _open_sandbox
 
 READS = [
     "SELECT * FROM electrons",
@@ -45,6 +45,36 @@ READS = [
     "SELECT inputs->>'$.x', output::DOUBLE FROM electrons WHERE name = ?",
     "SELECT * FROM electron_inputs WHERE name = $name",
     "SELECT now()::TIMESTAMP - INTERVAL 1 DAY, random(), version()",
+    # CTEs see the views, the CTEs before them, and themselves only when recursive
+    "WITH electrons AS (SELECT * FROM electrons WHERE kind = 'electron') FROM electrons",
+    "WITH a AS (FROM dispatches), b AS (FROM a) SELECT * FROM b UNION ALL FROM a",
+    "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t WHERE n < 3) FROM t",
+    "WITH a AS (SELECT 1 AS x) SELECT (SELECT count(*) FROM a), * FROM (FROM a)",
+]
+
+#: A CTE named like a catalog view, table function or base table, reading that name in its
+#: own body: there the name means what it shadows, so each must be refused as that name
+SHADOWED = [
+    "duckdb_databases",
+    "pg_settings",
+    "duckdb_tables",
+    "duckdb_columns",
+    "sqlite_master",
+    "pg_proc",
+    "duckdb_settings",
+    "information_schema.tables",
+    "blobs",
+]
+CTE_ATTACKS = [
+    *(f"WITH {n} AS (SELECT * FROM {n}) SELECT * FROM {n}" for n in SHADOWED if "." not in n),
+    "WITH RECURSIVE pg_settings AS (SELECT * FROM pg_settings) SELECT * FROM pg_settings",
+    "WITH RECURSIVE duckdb_tables AS (FROM duckdb_tables UNION ALL FROM duckdb_tables) "
+    "FROM duckdb_tables",
+    "WITH a AS (FROM duckdb_columns), duckdb_columns AS (FROM a) FROM duckdb_columns",
+    "WITH x AS (SELECT 1) FROM (WITH pg_proc AS (FROM pg_proc) FROM pg_proc)",
+    "SELECT * FROM (WITH sqlite_master AS (SELECT 1) SELECT 1) s, sqlite_master",
+    "WITH tables AS (FROM information_schema.tables) FROM tables",
+    "WITH read_csv AS (SELECT 1) SELECT * FROM read_csv('/etc/passwd')",
 ]
 
 REFUSED = {
@@ -111,6 +141,12 @@ def test_everything_else_is_refused_with_the_reason(
     parser: duckdb.DuckDBPyConnection, query: str, reason: str
 ) -> None:
     with pytest.raises(QueryRejectedError, match=reason.replace(".", r"\.")):
+        check_query(parser, query)
+
+
+@pytest.mark.parametrize("query", CTE_ATTACKS)
+def test_a_cte_never_unlocks_what_it_shadows(parser: duckdb.DuckDBPyConnection, query: str) -> None:
+    with pytest.raises(QueryRejectedError, match="is not a result view|table function"):
         check_query(parser, query)
 
 

@@ -7,7 +7,6 @@ Playwright never downloads a browser here; it drives the system one.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Iterator
@@ -17,11 +16,6 @@ from typing import Any
 import pytest
 
 import covalent_ray as ct
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 
 pytestmark = pytest.mark.browser
 
@@ -43,37 +37,6 @@ def exclaim(text):
 @ct.lattice
 def ui_shout(word, seconds):
     return exclaim(shout(word, seconds))
-
-
-@pytest.fixture(scope="module")
-def dashboard_url(service: object, service_home: Path) -> str:
-    return str(json.loads((service_home / "service.json").read_text())["api_url"])
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    assert CHROMIUM.exists(), (
-        f"{CHROMIUM} is missing: install Debian's chromium (`make browser`, or "
-        "`apt-get install -y --no-install-recommends chromium`)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    pg = context.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield pg
-    context.close()
-    assert not errors, f"the dashboard raised in the browser: {errors}"
 
 
 def _row(page: Any, dispatch_id: str) -> Any:
@@ -100,7 +63,7 @@ def test_list_shows_a_new_dispatch_and_its_end_live(page: Any, dashboard_url: st
 
 
 def test_graph_updates_live_and_shows_node_details(page: Any, dashboard_url: str,
-                                                  tmp_path: Path) -> None:
+                                                  screenshot: Any) -> None:
     dispatch_id = ct.dispatch(ui_shout)("hello", 4.0)
     page.goto(dashboard_url + "/")
     _row(page, dispatch_id).locator("a").click()
@@ -132,8 +95,7 @@ def test_graph_updates_live_and_shows_node_details(page: Any, dashboard_url: str
     overview = page.locator("#side-panel").inner_text()
     assert "'HELLO!'" in overview and "def ui_shout(word, seconds)" in overview
 
-    shot = tmp_path / "dispatch.png"
-    page.screenshot(path=str(shot), full_page=True)
+    shot = screenshot("dispatch")
     assert shot.stat().st_size > 10_000
 
 

@@ -12,7 +12,7 @@ DuckDB allows one process to open a database file read-write, and while it holds
 other process can open the file at all, not even read-only. The result manager actor is
 that process: it writes every event, so the file is always held. The server therefore
 never opens the database; it asks the actor, whose read queries run on reader threads
-over cursors of the same connection (``storage/reads.py`` registers them), so reads see
+over cursors of the same connection (``storage/reads.py`` holds them), so reads see
 committed writes and never block the writer. The live stream is the actor's change feed
 (``changes``), long-polled per client, so the dashboard never polls whole graphs.
 

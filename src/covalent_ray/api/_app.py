@@ -14,9 +14,10 @@ from fastapi.staticfiles import StaticFiles
 from .._version import __version__
 from . import _errors
 from ._backend import ServiceBackend
+from ._bodies import DEFAULT_MAX_BODY_BYTES, BodyGuard
 from ._errors import UnknownPathError
 from ._security import same_origin_writes, token_guard
-from .routes import dispatches, electrons, events, sql, system
+from .routes import dispatches, electrons, events, metrics, previews, sql, system
 
 API_PREFIX = "/api/v1"
 #: The dashboard's files, shipped inside the package (no build step, no Node.js)
@@ -45,12 +46,14 @@ def create_app(
     token: str | None = None,
     allowed_hosts: list[str] | None = None,
     ui_dir: Path | None = UI_DIR,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> FastAPI:
     """The application, reading through ``backend`` (default: the service of ``home``).
 
     ``token`` makes every data route require ``Authorization: Bearer <token>``;
     ``allowed_hosts`` restricts the accepted ``Host`` headers (the server passes the
-    loopback names when it listens on loopback); ``ui_dir=None`` serves no dashboard.
+    loopback names when it listens on loopback); ``ui_dir=None`` serves no dashboard;
+    a request body over ``max_body_bytes`` is refused with 413 before anything else runs.
     """
     app = FastAPI(
         title="covalent-ray",
@@ -67,8 +70,11 @@ def create_app(
         dependencies.append(Depends(token_guard(token)))
 
     app.include_router(system.public_router, prefix=API_PREFIX)
-    for module in (system, dispatches, electrons, events, sql):
+    for module in (system, dispatches, electrons, events, sql, previews):
         app.include_router(module.router, prefix=API_PREFIX, dependencies=dependencies)
+
+    # where Prometheus scrapes by default; with a token, scrapers send it as a bearer token
+    app.include_router(metrics.router, dependencies=dependencies)
 
     @app.api_route(
         API_PREFIX + "/{path:path}",
@@ -84,6 +90,8 @@ def create_app(
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)
     if ui_dir is not None:
         _add_dashboard(app, ui_dir)
+    # outermost: an oversized or malformed body costs no parsing and no token check
+    app.add_middleware(BodyGuard, max_bytes=max_body_bytes)
     return app
 
 

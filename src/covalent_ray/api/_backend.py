@@ -1,9 +1,10 @@
 """The API's only way to the data: calls to the service's actors.
 
 Every read goes to the result manager actor, because it is the only process that can
-open the DuckDB file (see the package docstring). Control calls (cancel, redispatch) go
-through the SDK functions, which reach the dispatcher, so the REST API and Python
-clients share one code path.
+open the DuckDB file (see the package docstring). Cancel goes through the SDK's
+``ct.cancel``, which reaches the dispatcher, so the REST API and Python clients share one
+code path; redispatch asks the dispatcher to run the stored graph again (``rerun``), so
+that the server never unpickles or runs user code.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 from typing import Any
 
 from .._exceptions import CovalentRayError, ServiceError
+from ..core.messages import DispatchRow, ElectronDetail, GraphView, TimelineView
 from ._errors import RedispatchFailedError
 
 #: How long a read may take before the API answers 503 instead of hanging the client
@@ -33,11 +35,14 @@ class ServiceBackend:
         self.call_timeout = call_timeout
 
     @classmethod
-    def connect(cls, home: str | os.PathLike[str] | None = None) -> ServiceBackend:
-        """Join the service of ``home`` (default: the home in effect)."""
+    def connect(
+        cls, home: str | os.PathLike[str] | None = None, *, check: bool = True
+    ) -> ServiceBackend:
+        """Join the service of ``home`` (default: the home in effect); ``check=False``
+        from inside the service process (see ``client.connect.connect``)."""
         from ..client.connect import connect
 
-        conn = connect(home)
+        conn = connect(home, check=check)
         return cls(conn.result_manager, home=conn.info.home)
 
     async def _call(
@@ -62,9 +67,30 @@ class ServiceBackend:
         """The result manager's liveness answer."""
         return str(await self._call("ping", timeout=10.0))
 
-    async def read(self, name: str, *args: Any) -> Any:
-        """Run a read query registered in ``storage.reads``."""
-        return await self._call("read", name, *args)
+    async def dispatch_summary(self, dispatch_id: str) -> DispatchRow | None:
+        """One dispatch with its electron counts and child dispatches, or None."""
+        row: DispatchRow | None = await self._call("dispatch_summary", dispatch_id)
+        return row
+
+    async def graph_view(self, dispatch_id: str) -> GraphView | None:
+        """A dispatch's graph for drawing, or None."""
+        view: GraphView | None = await self._call("graph_view", dispatch_id)
+        return view
+
+    async def timeline(self, dispatch_id: str) -> TimelineView | None:
+        """When and where each node of a dispatch ran, or None."""
+        view: TimelineView | None = await self._call("timeline", dispatch_id)
+        return view
+
+    async def comparison_side(self, dispatch_id: str) -> dict[str, Any] | None:
+        """A dispatch's row and nodes as ``core.compare`` reads them, or None."""
+        side: dict[str, Any] | None = await self._call("comparison_side", dispatch_id)
+        return side
+
+    async def electron_detail(self, dispatch_id: str, node_id: int) -> ElectronDetail | None:
+        """One node with its inputs and attempts; None for an unknown dispatch."""
+        detail: ElectronDetail | None = await self._call("electron_detail", dispatch_id, node_id)
+        return detail
 
     async def list_dispatches(self, **filters: Any) -> dict[str, Any]:
         """A page of dispatches with electron counts, and the total."""
@@ -78,6 +104,10 @@ class ServiceBackend:
     async def counts(self) -> dict[str, int]:
         """Dispatches by status."""
         return dict(await self._call("counts"))
+
+    async def metrics(self) -> bytes:
+        """The result manager's metrics in Prometheus' text format."""
+        return bytes(await self._call("metrics", timeout=10.0))
 
     async def changes(self, since: int, timeout: float) -> dict[str, Any]:
         """Status changes after ``since``, waiting up to ``timeout`` for the first."""
@@ -100,26 +130,31 @@ class ServiceBackend:
         return await asyncio.to_thread(cancel, dispatch_id, task_ids, home=self.home)
 
     async def redispatch(self, dispatch_id: str, reuse_previous_results: bool) -> str:
-        """Run a stored dispatch again with its inputs through ``ct.redispatch``.
+        """Run a stored dispatch again, as stored, through the dispatcher's ``rerun``.
 
-        The lattice body runs here, in the server, to rebuild the graph (as it ran in the
-        client at the first dispatch); its electrons run on the cluster as usual."""
-        from ..sdk.dispatch import redispatch
+        Nothing of the user's is unpickled or run in the server: the dispatcher launches
+        the stored graph again and the electrons run on the cluster's workers, unpickling
+        their functions and inputs there as the first time. (``ct.redispatch`` in Python
+        rebuilds the graph by running the lattice in the caller's process instead, and can
+        take new inputs and replaced electrons.)"""
+        from ..client.connect import connect, get
 
         def run() -> str:
-            try:
-                return redispatch(
-                    dispatch_id, reuse_previous_results=reuse_previous_results, home=self.home
-                )()
-            except CovalentRayError:
-                raise
-            except Exception as exc:
-                # unpickling the lattice or running its body here failed (a module the
-                # server cannot import, say): the client learns why, not "internal error"
-                raise RedispatchFailedError(
-                    f"dispatch {dispatch_id} cannot be redispatched by the server: "
-                    f"{type(exc).__name__}: {exc}. Redispatch it from Python, where its "
-                    f"modules import: ct.redispatch({dispatch_id!r})()."
-                ) from exc
+            dispatcher = connect(self.home).dispatcher
+            return str(
+                get(
+                    dispatcher.rerun.remote(dispatch_id, reuse_previous_results),
+                    f"redispatching {dispatch_id}",
+                )
+            )
 
-        return await asyncio.to_thread(run)
+        try:
+            return await asyncio.to_thread(run)
+        except CovalentRayError:
+            raise
+        except Exception as exc:  # the stored graph could not be launched again
+            raise RedispatchFailedError(
+                f"dispatch {dispatch_id} cannot be run again by the server: "
+                f"{type(exc).__name__}: {exc}. Redispatch it from Python: "
+                f"ct.redispatch({dispatch_id!r})()."
+            ) from exc

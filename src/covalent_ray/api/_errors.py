@@ -2,7 +2,8 @@
 
 Every error body is ``{"detail": message, "error": kind}`` (:class:`ErrorBody`), the
 framework's own (an unparseable body, a wrong method) included, except request
-validation, which keeps FastAPI's 422 body listing each invalid field. The
+validation, which keeps FastAPI's 422 body listing each invalid field (at most
+:data:`MAX_LISTED_ERRORS` of them, each quoting at most a short excerpt of the input). The
 client's mistakes are 4xx; a service that does not answer is 503; only a bug is 500.
 
 API-specific errors extend the package's tree (``_exceptions``)::
@@ -13,16 +14,21 @@ API-specific errors extend the package's tree (``_exceptions``)::
         ├── UnknownPathError        404: no API operation at that path
         ├── NotAuthenticatedError   401: missing or wrong API token
         ├── CrossSiteRequestError   403: a browser sent a write from another site
-        ├── RedispatchFailedError   409: the stored lattice cannot be run again here
-        └── FeatureUnavailableError 501: this service cannot do that
+        ├── MalformedBodyError      400/422: bad framing / not strict JSON (NaN...)
+        ├── BodyTooLargeError       413: the body is over the server's bound
+        └── RedispatchFailedError   409: the stored lattice cannot be run again here
 """
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Sequence
 from http import HTTPStatus
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -64,12 +70,19 @@ class CrossSiteRequestError(ApiError):
     """A state-changing request came from a page of another origin."""
 
 
+class MalformedBodyError(ApiError):
+    """The request body is not strict JSON (answered as FastAPI's 422 ``json_invalid``),
+    or its framing is wrong (400)."""
+
+    position: int = 0  # where in the body, when known
+
+
+class BodyTooLargeError(ApiError):
+    """The request body is larger than the server accepts."""
+
+
 class RedispatchFailedError(ApiError):
     """The stored lattice could not be loaded or rebuilt in the server."""
-
-
-class FeatureUnavailableError(ApiError):
-    """The service cannot perform this operation."""
 
 
 #: exception class -> HTTP status; the nearest class in the exception's MRO wins
@@ -79,13 +92,14 @@ STATUS_BY_ERROR: dict[type[BaseException], int] = {
     UnknownPathError: 404,
     NotAuthenticatedError: 401,
     CrossSiteRequestError: 403,
+    MalformedBodyError: 400,
+    BodyTooLargeError: 413,
     RedispatchFailedError: 409,
     CancelError: 409,
     DispatchNotFinishedError: 409,
     LatticeBuildError: 400,
     SerializationError: 400,
     QueryError: 400,
-    FeatureUnavailableError: 501,
     ServiceNotRunningError: 503,
     ServiceError: 503,
     CovalentRayError: 400,
@@ -108,6 +122,56 @@ def error_response(exc: BaseException, status: int | None = None) -> JSONRespons
         status_code=code,
         headers=headers,
     )
+
+
+#: A validation answer lists at most this many errors
+MAX_LISTED_ERRORS = 20
+#: At most this much of a client's input is quoted back in an error
+EXCERPT_CHARS = 80
+
+
+def excerpt(value: Any, limit: int = EXCERPT_CHARS) -> str:
+    """A short excerpt of ``value``'s text (its ``repr`` unless it is a string)."""
+    text = value if isinstance(value, str) else repr(value)
+    text = text if len(text) <= limit else text[: limit - 3] + "..."
+    return text.encode("utf-8", "backslashreplace").decode()  # lone surrogates too
+
+
+def _short(value: Any) -> Any:
+    """``value`` itself when it is small plain JSON, else a short excerpt of its text (an
+    answer never echoes a large input, and never fails to serialise: no NaN)."""
+    try:
+        text = json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        text = None
+    if text is not None and len(text) <= EXCERPT_CHARS and not isinstance(value, str):
+        return value
+    return excerpt(value if isinstance(value, str) or text is None else text)
+
+
+def validation_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    """FastAPI's list of validation errors, bounded: inputs and contexts as excerpts."""
+    listed: list[dict[str, Any]] = []
+    for error in list(errors)[:MAX_LISTED_ERRORS]:
+        item: dict[str, Any] = {
+            "type": str(error.get("type", "")),
+            "loc": [_short(part) for part in error.get("loc", ())],
+            "msg": _short(str(error.get("msg", ""))),
+        }
+        if "input" in error:
+            item["input"] = _short(error["input"])
+        if isinstance(error.get("ctx"), dict):
+            item["ctx"] = {str(k): _short(v) for k, v in error["ctx"].items()}
+        listed.append(item)
+    if len(errors) > MAX_LISTED_ERRORS:
+        listed.append(
+            {
+                "type": "too_many_errors",
+                "loc": [],
+                "msg": f"{len(errors) - MAX_LISTED_ERRORS} more errors not listed",
+            }
+        )
+    return listed
 
 
 def install(app: FastAPI) -> None:
@@ -144,6 +208,11 @@ def install(app: FastAPI) -> None:
             headers=exc.headers,
         )
 
+    async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return JSONResponse({"detail": validation_errors(exc.errors())}, status_code=422)
+
     app.add_exception_handler(CovalentRayError, known)
+    app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(Exception, unexpected)

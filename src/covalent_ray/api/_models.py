@@ -3,7 +3,8 @@ the rows the result manager's read queries return.
 
 Stored values reach the API only in their readable forms (the bounded ``repr`` and, for
 values made of JSON types, the JSON): the server never unpickles user objects, which
-would need the user's modules and would run their code in the service.
+would need the user's modules and would run their code in the service. (Redispatch
+through the API launches the stored graph again; its electrons unpickle on the workers.)
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from .._status import Status
+from ..core import messages as m
+from ..core.graph_groups import GROUP_ABOVE, GroupedGraph, GroupMode
+from ..core.messages import SortKey
 
 #: Dispatch IDs are UUIDs; the pattern keeps anything else out of the database layer.
 DISPATCH_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
 #: Node ids are DuckDB INTEGERs
 MAX_NODE_ID = 2**31 - 1
-SortKey = Literal["created_at", "start_time", "end_time", "name", "status"]
 
 
 def _as_utc(value: datetime | None) -> datetime | None:
@@ -94,7 +97,7 @@ class DispatchSummary(_Model):
     error: str | None
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> DispatchSummary:
+    def from_row(cls, row: m.DispatchRow) -> DispatchSummary:
         """From a ``list_dispatches`` row."""
         return cls(
             dispatch_id=row["dispatch_id"],
@@ -150,7 +153,7 @@ class DispatchDetail(DispatchSummary):
     children: list[ChildDispatch]
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> DispatchDetail:
+    def from_row(cls, row: m.DispatchRow) -> DispatchDetail:
         """From a ``dispatch_summary`` row."""
         base = DispatchSummary.from_row(row).model_dump()
         return cls(
@@ -181,41 +184,62 @@ class GraphNode(_Model):
 
 
 class GraphEdge(_Model):
-    """The parent's output feeds the child as an argument (or an ordering-only ``wait``)."""
+    """The parent's output feeds the child as an argument (or an ordering-only ``wait``).
+    In a grouped graph, ``source`` and ``target`` may be group IDs and one edge stands
+    for ``count`` edges of the graph."""
 
     source: int
     target: int
-    kind: Literal["arg", "kwarg", "wait"]
+    kind: m.EdgeKindName
     arg_index: int | None
     param_name: str | None
+    count: int = 1
+
+
+class GraphGroup(_Model):
+    """Repeated nodes of one function (or kind) drawn as one (see ``core.graph_groups``)."""
+
+    id: int = Field(description="The smallest member's node ID.")
+    name: str
+    kind: str
+    size: int
+    counts: dict[Status, int] = Field(description="How many members are in each status.")
+    members: list[int] = Field(description="The members' node IDs, ascending.")
+    statuses: list[Status] = Field(description="Each member's status, as `members`.")
+
+
+class GraphQuery(_Model):
+    """How the graph is answered (query parameters)."""
+
+    group: GroupMode = Field(
+        "none",
+        description="`auto`: aggregate repeated electrons into groups above `threshold` "
+        "nodes; `all`: always; `none`: every node as it is.",
+    )
+    threshold: int = Field(GROUP_ABOVE, ge=1, le=10_000_000)
+    expand: list[Annotated[int, Field(ge=0, le=MAX_NODE_ID)]] = Field(
+        [], max_length=1000, description="Group IDs whose members are drawn as nodes."
+    )
 
 
 class Graph(_Model):
-    """A dispatch's transport graph."""
+    """A dispatch's transport graph, maybe grouped (then ``nodes`` are the nodes kept as
+    they are and ``groups`` the aggregated ones)."""
 
     dispatch_id: str
+    grouped: bool = False
+    total_nodes: int = Field(0, description="Nodes in the whole graph.")
     nodes: list[GraphNode]
+    groups: list[GraphGroup] = []
     edges: list[GraphEdge]
 
     @classmethod
-    def from_read(cls, dispatch_id: str, data: dict[str, Any]) -> Graph:
+    def from_read(cls, dispatch_id: str, data: m.GraphView) -> Graph:
         """From a ``graph_view`` read."""
         return cls(
             dispatch_id=dispatch_id,
-            nodes=[
-                GraphNode(
-                    id=n["node_id"],
-                    name=n["name"],
-                    kind=n["kind"],
-                    status=n["status"],
-                    executor=n["executor"],
-                    start_time=n["start_time"],
-                    end_time=n["end_time"],
-                    sub_dispatch_id=n["sub_dispatch_id"],
-                    attempt=n["attempt"],
-                )
-                for n in data["nodes"]
-            ],
+            total_nodes=len(data["nodes"]),
+            nodes=[_graph_node(n) for n in data["nodes"]],
             edges=[
                 GraphEdge(
                     source=e["parent_node_id"],
@@ -228,11 +252,37 @@ class Graph(_Model):
             ],
         )
 
+    @classmethod
+    def from_grouped(cls, dispatch_id: str, data: GroupedGraph) -> Graph:
+        """From :func:`core.graph_groups.group_graph` over a ``graph_view`` read."""
+        return cls(
+            dispatch_id=dispatch_id,
+            grouped=data["grouped"],
+            total_nodes=data["total_nodes"],
+            nodes=[_graph_node(n) for n in data["nodes"]],
+            groups=[GraphGroup.model_validate(g) for g in data["groups"]],
+            edges=[GraphEdge.model_validate(e) for e in data["edges"]],
+        )
+
+
+def _graph_node(n: Any) -> GraphNode:
+    return GraphNode(
+        id=n["node_id"],
+        name=n["name"],
+        kind=n["kind"],
+        status=n["status"],
+        executor=n["executor"],
+        start_time=n["start_time"],
+        end_time=n["end_time"],
+        sub_dispatch_id=n["sub_dispatch_id"],
+        attempt=n["attempt"],
+    )
+
 
 class ElectronInput(_Model):
     """One input of a node: which parent's output, bound to which parameter."""
 
-    kind: Literal["arg", "kwarg", "wait"]
+    kind: m.EdgeKindName
     arg_index: int | None
     param_name: str | None
     source_node_id: int
@@ -278,11 +328,20 @@ class ElectronDetail(_Model):
     reused_from: str | None = Field(
         None, description="The dispatch whose stored output a redispatch reused."
     )
+    job_handle: str | None = Field(
+        None,
+        description="What a remote executor recorded to find its job again: the Slurm job "
+        "ID, the SSH runner's host, pid and task directory.",
+    )
+    remote_host: str | None = Field(
+        None, description="The host a remote executor (SSH, Slurm) ran it on (user@host:port)."
+    )
 
     @classmethod
-    def from_read(cls, dispatch_id: str, data: dict[str, Any]) -> ElectronDetail:
-        """From an ``electron_detail`` read."""
+    def from_read(cls, dispatch_id: str, data: m.ElectronDetail) -> ElectronDetail:
+        """From an ``electron_detail`` read (of a known node)."""
         n = data["node"]
+        assert n is not None
         return cls(
             dispatch_id=dispatch_id,
             node_id=n["node_id"],
@@ -313,10 +372,65 @@ class ElectronDetail(_Model):
             worker_pid=n["worker_pid"],
             attempt=n["attempt"],
             attempts=[
-                Attempt(**{k: a[k] for k in Attempt.model_fields}) for a in data.get("attempts", [])
+                Attempt.model_validate({k: v for k, v in a.items() if k in Attempt.model_fields})
+                for a in data["attempts"]
             ],
             sub_dispatch_id=n["sub_dispatch_id"],
             reused_from=n.get("reused_from"),
+            job_handle=n.get("job_handle"),
+            remote_host=n.get("remote_host"),
+        )
+
+
+class TimelineNode(_Model):
+    """One node of a dispatch on its timeline: when and where it ran, and each attempt."""
+
+    id: int
+    name: str
+    kind: str
+    status: Status
+    executor: str | None
+    start_time: UtcDatetime | None
+    end_time: UtcDatetime | None
+    ray_node_id: str | None = Field(description="The Ray node that ran its last attempt.")
+    worker_pid: int | None = Field(description="The worker process of its last attempt.")
+    attempt: int
+    sub_dispatch_id: str | None
+    attempts: list[Attempt] = Field(
+        description="Each finished attempt, oldest first (empty while the first runs)."
+    )
+
+
+class Timeline(_Model):
+    """A dispatch's nodes (parameters left out) with their times, for a Gantt chart."""
+
+    dispatch_id: str
+    status: Status
+    start_time: UtcDatetime | None
+    end_time: UtcDatetime | None
+    nodes: list[TimelineNode]
+
+    @classmethod
+    def from_read(cls, dispatch_id: str, data: m.TimelineView) -> Timeline:
+        """From a ``timeline`` read."""
+        return cls(
+            dispatch_id=dispatch_id,
+            status=data["status"],
+            start_time=data["start_time"],
+            end_time=data["end_time"],
+            nodes=[
+                TimelineNode.model_validate(
+                    {
+                        **{k: v for k, v in n.items() if k in TimelineNode.model_fields},
+                        "id": n["node_id"],
+                        "attempts": [
+                            {k: v for k, v in a.items() if k in Attempt.model_fields}
+                            for a in n["attempts"]
+                        ],
+                    }
+                )
+                for n in data["nodes"]
+            ],
         )
 
 
@@ -404,3 +518,132 @@ class Cancelled(_Model):
         description="Electrons marked CANCELLED (the whole "
         "dispatch ends CANCELLED when none was named)."
     )
+
+
+class CompareQuery(_Model):
+    """Which node pairs a comparison lists (query parameters)."""
+
+    differences_only: bool = Field(
+        False, description="List only pairs that differ (status, output or duration)."
+    )
+    limit: int = Field(2000, ge=1, le=200_000, description="List at most this many pairs.")
+
+
+class ComparedNode(_Model):
+    """One node of one of the two dispatches."""
+
+    node_id: int
+    status: Status
+    start_time: UtcDatetime | None
+    end_time: UtcDatetime | None
+    duration_s: float | None
+    output: StoredValue
+    error: str | None
+
+
+class ComparedPair(_Model):
+    """A node and its counterpart in the other dispatch (paired by name and occurrence)."""
+
+    name: str
+    occurrence: int = Field(description="0 for the first node of this name, 1 for the next...")
+    kind: str
+    left: ComparedNode | None = Field(description="None: only the right dispatch has it.")
+    right: ComparedNode | None = Field(description="None: only the left dispatch has it.")
+    status_changed: bool
+    output_changed: bool | None = Field(description="None: neither side has an output yet.")
+    duration_delta_s: float | None = Field(description="right - left.")
+    duration_ratio: float | None = Field(description="right / left.")
+    trend: Literal["slower", "faster", "same"] | None = Field(
+        description="Beyond noise (max(0.1 s, 25 %)), right ran slower or faster."
+    )
+    differs: bool
+
+
+class ComparedValue(_Model):
+    """The inputs or the result of both dispatches."""
+
+    changed: bool | None
+    left: StoredValue
+    right: StoredValue
+
+
+class CompareTotals(_Model):
+    """How many pairs differ, and how (over all nodes, whatever the limit)."""
+
+    paired: int
+    only_left: int
+    only_right: int
+    status_changed: int
+    output_changed: int
+    slower: int
+    faster: int
+
+
+class Comparison(_Model):
+    """Two dispatches side by side."""
+
+    left: DispatchSummary
+    right: DispatchSummary
+    same_graph: bool = Field(description="Both graphs have the same nodes in the same order.")
+    inputs: ComparedValue
+    result: ComparedValue
+    duration_delta_s: float | None
+    duration_ratio: float | None
+    trend: Literal["slower", "faster", "same"] | None
+    totals: CompareTotals
+    nodes: list[ComparedPair]
+    truncated: bool = Field(description="More pairs matched than `limit` lets through.")
+
+    @classmethod
+    def build(
+        cls,
+        left: m.DispatchRow,
+        right: m.DispatchRow,
+        data: Any,
+        *,
+        differences_only: bool,
+        limit: int,
+    ) -> Comparison:
+        """From two dispatch summaries and a ``core.compare.compare`` answer."""
+
+        def node(n: Any) -> ComparedNode | None:
+            if n is None:
+                return None
+            return ComparedNode(
+                node_id=n["node_id"],
+                status=n["status"],
+                start_time=n["start_time"],
+                end_time=n["end_time"],
+                duration_s=n["duration_s"],
+                output=StoredValue.of(n["output_repr"], n["output_json"]),
+                error=n["error"],
+            )
+
+        def value(v: Any) -> ComparedValue:
+            return ComparedValue(
+                changed=v["changed"],
+                left=StoredValue.of(v["left_repr"], v["left_json"]),
+                right=StoredValue.of(v["right_repr"], v["right_json"]),
+            )
+
+        pairs = [p for p in data["nodes"] if p["differs"] or not differences_only]
+        return cls(
+            left=DispatchSummary.from_row(left),
+            right=DispatchSummary.from_row(right),
+            same_graph=data["same_graph"],
+            inputs=value(data["inputs"]),
+            result=value(data["result"]),
+            duration_delta_s=data["duration_delta_s"],
+            duration_ratio=data["duration_ratio"],
+            trend=data["trend"],
+            totals=CompareTotals(**data["totals"]),
+            nodes=[
+                ComparedPair(
+                    **{k: v for k, v in p.items() if k not in ("left", "right")},
+                    left=node(p["left"]),
+                    right=node(p["right"]),
+                )
+                for p in pairs[:limit]
+            ],
+            truncated=len(pairs) > limit,
+        )

@@ -1,17 +1,28 @@
-"""`covalent-ray cancel | result`: act on one dispatch through the SDK."""
+"""`covalent-ray list | result | cancel | delete`: dispatches, through the SDK.
+
+Exit codes: 0 done; 1 an error (the service is not running, an unknown dispatch, ...);
+2 bad usage; 3 (``result`` only) the dispatch ended without completing.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+import sys
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
 import typer
 
 from .._exceptions import CovalentRayError
+from .._status import Status
 from .common import HomeOpt, JsonOpt, fail, print_json
+
+#: ``result``'s exit code for a dispatch that ended FAILED or CANCELLED
+EXIT_NOT_COMPLETED = 3
 
 
 def register(app: typer.Typer) -> None:
     """Add the dispatch commands to ``app``."""
+    app.command(name="list")(list_command)
     app.command()(cancel)
     app.command()(result)
     app.command()(delete)
@@ -45,16 +56,113 @@ def cancel(
         )
 
 
-def result(
-    dispatch_id: Annotated[str, typer.Argument(help="The dispatch to show.")],
-    wait: Annotated[bool, typer.Option(help="Wait until the dispatch has ended.")] = False,
+def list_command(
+    status: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--status",
+            "-s",
+            help="Only dispatches in this status (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option("--name", "-n", help="Only lattices whose name contains this."),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            help="Only dispatches created since then: 30m, 2h, 7d or an ISO date/time (UTC).",
+            show_default=False,
+        ),
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Show at most this many.")] = 20,
+    all_levels: Annotated[
+        bool, typer.Option("--all", help="Include sublattice dispatches, not only top-level.")
+    ] = False,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show a dispatch's status, result or error."""
+    """List recent dispatches, newest first."""
+    from ..sdk.history import list_dispatches
+
+    try:
+        rows = list_dispatches(
+            status=status, name=name, since=since, limit=limit, root_only=not all_levels, home=home
+        )
+    except ValueError as exc:  # a status or time that does not parse
+        fail(f"{exc}", code=2)
+    except CovalentRayError as exc:
+        fail(exc)
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        typer.echo("No dispatches match." if (status or name or since) else "No dispatches yet.")
+        return
+    _print_table(rows)
+
+
+def _print_table(rows: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold")
+    for column in ("Dispatch ID", "Name", "Status", "Created (UTC)", "Runtime", "Electrons"):
+        table.add_column(column, no_wrap=column != "Name")
+    colours = {"COMPLETED": "green", "FAILED": "red", "CANCELLED": "yellow", "RUNNING": "cyan"}
+    for r in rows:
+        counts = r.get("electron_counts") or {}
+        done = counts.get("COMPLETED", 0)
+        total = sum(counts.values())
+        table.add_row(
+            r["dispatch_id"],
+            r.get("name") or "",
+            f"[{colours.get(r['status'], 'white')}]{r['status']}[/]",
+            _when(r.get("created_at")),
+            _runtime(r.get("start_time"), r.get("end_time")),
+            f"{done}/{total}",
+        )
+    # piped output keeps whole lines (a terminal's width would cut the ids)
+    Console(width=None if sys.stdout.isatty() else 240).print(table)
+
+
+def _when(value: Any) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if isinstance(value, datetime) else str(value or "")
+
+
+def _runtime(start: Any, end: Any) -> str:
+    if not isinstance(start, datetime):
+        return ""
+    stop = end if isinstance(end, datetime) else datetime.now(UTC).replace(tzinfo=None)
+    seconds = max((stop - start).total_seconds(), 0.0)
+    text = f"{seconds:.2f} s" if seconds < 60 else f"{int(seconds // 60)} min {seconds % 60:.0f} s"
+    return text if end else f"{text} (running)"
+
+
+def result(
+    dispatch_id: Annotated[str, typer.Argument(help="The dispatch to show.")],
+    wait: Annotated[bool, typer.Option(help="Wait until the dispatch has ended.")] = False,
+    progress: Annotated[
+        bool | None,
+        typer.Option(
+            help="While waiting, show the electrons done on standard error "
+            "(default: when it is a terminal).",
+            show_default=False,
+        ),
+    ] = None,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show a dispatch's status, result or error; with --wait, once it has ended.
+
+    Exits 3 when the dispatch ended without completing (FAILED, CANCELLED)."""
     from ..sdk.dispatch import get_result
 
     try:
+        if wait and (progress if progress is not None else sys.stderr.isatty()):
+            _follow(dispatch_id, home)
         res = get_result(dispatch_id, wait=wait, home=home, intermediate_outputs=False)
     except CovalentRayError as exc:
         fail(exc)
@@ -71,6 +179,26 @@ def result(
         )
     else:
         typer.echo(str(res))
+    if res.status.is_terminal and res.status != Status.COMPLETED:
+        raise typer.Exit(EXIT_NOT_COMPLETED)
+
+
+def _follow(dispatch_id: str, home: Any) -> None:
+    """A progress bar of the dispatch's electrons on standard error until it ends, fed
+    by the change feed (it moves when something changes, and never polls)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from ..sdk.history import watch
+
+    console = Console(stderr=True)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, TextColumn("{task.fields[counts]}"), console=console) as bar:
+        task = bar.add_task(dispatch_id, total=None, counts="")
+        for step in watch(dispatch_id, home=home):
+            counts = ", ".join(f"{k.lower()} {v}" for k, v in step.counts.items())
+            bar.update(task, completed=step.finished, total=step.total, counts=counts)
+        bar.update(task, description=f"{dispatch_id} {step.status.value}")
 
 
 def delete(

@@ -1,9 +1,14 @@
-"""`covalent-ray start | stop | status`: thin wrappers over ``service.control``."""
+"""`covalent-ray start | stop | restart | status | logs | purge`: thin wrappers over
+``service.control``.
+
+Exit codes: 0 done; 1 an error (or, for ``status``, the service is not answering);
+2 bad usage.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -17,45 +22,65 @@ def register(app: typer.Typer) -> None:
     """Add the service commands to ``app``."""
     app.command()(start)
     app.command()(stop)
+    app.command()(restart)
     app.command()(status)
+    app.command()(logs)
+    app.command()(purge)
+
+
+AddressOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Join this existing Ray cluster (host:port) instead of starting a local head."
+    ),
+]
+NumCpusOpt = Annotated[int | None, typer.Option(help="CPUs the local head offers.")]
+NumGpusOpt = Annotated[int | None, typer.Option(help="GPUs the local head offers.")]
+ResourcesOpt = Annotated[
+    str | None,
+    typer.Option(help="Custom resources of the local head, as JSON: '{\"special\": 1}'."),
+]
+HostOpt = Annotated[
+    str,
+    typer.Option(
+        envvar="COVALENT_RAY_API_HOST",
+        help="Address of the dashboard and REST API; anything but loopback needs --api-token.",
+    ),
+]
+PortOpt = Annotated[
+    int,
+    typer.Option(
+        envvar="COVALENT_RAY_API_PORT", help="Port of the dashboard and REST API (0: any free one)."
+    ),
+]
+TokenOpt = Annotated[
+    str | None,
+    typer.Option(
+        envvar="COVALENT_RAY_API_TOKEN",
+        show_default=False,
+        help="Require this token (Authorization: Bearer) on the REST API.",
+    ),
+]
+MaxBodyOpt = Annotated[
+    int | None,
+    typer.Option(
+        envvar="COVALENT_RAY_API_MAX_BODY_BYTES",
+        show_default=False,
+        help="Refuse REST request bodies larger than this (413); default 4 MiB.",
+    ),
+]
 
 
 def start(
     home: HomeOpt = None,
-    address: Annotated[
-        str | None,
-        typer.Option(
-            help="Join this existing Ray cluster (host:port) instead of starting a local head."
-        ),
-    ] = None,
-    num_cpus: Annotated[int | None, typer.Option(help="CPUs the local head offers.")] = None,
-    num_gpus: Annotated[int | None, typer.Option(help="GPUs the local head offers.")] = None,
-    resources: Annotated[
-        str | None,
-        typer.Option(help="Custom resources of the local head, as JSON: '{\"special\": 1}'."),
-    ] = None,
-    host: Annotated[
-        str,
-        typer.Option(
-            envvar="COVALENT_RAY_API_HOST",
-            help="Address of the dashboard and REST API; anything but loopback needs --api-token.",
-        ),
-    ] = DEFAULT_HOST,
-    port: Annotated[
-        int,
-        typer.Option(
-            envvar="COVALENT_RAY_API_PORT",
-            help="Port of the dashboard and REST API (0: any free one).",
-        ),
-    ] = DEFAULT_PORT,
-    api_token: Annotated[
-        str | None,
-        typer.Option(
-            envvar="COVALENT_RAY_API_TOKEN",
-            show_default=False,
-            help="Require this token (Authorization: Bearer) on the REST API.",
-        ),
-    ] = None,
+    address: AddressOpt = None,
+    num_cpus: NumCpusOpt = None,
+    num_gpus: NumGpusOpt = None,
+    resources: ResourcesOpt = None,
+    host: HostOpt = DEFAULT_HOST,
+    port: PortOpt = DEFAULT_PORT,
+    api_token: TokenOpt = None,
+    max_body_bytes: MaxBodyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Start the service (a local Ray head unless --address is given) and its dashboard."""
@@ -67,7 +92,10 @@ def start(
     )
     try:
         info, already = service.start(
-            h, address=address, head=options, api=ApiOptions(host=host, port=port, token=api_token)
+            h,
+            address=address,
+            head=options,
+            api=ApiOptions(host=host, port=port, token=api_token, max_body_bytes=max_body_bytes),
         )
     except CovalentRayError as exc:
         fail(exc)
@@ -86,6 +114,40 @@ def start(
             typer.echo(f"covalent-ray started: cluster {info.address}, home {h}.")
         if info.api_url:
             typer.echo(f"Dashboard: {info.api_url}")
+
+
+def restart(
+    home: HomeOpt = None,
+    address: AddressOpt = None,
+    num_cpus: NumCpusOpt = None,
+    num_gpus: NumGpusOpt = None,
+    resources: ResourcesOpt = None,
+    host: HostOpt = DEFAULT_HOST,
+    port: PortOpt = DEFAULT_PORT,
+    api_token: TokenOpt = None,
+    max_body_bytes: MaxBodyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Stop the service if it runs, then start it again (dispatches that were running
+    resume where they were)."""
+    from ..service import control as service
+
+    try:
+        service.stop(home_dir(home))
+    except ServiceNotRunningError:
+        pass
+    start(
+        home=home,
+        address=address,
+        num_cpus=num_cpus,
+        num_gpus=num_gpus,
+        resources=resources,
+        host=host,
+        port=port,
+        api_token=api_token,
+        max_body_bytes=max_body_bytes,
+        as_json=as_json,
+    )
 
 
 def stop(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
@@ -139,3 +201,82 @@ def status(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
         typer.echo(f"Actor:     {name}: {state}")
     counts = data["dispatches"]
     typer.echo("Dispatches: " + (", ".join(f"{s} {n}" for s, n in counts.items()) or "none"))
+    for a in data.get("adaptors") or []:
+        typer.echo(f"Executor:  {adaptor_line(a)}")
+
+
+def logs(
+    home: HomeOpt = None,
+    lines: Annotated[
+        int, typer.Option("--lines", "-n", min=0, help="Show the last N lines (0: all).")
+    ] = 200,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing lines as they are written.")
+    ] = False,
+) -> None:
+    """Print the service's log (``<home>/logs/service.log``)."""
+    from ..service.logs import follow as follow_log
+    from ..service.logs import service_log, tail
+
+    path = service_log(home_dir(home))
+    if not path.exists():
+        fail(f"no service log at {path}: the service of this home has not run yet", code=1)
+    text, offset = tail(path, lines)
+    typer.echo(text, nl=False)
+    if follow:
+        try:
+            for text in follow_log(path, offset):
+                typer.echo(text, nl=False)
+        except KeyboardInterrupt:
+            pass
+
+
+def purge(
+    home: HomeOpt = None,
+    hard: Annotated[
+        bool,
+        typer.Option(
+            "--hard", "-H", help="Also delete the database and stored objects (every result)."
+        ),
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Stop the service and remove the home's logs, work directories, config and caches;
+    with --hard, every result too (as Covalent's `covalent purge`)."""
+    from ..service import control as service
+    from ..service.logs import purge_plan, remove
+
+    h = home_dir(home)
+    doomed = purge_plan(h, hard=hard)
+    if not doomed:
+        if as_json:
+            print_json({"home": str(h), "removed": []})
+        else:
+            typer.echo(f"Nothing to purge in {h}.")
+        return
+    if not yes:
+        typer.echo(f"This stops covalent-ray (home {h}) and deletes:")
+        for p in doomed:
+            typer.echo(f"  {p}")
+        if not typer.confirm("Continue?", default=False):
+            typer.echo("Nothing was changed.")
+            raise typer.Exit(1)
+    try:
+        service.stop(h)
+    except ServiceNotRunningError:
+        pass
+    except CovalentRayError as exc:
+        fail(f"{exc} (nothing was deleted)")
+    removed = remove(doomed)
+    if as_json:
+        print_json({"home": str(h), "removed": [str(p) for p in removed]})
+    else:
+        typer.echo(f"Purged {len(removed)} item(s) from {h}.")
+
+
+def adaptor_line(adaptor: dict[str, Any]) -> str:
+    """``ssh root@127.0.0.1:2222 (3 running)``: one executor adaptor of ``status``."""
+    name = adaptor.get("short_name") or adaptor.get("executor") or "?"
+    host = f" {adaptor['remote_host']}" if adaptor.get("remote_host") else ""
+    return f"{name}{host} ({adaptor.get('running', 0)} running)"

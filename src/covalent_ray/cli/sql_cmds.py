@@ -112,9 +112,11 @@ def sql_command(
         )
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, is_json: bool = False) -> str:
     if value is None:
         return ""
+    if is_json:  # ct.sql gives JSON columns as Python objects: print them as JSON
+        return json.dumps(value, ensure_ascii=False)
     if isinstance(value, (datetime, date)):
         return value.isoformat()
     if isinstance(value, bytes):
@@ -129,8 +131,11 @@ def _print_table(rows: Any) -> None:
     table = Table(show_header=True, header_style="bold", show_lines=False)
     for column in rows.columns:
         table.add_column(column, overflow="fold")
+    json_columns = _json_columns(rows)
     for row in rows:
-        table.add_row(*("NULL" if row[c] is None else _cell(row[c]) for c in rows.columns))
+        table.add_row(
+            *("NULL" if row[c] is None else _cell(row[c], c in json_columns) for c in rows.columns)
+        )
     console = Console()
     console.print(table)
     console.print(
@@ -142,22 +147,24 @@ def _print_table(rows: Any) -> None:
 def _print_csv(rows: Any) -> None:
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerow(rows.columns)
+    json_columns = _json_columns(rows)
     for row in rows:
-        writer.writerow([_cell(row[c]) for c in rows.columns])
+        writer.writerow([_cell(row[c], c in json_columns) for c in rows.columns])
+
+
+def _json_columns(rows: Any) -> set[str]:
+    return {c for c, t in zip(rows.columns, rows.types) if t == "JSON"}
 
 
 def _print_json_rows(rows: Any) -> None:
-    # JSON columns go out as JSON (not as strings holding JSON) for jq and friends
-    json_columns = {c for c, t in zip(rows.columns, rows.types) if t == "JSON"}
-    out = []
-    for row in rows:
-        item = dict(row)
-        for c in json_columns:
-            if isinstance(item[c], str):
-                item[c] = json.loads(item[c])
-        out.append(item)
+    # JSON columns go out as JSON (ct.sql parsed them), not as strings holding JSON
     print_json(
-        {"columns": rows.columns, "types": rows.types, "rows": out, "truncated": rows.truncated}
+        {
+            "columns": rows.columns,
+            "types": rows.types,
+            "rows": [dict(r) for r in rows],
+            "truncated": rows.truncated,
+        }
     )
 
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .._exceptions import ServiceError, ServiceNotRunningError
+from .._files import atomic_write
 from .._home import DISPATCHER_NAME, NAMESPACE, RESULT_MANAGER_NAME, home_dir, service_file
 
 
@@ -52,9 +54,7 @@ class ServiceInfo:
         """Write ``service.json`` atomically."""
         path = service_file(self.home)
         data = {k: v for k, v in self.__dict__.items() if k != "home"}
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=2))
-        os.replace(tmp, path)
+        atomic_write(path, json.dumps(data, indent=2))
 
 
 def apply_cluster_env(info: ServiceInfo) -> None:
@@ -81,7 +81,7 @@ def use_loopback() -> None:
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     constants = sys.modules.get("ray._private.ray_constants")
     if constants is not None and os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] == "0":
-        constants.ENABLE_RAY_CLUSTER = False
+        constants.ENABLE_RAY_CLUSTER = False  # type: ignore[attr-defined]
 
 
 def _refresh_ray_auth() -> None:
@@ -91,7 +91,7 @@ def _refresh_ray_auth() -> None:
     if "ray" not in sys.modules:
         return
     try:
-        from ray._raylet import AuthenticationTokenLoader, Config
+        from ray._raylet import AuthenticationTokenLoader, Config  # type: ignore[attr-defined]
 
         Config.initialize("")
         AuthenticationTokenLoader.instance().reset_cache()
@@ -108,21 +108,95 @@ class Connection:
     result_manager: Any
 
 
-_lock = threading.Lock()
+#: how long connecting may take before the service counts as not running
+CONNECT_TIMEOUT_S = 5.0
+#: how long a call keeps retrying through restarts of the service (env / config override)
+RETRY_TIMEOUT_S = 120.0
+ENV_RETRY_TIMEOUT = "COVALENT_RAY_RETRY_TIMEOUT"
+
+_lock = threading.RLock()
 _connection: Connection | None = None
 
 
-def connect(home: str | os.PathLike[str] | None = None) -> Connection:
-    """Join the running service (once per process) and return handles to its actors."""
+def _same_service(a: ServiceInfo, b: ServiceInfo) -> bool:
+    return (a.address, a.service_pid, a.head_pid, a.ready) == (
+        b.address,
+        b.service_pid,
+        b.head_pid,
+        b.ready,
+    )
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return True  # not recorded (a cluster someone else runs): the probe below decides
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie is dead for our purposes
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def _not_running(info: ServiceInfo, why: str) -> ServiceNotRunningError:
+    return ServiceNotRunningError(
+        f"covalent-ray is not running for home {info.home}: {why}. Run `covalent-ray start "
+        f"--home {info.home}` (after `covalent-ray stop` if a stale service is recorded)."
+    )
+
+
+def _probe(info: ServiceInfo, timeout: float) -> None:
+    """Fail fast when the recorded service is plainly gone or stopping, before Ray's own
+    connection set-up (which waits a long time for a head that is going away)."""
+    import socket
+
+    if not info.ready:
+        raise _not_running(info, "the recorded service is starting or stopping")
+    local = info.head_pid is not None or info.loopback
+    if local and not _pid_alive(info.service_pid):
+        raise _not_running(info, f"its service process (pid {info.service_pid}) has exited")
+    if info.head_pid is not None and not _pid_alive(info.head_pid):
+        raise _not_running(info, f"its Ray head (pid {info.head_pid}) has exited")
+    host, _, port = info.address.rpartition(":")
+    if port.isdigit():
+        try:
+            socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout).close()
+        except OSError as exc:
+            raise _not_running(info, f"its Ray cluster at {info.address} refuses ({exc})") from exc
+
+
+def connect(home: str | os.PathLike[str] | None = None, *, check: bool = True) -> Connection:
+    """Join the running service and return handles to its actors.
+
+    The connection is kept for the process; each call re-reads ``service.json`` (a tiny
+    file), so a client whose service was stopped and started again reconnects to the new
+    one. A first connection checks, within :data:`CONNECT_TIMEOUT_S`, that the head and
+    both actors answer, and raises :class:`ServiceNotRunningError` otherwise.
+    ``check=False`` skips the checks of the record (for the service process itself, which
+    connects before it marks itself ready).
+    """
     global _connection
     with _lock:
         resolved = home_dir(home)
-        if _connection is not None and _connection.info.home == resolved:
-            return _connection
         info = ServiceInfo.read(resolved)
+        if _connection is not None:
+            if _connection.info.home == resolved and (
+                _same_service(_connection.info, info) or not check
+            ):
+                return _connection
+            _drop(shutdown=_connection.info.address != info.address)
+        if check:
+            _probe(info, CONNECT_TIMEOUT_S)
         apply_cluster_env(info)
         import ray
 
+        if ray.is_initialized() and not _connected_to(info):
+            ray.shutdown()
         if not ray.is_initialized():
             try:
                 ray.init(
@@ -132,34 +206,146 @@ def connect(home: str | os.PathLike[str] | None = None) -> Connection:
                     logging_level="ERROR",
                 )
             except ConnectionError as exc:
-                raise ServiceNotRunningError(
-                    f"the Ray cluster of covalent-ray ({info.address}, home {resolved}) does "
-                    f"not answer: {exc}. Run `covalent-ray start` (after `covalent-ray stop` "
-                    "if a stale service is recorded)."
+                raise _not_running(
+                    info, f"its Ray cluster ({info.address}) does not answer: {exc}"
                 ) from exc
         try:
             dispatcher = ray.get_actor(DISPATCHER_NAME, namespace=info.namespace)
             manager = ray.get_actor(RESULT_MANAGER_NAME, namespace=info.namespace)
         except ValueError as exc:
-            raise ServiceNotRunningError(
-                f"the covalent-ray actors are not running on cluster {info.address} "
-                f"(home {resolved}). Run `covalent-ray start`."
+            raise _not_running(
+                info, f"its actors are not running on cluster {info.address}"
+            ) from exc
+        try:  # ``pid`` answers at once, even while the dispatcher resumes dispatches
+            ray.get([dispatcher.pid.remote(), manager.pid.remote()], timeout=CONNECT_TIMEOUT_S)
+        except Exception as exc:
+            raise _not_running(
+                info,
+                f"its actors do not answer within {CONNECT_TIMEOUT_S:g} s ({type(exc).__name__})",
             ) from exc
         _connection = Connection(info, dispatcher, manager)
         return _connection
 
 
+def _connected_to(info: ServiceInfo) -> bool:
+    """Whether this process's Ray is connected to the cluster ``info`` names."""
+    try:
+        import ray
+
+        gcs = ray.get_runtime_context().gcs_address
+    except Exception:
+        return False
+    host, _, port = info.address.rpartition(":")
+    return bool(gcs) and gcs.rpartition(":")[2] == port
+
+
+def _drop(shutdown: bool) -> None:
+    global _connection
+    _connection = None
+    if shutdown:
+        import ray
+
+        if ray.is_initialized():
+            ray.shutdown()
+
+
 def disconnect() -> None:
     """Forget the cached connection (the Ray connection itself stays)."""
-    global _connection
     with _lock:
-        _connection = None
+        _drop(shutdown=False)
 
 
-def get(ref: Any, what: str, timeout: float | None = None) -> Any:
-    """``ray.get`` that turns a dead service into a clear error."""
+#: errors that mean the service is restarting (or was restarted): worth another try
+def _transient(exc: BaseException) -> bool:
+    from ray.exceptions import RayActorError
+
+    if isinstance(exc, RayActorError | ServiceNotRunningError | ConnectionError):
+        return True
+    return type(exc).__name__ in {"RaySystemError", "ObjectLostError", "OwnerDiedError"}
+
+
+def retry_timeout(home: str | os.PathLike[str] | None = None) -> float:
+    """How long calls retry through restarts: ``$COVALENT_RAY_RETRY_TIMEOUT``, else the
+    ``sdk.retry_timeout`` setting, else :data:`RETRY_TIMEOUT_S` seconds."""
+    value: Any = os.environ.get(ENV_RETRY_TIMEOUT)
+    if value is None:
+        try:
+            from .._config import raw_config
+
+            value = raw_config("sdk.retry_timeout")
+        except Exception:  # an unreadable config file must not turn a retry into a crash
+            value = None
+    try:
+        return max(0.0, float(value)) if value is not None else RETRY_TIMEOUT_S
+    except ValueError:
+        return RETRY_TIMEOUT_S
+
+
+def call(
+    send: Callable[[Connection, bool], Any],
+    what: str,
+    *,
+    home: str | os.PathLike[str] | None = None,
+    timeout: float | None = None,
+    retry_for: float | None = None,
+) -> Any:
+    """Send one call to the service (``send(connection, retrying)`` returns its
+    ObjectRef) and return its answer, retrying through restarts of the actors or the
+    service.
+
+    A first connection that fails raises at once (nothing was sent). Once a call was
+    sent, a dead or restarting actor, or a service being restarted, makes it try again
+    (``retrying=True``) for up to ``retry_for`` seconds (default :func:`retry_timeout`),
+    with a message on stderr while it waits. Every call sent this way must therefore be
+    idempotent: the dispatcher and result manager make them so.
+    """
+    import sys
+    import time
+
+    deadline: float | None = None
+    pause = 0.1
+    retrying = False
+    while True:
+        try:
+            conn = connect(home)
+            return _get(send(conn, retrying), timeout)
+        except Exception as exc:
+            if (not retrying and isinstance(exc, ServiceNotRunningError)) or not _transient(exc):
+                cleared = _clear(exc, what)
+                if cleared is exc:
+                    raise
+                raise cleared from exc
+            if deadline is None:
+                budget = retry_for if retry_for is not None else retry_timeout(home)
+                deadline = time.monotonic() + budget
+                print(
+                    f"covalent-ray: the service did not answer while {what} "
+                    f"({type(exc).__name__}); retrying for up to {budget:g} s "
+                    f"(${ENV_RETRY_TIMEOUT} changes this)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            disconnect()
+            retrying = True
+            if time.monotonic() + pause > deadline:
+                raise ServiceError(
+                    f"the covalent-ray service did not answer while {what}, and kept not "
+                    f"answering for the {budget:g} s allowed: {_reason(exc)}. Check "
+                    "`covalent-ray status` and the logs in the home directory."
+                ) from exc
+            time.sleep(pause)  # a restart takes seconds: back off between tries
+            pause = min(2.0, pause * 2)
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def _get(ref: Any, timeout: float | None) -> Any:
+    """``ray.get`` that re-raises our own errors raised inside an actor as themselves."""
     import ray
-    from ray.exceptions import RayActorError, RayTaskError
+    from ray.exceptions import RayTaskError
 
     from .._exceptions import CovalentRayError
 
@@ -169,8 +355,26 @@ def get(ref: Any, what: str, timeout: float | None = None) -> Any:
         if isinstance(exc.cause, CovalentRayError):  # our own error, raised in an actor
             raise exc.cause from None
         raise
-    except RayActorError as exc:
-        raise ServiceError(
+
+
+def _clear(exc: BaseException, what: str) -> BaseException:
+    """The error a caller sees: ours as they are, a dead service as ServiceError."""
+    from ray.exceptions import RayActorError
+
+    if isinstance(exc, RayActorError):
+        return ServiceError(
             f"the covalent-ray service failed while {what}: {exc}. Check `covalent-ray "
             "status` and the logs in the home directory."
-        ) from exc
+        )
+    return exc
+
+
+def get(ref: Any, what: str, timeout: float | None = None) -> Any:
+    """``ray.get`` that turns a dead service into a clear error (no retry)."""
+    try:
+        return _get(ref, timeout)
+    except Exception as exc:
+        cleared = _clear(exc, what)
+        if cleared is exc:
+            raise
+        raise cleared from exc

@@ -58,6 +58,10 @@ class EdgeKind(str, Enum):
         return self.value
 
 
+#: the executor of electrons (and of a dispatch's workflow) that name none: Dask-on-Ray
+DEFAULT_EXECUTOR = "dask"
+
+
 @dataclass(frozen=True)
 class ExecutorSpec:
     """Which executor runs a node: a short name plus either config or a pickled instance.

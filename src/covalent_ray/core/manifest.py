@@ -1,8 +1,11 @@
 """What a client hands to the dispatcher: the transport graph plus opaque blobs.
 
-The dispatcher and the result manager never unpickle a blob; only workers (and the
-client reading results back) do. A manifest is therefore safe to handle in processes
-that cannot import the user's code.
+The blobs stay opaque in the service: the result manager stores and returns them, the
+dispatcher launches them. Only workers, executor adaptors and the client reading results
+back unpickle user objects; the service unpickles the manifest's skeleton (these
+dataclasses, which the result manager pickled itself) and, in the dispatcher, instances of
+the built-in ``RayExecutor`` to read their Ray options. A manifest is therefore safe to
+handle in processes that cannot import the user's code.
 """
 
 from __future__ import annotations

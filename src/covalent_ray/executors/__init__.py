@@ -3,7 +3,8 @@
 - :class:`BaseExecutor` / :class:`AsyncBaseExecutor`: the contract custom executors
   implement (see :mod:`covalent_ray.executors.base`);
 - :class:`DaskExecutor` (``"dask"``, the default), :class:`LocalExecutor`
-  (``"local"``), :class:`RayExecutor` (``"ray"``): the built-ins;
+  (``"local"``), :class:`RayExecutor` (``"ray"``), :class:`SSHExecutor` (``"ssh"``, a
+  remote host over SSH), :class:`SlurmExecutor` (``"slurm"``, batch jobs): the built-ins;
 - :mod:`~covalent_ray.executors.registry`: short names, plugins and config defaults;
 - ``TaskRuntimeError`` / ``TaskCancelledError``: what executors raise to report a failed
   or cancelled task.
@@ -40,6 +41,8 @@ __all__ = [
     "ExecutorError",
     "LocalExecutor",
     "RayExecutor",
+    "SSHExecutor",
+    "SlurmExecutor",
     "TaskCancelledError",
     "TaskControl",
     "TaskRuntimeError",
@@ -55,7 +58,16 @@ __all__ = [
 executor = sys.modules[__name__]
 
 
+# Built-ins whose modules import asyncio: loaded on first use, so `import covalent_ray`
+# stays light.
+_LAZY = {"SSHExecutor": "ssh", "SlurmExecutor": "slurm"}
+
+
 def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
     cls = registry.find_class(name) if name[:1].isupper() else None
     if cls is None:
         raise AttributeError(f"module 'covalent_ray.executors' has no attribute {name!r}")

@@ -25,24 +25,20 @@ import os
 import pickle
 import signal
 import sys
-import threading
-import time
 import traceback
 from pathlib import Path
 from typing import Any
 
+from covalent_ray._files import atomic_write, watch_parent
 from covalent_ray.executors.local import RESULT_FILE, TASK_FILE
 
 
-def _watch_parent(parent_pid: int, task_dir: Path) -> None:
-    """Once the parent is gone (we were re-parented), clean up and kill our process group."""
-    while True:
-        time.sleep(0.5)
-        if os.getppid() != parent_pid:
-            import shutil
+def _orphaned(task_dir: Path) -> None:
+    """The parent is gone (we were re-parented): clean up and kill our process group."""
+    import shutil
 
-            shutil.rmtree(task_dir, ignore_errors=True)  # nobody is left to remove it
-            os.killpg(os.getpgid(0), signal.SIGKILL)
+    shutil.rmtree(task_dir, ignore_errors=True)  # nobody is left to remove it
+    os.killpg(os.getpgid(0), signal.SIGKILL)
 
 
 def _extend_sys_path(parent_path: list[str]) -> None:
@@ -79,9 +75,7 @@ def _write_result(task_dir: Path, outcome: tuple[Any, ...]) -> None:
             err = TaskRuntimeError(f"{type(original).__name__}: {original}")
             tb = outcome[2]
         data = cloudpickle.dumps(("error", err, tb))
-    tmp = task_dir / (RESULT_FILE + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, task_dir / RESULT_FILE)  # the parent sees a whole file or none
+    atomic_write(task_dir / RESULT_FILE, data)  # the parent sees a whole file or none
 
 
 def main(argv: list[str]) -> int:
@@ -89,7 +83,7 @@ def main(argv: list[str]) -> int:
     task_dir = Path(argv[1])
     with open(task_dir / TASK_FILE, "rb") as f:
         task = pickle.load(f)
-    threading.Thread(target=_watch_parent, args=(task["parent_pid"], task_dir), daemon=True).start()
+    watch_parent(task["parent_pid"], lambda: _orphaned(task_dir))
     _extend_sys_path(task["sys_path"])
     try:
         import cloudpickle

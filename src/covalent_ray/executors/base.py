@@ -53,12 +53,17 @@ class TaskControl:
     """The state of one electron's run on an executor, shared by the executor and its adaptor.
 
     ``job_handle`` is what ``set_job_handle`` recorded (``cancel`` receives it);
+    ``on_handle`` (set by the adaptor) is told each handle as it is recorded, so it
+    reaches the electron's stored RUNNING record; ``resume_handle`` is the handle stored
+    by the run that a service restart (or the loss of a dispatcher or worker) interrupted;
     ``cancel_requested`` is set when a cancel is asked for; ``stdout`` / ``stderr`` collect the
     electron's output when the executor captures it itself (``captures_output``).
     """
 
     task_metadata: dict[str, Any] = field(default_factory=dict)
     job_handle: Any = None
+    on_handle: Callable[[Any], None] | None = None
+    resume_handle: Any = None
     cancel_requested: bool = False
     stdout: io.StringIO = field(default_factory=io.StringIO)
     stderr: io.StringIO = field(default_factory=io.StringIO)
@@ -205,10 +210,6 @@ class _AbstractBaseExecutor(ABC):
 
     # ----- per-task state (through the current TaskControl)
 
-    @staticmethod
-    def _control() -> TaskControl | None:
-        return current_control.get()
-
     @property
     def task_stdout(self) -> io.StringIO:
         """Where the running task's stdout goes (the current TaskControl's buffer)."""
@@ -221,11 +222,33 @@ class _AbstractBaseExecutor(ABC):
         control = current_control.get()
         return control.stderr if control is not None else io.StringIO()
 
+    def remote_host(self) -> str | None:
+        """The host this executor runs electrons on, when not this Ray cluster
+        (``user@host:port`` for SSH and Slurm; shown with the electron and by ``status``)."""
+        return None
+
+    def check_settings(self) -> list[str]:
+        """What is wrong with this executor's settings, one message per setting (checked
+        when a dispatch is submitted, before any electron runs; pure: no connection)."""
+        return []
+
+    def resumed_job_handle(self) -> Any:
+        """The job handle an interrupted earlier run of this electron recorded (None
+        when there was none): a remote executor finds that job again, waits for it and
+        returns its output, instead of starting the electron a second time."""
+        control = current_control.get()
+        return control.resume_handle if control is not None else None
+
     def _set_handle(self, handle: Any) -> bool:
         control = current_control.get()
         if control is None:  # run() called directly, outside any adaptor: nothing to record
             return False
         control.job_handle = handle
+        if control.on_handle is not None:
+            try:
+                control.on_handle(handle)
+            except Exception:  # recording where the job runs must never fail the job
+                pass
         return True
 
     @staticmethod

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .._exceptions import ElectronTimeoutError, TaskCancelledError, TaskRuntimeError
+from ..core.messages import electron_label, read_output
 from .base import BaseExecutor, default_max_concurrency
 
 EXECUTOR_PLUGIN_NAME = "LocalExecutor"
@@ -34,7 +35,6 @@ RUNNER_MODULE = "covalent_ray.executors._runner"
 TASK_FILE = "task.pkl"  # what the runner reads (see _runner's docstring)
 RESULT_FILE = "result.pkl"  # what it writes
 TAIL = 2000  # characters of stderr quoted when the subprocess dies without a result
-OUTPUT_LIMIT = 1_000_000  # bytes kept of each captured stream, as for other executors
 
 # Subprocesses this process started and has not reaped, by pid. Cancel checks here first,
 # so a stale handle can never signal a process that merely reused the pid.
@@ -112,8 +112,9 @@ class LocalExecutor(BaseExecutor):
 
         from .. import _serialize
 
+        label = electron_label(task_metadata)
         if self.get_cancel_requested():
-            raise TaskCancelledError(f"{_describe(task_metadata)} was cancelled before it started")
+            raise TaskCancelledError(f"{label} was cancelled before it started")
         cwd = self.task_workdir(task_metadata)
         cwd.mkdir(parents=True, exist_ok=True)
         _serialize.prepare(function)  # ship by value what the subprocess cannot import
@@ -125,7 +126,7 @@ class LocalExecutor(BaseExecutor):
                 "parent_pid": os.getpid(),
                 "payload": _serialize.dumps(
                     (function, list(args), dict(kwargs)),
-                    f"the function or inputs of {_describe(task_metadata)}",
+                    f"the function or inputs of {label}",
                 ),
             }
             with open(task_dir / TASK_FILE, "wb") as f:
@@ -137,16 +138,16 @@ class LocalExecutor(BaseExecutor):
             self.task_stdout.write(stdout)
             self.task_stderr.write(stderr)
             if self.get_cancel_requested():
-                raise TaskCancelledError(f"{_describe(task_metadata)} was cancelled")
+                raise TaskCancelledError(f"{label} was cancelled")
             if timed_out:
                 raise ElectronTimeoutError(
-                    f"{_describe(task_metadata)} ran past the LocalExecutor's time_limit of "
+                    f"{label} ran past the LocalExecutor's time_limit of "
                     f"{self.time_limit}s and was killed"
                 )
             result_file = task_dir / RESULT_FILE
             if not result_file.exists():
                 raise TaskRuntimeError(
-                    f"{_describe(task_metadata)}: its subprocess exited with code {returncode} "
+                    f"{label}: its subprocess exited with code {returncode} "
                     f"without a result (killed, crashed or os._exit). Last stderr:\n"
                     f"{stderr[-TAIL:]}"
                 )
@@ -157,7 +158,7 @@ class LocalExecutor(BaseExecutor):
             return outcome[1]
         exc, text = outcome[1], outcome[2]
         if not isinstance(exc, Exception):  # sys.exit() in an electron must not stop the adaptor
-            exc = TaskRuntimeError(f"{_describe(task_metadata)} raised {exc!r}")
+            exc = TaskRuntimeError(f"{label} raised {exc!r}")
         if text:
             exc.__cause__ = RemoteTraceback(text)
         raise exc
@@ -243,21 +244,9 @@ def _read_text(path: Path) -> str:
     """A captured stream, cut at ``OUTPUT_LIMIT`` bytes (an electron may print gigabytes)."""
     try:
         with open(path, "rb") as f:
-            data = f.read(OUTPUT_LIMIT + 1)
+            return read_output(f)
     except FileNotFoundError:
         return ""
-    text = data[:OUTPUT_LIMIT].decode("utf-8", errors="replace")
-    if len(data) > OUTPUT_LIMIT:
-        text += f"\n[output truncated after {OUTPUT_LIMIT} bytes]"
-    return text
-
-
-def _describe(task_metadata: dict[str, Any]) -> str:
-    name = task_metadata.get("node_name")
-    node = task_metadata.get("node_id")
-    label = f"electron {name!r} (node {node})" if name else f"node {node}"
-    dispatch = task_metadata.get("dispatch_id")
-    return f"{label} of dispatch {dispatch}" if dispatch else label
 
 
 def _context_fields(task_metadata: dict[str, Any]) -> dict[str, Any] | None:

@@ -37,18 +37,21 @@ if TYPE_CHECKING:  # pragma: no cover
     import importlib.metadata
 
 from .._exceptions import ExecutorError, UnknownExecutorError
+from ..core.graph import DEFAULT_EXECUTOR
 from .base import AsyncBaseExecutor, BaseExecutor
 
 ENTRY_POINT_GROUP = "covalent_ray.executors"
-DEFAULT_NAMES = frozenset({"dask", "default"})
+DEFAULT_NAMES = frozenset({DEFAULT_EXECUTOR, "default"})
 # Executor modules loaded from a directory live under this prefix in sys.modules (so
 # cloudpickle can ship their classes by value to workers that lack the file).
 DIR_MODULE_PREFIX = "covalent_ray_executor_dir"
 
 _BUILTINS = {
-    "dask": "covalent_ray.executors.dask",
+    DEFAULT_EXECUTOR: "covalent_ray.executors.dask",
     "local": "covalent_ray.executors.local",
     "ray": "covalent_ray.executors.ray",
+    "ssh": "covalent_ray.executors.ssh",
+    "slurm": "covalent_ray.executors.slurm",
 }
 
 
@@ -225,11 +228,6 @@ def available() -> dict[str, str]:
     return {name: plugin.origin for name, plugin in sorted(_registry.plugins().items())}
 
 
-def executor_class(name: str) -> type:
-    """The executor class registered under ``name``."""
-    return _lookup(name).get()[0]
-
-
 def plugin_defaults(name: str | None = None) -> dict[str, Any]:
     """The ``_EXECUTOR_PLUGIN_DEFAULTS`` of one plugin, or ``{name: defaults}`` of all.
 
@@ -305,7 +303,7 @@ def resolve(executor: Any) -> BaseExecutor | AsyncBaseExecutor | None:
     cls, _ = plugin.get()
     kwargs = settings(executor)
     try:
-        return cls(**kwargs)  # type: ignore[no-any-return]
+        return cls(**kwargs)
     except Exception as exc:
         raise ExecutorError(
             f"executor {executor!r} ({plugin.origin}) could not be created with settings "

@@ -11,9 +11,10 @@ Policy
 - Up to ``max_concurrency`` electrons run at once. Each gets its own ``TaskControl``
   (job handle, cancel flag, captured output). What the electron prints is captured
   where it runs: by the executor itself when it runs the function in another process
-  (``captures_output``), otherwise by a picklable wrapper around the function that
-  captures file descriptors and returns the output with the result. File descriptors
-  are per process, so in-process captures take turns.
+  (``captures_output``), otherwise by a wrapper around the function that captures file
+  descriptors into the electron's control; either way the function an executor receives
+  returns the electron's output and nothing else. File descriptors are per process, so
+  in-process captures take turns.
 - Cancel (an electron's Ray task cancelled, or ``cancel(dispatch_id, node_id)``) sets the
   control's flag and calls the executor's ``cancel`` with the recorded job handle.
 - A timeout is enforced here (the executor's thread cannot be interrupted by a signal):
@@ -29,34 +30,77 @@ from typing import Any
 
 from .. import _serialize
 from .._exceptions import ElectronTimeoutError, TaskCancelledError
+from .._status import Status
 from ..core.graph import NodeKind
 from ..core.outcome import Skipped
-from ..executors.base import AnyExecutor, TaskControl
+from ..executors.base import AnyExecutor, TaskControl, short_name_of
+from .capture import capture_fds
 from .executor_calls import call_executor, cancel_task, run_task
 from .worker import (
     BuildSublattice,
-    CapturedCall,
     ElectronRaised,
     NodeTask,
+    _call_with_dask_on_ray,
     prepare,
+    report,
     run_electron,
     run_sublattice,
     task_metadata,
 )
 
+#: the node metadata key under which a resumed dispatch hands an electron the job handle
+#: its interrupted run recorded (set by the dispatcher, read into ``TaskControl``)
+RESUME_JOB_HANDLE = "resume_job_handle"
+
 _capture_turn = threading.Lock()  # one in-process fd capture at a time
 
 
-class _TakingTurns:
-    """CapturedCall for electrons run inside this process: captures take turns."""
+class _Portable:
+    """The function an executor receives when it captures output itself.
 
-    def __init__(self, call: CapturedCall) -> None:
-        self.call = call
-        self.__name__ = call.__name__
+    Calling it calls the electron's function (with its deps and hooks). However it is
+    pickled, it unpickles as that function, also on a machine with Python and
+    cloudpickle but without covalent-ray (``_serialize.portable_reduce``).
+    """
 
-    def __call__(self, *args: Any, **kwargs: Any) -> tuple[Any, str, str]:
+    def __init__(self, function: Any) -> None:
+        self.function = function
+        self.__name__ = getattr(function, "__name__", "electron")
+        self.__wrapped__ = function
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.function(*args, **kwargs)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _serialize.portable_reduce(self.function, f"the function {self.__name__!r}")
+
+
+class _CapturedHere(_Portable):
+    """The function an in-process executor receives: it returns the electron's output only.
+
+    What the electron writes to fds 1 and 2 is captured around the call and written to
+    the electron's :class:`TaskControl`, never into the return value, so an executor that
+    inspects or wraps what ``function`` returned sees the output itself (Covalent's
+    contract). Captures take turns: file descriptors belong to the whole process.
+    Pickled by an executor that ships it elsewhere, it is the bare function there (see
+    :class:`_Portable`), and that executor reports what was printed through
+    ``task_stdout`` / ``task_stderr``.
+    """
+
+    def __init__(self, function: Any, control: TaskControl) -> None:
+        super().__init__(function)
+        self.control = control
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         with _capture_turn:
-            return self.call(*args, **kwargs)
+            captured = None
+            try:
+                with capture_fds() as captured:
+                    return _call_with_dask_on_ray(self.function, list(args), kwargs)
+            finally:
+                if captured is not None:
+                    self.control.stdout.write(captured.stdout)
+                    self.control.stderr.write(captured.stderr)
 
 
 def _raised_in(exc: BaseException) -> ElectronRaised | None:
@@ -87,6 +131,7 @@ class ExecutorAdaptor:
         self.setups = 0
         self.teardowns = 0
         self._last_meta: dict[str, Any] = {}
+        self._resumed: set[tuple[str, int]] = set()
 
     async def _ensure_setup(self, meta: dict[str, Any]) -> None:
         if self._setup is None:
@@ -122,7 +167,7 @@ class ExecutorAdaptor:
                 attempt: int,
                 timeout: float | None,
             ) -> Any:
-                coro = self._attempt(function, args, kwargs, task, timeout)
+                coro = self._attempt(function, args, kwargs, task, timeout, attempt)
                 return asyncio.run_coroutine_threadsafe(coro, loop).result()
 
             try:
@@ -151,20 +196,35 @@ class ExecutorAdaptor:
         kwargs: dict[str, Any],
         task: NodeTask,
         timeout: float | None,
+        attempt: int = 1,
     ) -> tuple[Any, str, str]:
         meta = task_metadata(task)
         control = TaskControl(task_metadata=meta)
         key = (task.spec.dispatch_id, task.spec.node_id)
+        control.on_handle = self._handle_reporter(task, attempt)
+        if key not in self._resumed:  # only the first attempt after a restart finds its job
+            self._resumed.add(key)
+            control.resume_handle = task.spec.metadata.get(RESUME_JOB_HANDLE)
         self._controls[key] = control
         captures = bool(getattr(self.executor, "captures_output", False))
-        call: Any = (
-            function if captures else _TakingTurns(CapturedCall(function, task.spec.name, None))
-        )
+        call: Any = _Portable(function) if captures else _CapturedHere(function, control)
         try:
-            running = run_task(self.executor, call, args, kwargs, meta, control, pool=self._calls)
+            running = asyncio.ensure_future(
+                run_task(self.executor, call, args, kwargs, meta, control, pool=self._calls)
+            )
             try:
-                result = await asyncio.wait_for(running, timeout) if timeout else await running
+                if timeout:
+                    await asyncio.wait({running}, timeout=timeout)
+                    if not running.done():
+                        raise TimeoutError
+                result = await running
             except TimeoutError:
+                # the flag first: an executor that sees its run cancelled with the flag set
+                # stops its job (cancelled without it, the adaptor is going away and a
+                # remote job runs on, to be found again after the restart)
+                control.cancel_requested = True
+                running.cancel()
+                await asyncio.gather(running, return_exceptions=True)
                 await cancel_task(self.executor, control, pool=self._calls)
                 raise ElectronTimeoutError(
                     f"electron {task.spec.name!r} ran past its timeout of {timeout:g} s on "
@@ -178,12 +238,49 @@ class ExecutorAdaptor:
                 inner = _raised_in(exc)
                 out, err = (inner.stdout, inner.stderr) if inner else control.output()
                 raise ElectronRaised(exc, out, err) from exc
-            if captures:
-                out, err = control.output()
-                return result, out, err
-            return result  # (output, stdout, stderr) from the capturing wrapper
+            out, err = control.output()
+            return result, out, err
         finally:
             self._controls.pop(key, None)
+
+    def _handle_reporter(self, task: NodeTask, attempt: int) -> Any:
+        """What records a job handle: a RUNNING event of this attempt that carries it,
+        with the executor's remote host, so the handle is stored with the electron."""
+        host = self.remote_host()
+
+        def on_handle(handle: Any) -> None:
+            report(
+                [
+                    {
+                        "dispatch_id": task.spec.dispatch_id,
+                        "node_id": task.spec.node_id,
+                        "attempt": attempt,
+                        "status": Status.RUNNING,
+                        "job_handle": handle if isinstance(handle, str) else repr(handle),
+                        "remote_host": host,
+                    }
+                ]
+            )
+
+        return on_handle
+
+    def remote_host(self) -> str | None:
+        """The host the executor runs electrons on (None: this Ray cluster)."""
+        try:
+            host = getattr(self.executor, "remote_host", None)
+            return str(host()) if callable(host) and host() else None
+        except Exception:
+            return None
+
+    async def describe(self) -> dict[str, Any]:
+        """What ``covalent-ray status`` shows of this adaptor."""
+        return {
+            "key": self.key,
+            "executor": type(self.executor).__name__,
+            "short_name": short_name_of(self.executor),
+            "remote_host": self.remote_host(),
+            "running": len(self._controls),
+        }
 
     async def cancel(self, dispatch_id: str, node_id: int) -> bool:
         """Ask the executor to stop one running electron."""
@@ -198,8 +295,4 @@ class ExecutorAdaptor:
             await call_executor(self.executor, "teardown", self._last_meta, pool=self._calls)
             self.teardowns += 1
             self._setup = None
-        return {"setups": self.setups, "teardowns": self.teardowns}
-
-    async def counts(self) -> dict[str, int]:
-        """How many times the executor was set up and torn down."""
         return {"setups": self.setups, "teardowns": self.teardowns}

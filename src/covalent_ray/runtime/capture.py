@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-LIMIT = 1_000_000  # characters kept of each stream
+from ..core.messages import read_output
 
 
 @dataclass
@@ -32,11 +32,7 @@ def _read(f: Any) -> str:
     if f.tell() == 0:
         return ""
     f.seek(0)
-    data = f.read(LIMIT + 1)
-    text = data[:LIMIT].decode("utf-8", errors="replace")
-    if len(data) > LIMIT:
-        text += f"\n[output truncated after {LIMIT} bytes]"
-    return text
+    return read_output(f)
 
 
 _files: list[Any] = []  # one reusable pair per process: most tasks write nothing

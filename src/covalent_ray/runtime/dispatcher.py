@@ -7,7 +7,17 @@ Policy
   (``core.compile``, pure) and launched (``launch``); ``submit`` returns once both are
   done, so the client may exit at once and the workflow still completes. Electrons wait
   on each other's ObjectRefs: the dispatcher is not involved between electrons.
-- **Watch.** It awaits only each dispatch's final task. If that task cannot run because
+- **One registration path, idempotent.** ``submit`` is the only way a dispatch comes to
+  exist, and the client makes its ID. A client that lost its answer to a restart sends
+  the same manifest again with ``retry=True``: the dispatch is then looked up first, and
+  resumed or left alone, never created or launched twice. ``cancel`` is idempotent the
+  same way.
+- **Worker deaths.** Ray runs an electron's task again after its worker died only as
+  often as the electron's ``retries`` allow (the worker counts those runs as attempts).
+  When no run is left, the electron ends FAILED with an attempt naming how its process
+  ended (exit code, fatal signal, Ray's out-of-memory killer), and so does the dispatch.
+- **Watch.** It awaits only each dispatch's final task, then has the result manager
+  commit the outcome (the final task does not wait for it). If that task cannot run because
   an input was cancelled or Ray itself failed (a worker or node died, an object was
   lost), it waits for the remaining tasks to settle and ends the dispatch CANCELLED or
   FAILED with Ray's error, so nothing is left RUNNING.
@@ -27,26 +37,32 @@ Policy
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
+import re
 import threading
+import time
+import uuid
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import ray
 
 from .. import _serialize
-from .._exceptions import CancelError
+from .._exceptions import CancelError, MissingDispatchError
 from .._home import NAMESPACE, RESULT_MANAGER_NAME
 from .._status import Status
 from ..core.compile import Plan, compile_plan
-from ..core.graph import Node, NodeKind, descendants
+from ..core.graph import Node, NodeKind, TransportGraph, descendants
 from ..core.manifest import DispatchManifest
+from ..core.messages import last_line, node_label
 from ..core.outcome import Failed
 from ..core.reuse import reusable_nodes
-from .adaptor import ExecutorAdaptor
-from .launch import Run, SubmitToExecutor, launch
-from .worker import run_node
+from .adaptor import RESUME_JOB_HANDLE, ExecutorAdaptor
+from .launch import Run, SubmitToExecutor, launch, ray_retries
+from .worker import run_node, running_marker
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +85,8 @@ class Dispatcher:
         self._rm = ray.get_actor(RESULT_MANAGER_NAME, namespace=NAMESPACE)
         self._pool = ThreadPoolExecutor(2, thread_name_prefix="covalent-ray-launch")
         self._runs: dict[str, Run] = {}
+        self._graphs: dict[str, TransportGraph] = {}  # what each run launched (for cancel)
+        self._starting: dict[str, asyncio.Future[Run | None]] = {}  # submits under way
         self._children: dict[str, set[str]] = {}
         self._cancelled: dict[str, set[int]] = {}  # dispatch -> electrons cancelled
         self._recovery: asyncio.Task[None] | None = None
@@ -76,6 +94,8 @@ class Dispatcher:
         self._adaptor_users: dict[str, set[str]] = {}  # executor key -> dispatches using it
         self._adaptor_nodes: dict[str, dict[int, str]] = {}  # dispatch -> node -> key
         self._adaptor_lock = threading.Lock()  # launches run in threads
+        # where the last dispatches' launch time went (benchmarks/profile_dispatch.py)
+        self._timings: OrderedDict[str, dict[str, float]] = OrderedDict()
         # after a crash nobody may call us for a while: queue our own first call so
         # interrupted dispatches resume as soon as this actor is up
         ray.get_runtime_context().current_actor.ping.remote()
@@ -104,7 +124,7 @@ class Dispatcher:
             if row["parent_dispatch_id"]:
                 await self._rm.abort.remote(
                     dispatch_id,
-                    Status.FAILED.value,
+                    Status.FAILED,
                     "interrupted: the service restarted while this sublattice ran; its "
                     "parent dispatch starts a new one when it resumes.",
                 )
@@ -116,7 +136,7 @@ class Dispatcher:
                 log.exception("cannot resume dispatch %s", dispatch_id)
                 await self._rm.abort.remote(
                     dispatch_id,
-                    Status.FAILED.value,
+                    Status.FAILED,
                     f"interrupted: the service restarted while this dispatch ran and it "
                     f"could not be resumed ({exc!r}); redispatch it to run it again.",
                 )
@@ -131,16 +151,19 @@ class Dispatcher:
             state = states.get(node.id, {})
             if node.kind is NodeKind.PARAMETER:
                 continue
-            if state.get("status") == Status.COMPLETED.value and state.get("output_blob"):
+            node.metadata.pop(RESUME_JOB_HANDLE, None)
+            if state.get("status") == Status.COMPLETED and state.get("output_blob"):
                 reuse[node.id] = state["output_blob"]
-            elif state.get("status") in (Status.FAILED.value, Status.CANCELLED.value):
+            elif state.get("status") in (Status.FAILED, Status.CANCELLED):
                 # keep the failure: its dependants are skipped again, not run
                 marker = _serialize.dumps(
-                    Failed(node.id, node.name, _first_line(state.get("error"))), "a failure"
+                    Failed(node.id, node.name, last_line(state.get("error"))), "a failure"
                 )
                 key = _serialize.blob_key(marker)
                 manifest.blobs[key] = marker
                 reuse[node.id] = key
+            elif state.get("job_handle"):  # a remote job was running: find it again
+                node.metadata[RESUME_JOB_HANDLE] = state["job_handle"]
         missing = [k for k in set(reuse.values()) if k not in manifest.blobs]
         manifest.blobs.update(await self._rm.get_blobs.remote(missing))
         lost = [n for n, k in reuse.items() if k not in manifest.blobs]
@@ -172,7 +195,9 @@ class Dispatcher:
                 if options is None:
                     executor = _serialize.loads(manifest.blobs[spec.instance_blob])
                     options = ray_options[spec.instance_blob] = executor.ray_options()
-                return _direct_node.options(name=name, **options).remote(packed, refs, *args)
+                return _direct_node.options(
+                    name=name, **{"max_retries": ray_retries(node), **options}
+                ).remote(packed, refs, *args)
             with self._adaptor_lock:
                 adaptor = self._adaptors.get(key)
                 if adaptor is None:
@@ -187,6 +212,18 @@ class Dispatcher:
             return adaptor.run.options(name=name).remote(packed, refs, *args)
 
         return submit
+
+    async def adaptors(self) -> list[dict[str, Any]]:
+        """Each live executor adaptor: its executor, remote host and running electrons."""
+        with self._adaptor_lock:
+            live = list(self._adaptors.values())
+        described = []
+        for adaptor in live:
+            try:
+                described.append(await adaptor.describe.remote())
+            except Exception:  # an adaptor that just died is left out
+                continue
+        return described
 
     async def _retire_adaptors(self, dispatch_id: str) -> None:
         """Tear down the adaptors no running dispatch needs any more."""
@@ -208,54 +245,131 @@ class Dispatcher:
 
     async def _launch(self, manifest: DispatchManifest, reuse: dict[int, str]) -> Run:
         loop = asyncio.get_running_loop()
+        received = time.time()
         plan = self._compile(manifest, reuse)
+        compiled = time.time()
         results_dir = os.path.join(self.home, "results")
         run = await loop.run_in_executor(
             self._pool, launch, manifest, plan, reuse, self._submitter(manifest), results_dir
         )
+        self._timings[manifest.dispatch_id] = {
+            **run.timings,  # first_submitted: when the first task was handed to Ray
+            "received": received,
+            "compiled": compiled,
+            "submitted": time.time(),
+        }
+        while len(self._timings) > 256:
+            self._timings.popitem(last=False)
         self._runs[manifest.dispatch_id] = run
+        self._graphs[manifest.dispatch_id] = manifest.graph
         loop.create_task(self._watch(run))
         return run
+
+    async def timings(self, dispatch_id: str) -> dict[str, float] | None:
+        """When the dispatcher received, compiled and submitted one of its last 256
+        dispatches (epoch seconds), for benchmarks/profile_dispatch.py."""
+        return self._timings.get(dispatch_id)
 
     async def submit(
         self,
         manifest: DispatchManifest,
+        *,
         want_refs: bool = False,
         reuse_from: str | None = None,
-        register: bool = True,
+        retry: bool = False,
     ) -> Any:
-        """Register and launch a dispatch.
+        """Register and launch a dispatch; the only way a dispatch comes to exist.
 
         With ``want_refs`` (sublattices) it returns the ObjectRefs of the dispatch's
         outcome and result value. With ``reuse_from``, electrons whose code and inputs are
         unchanged since that dispatch reuse its stored outputs instead of running.
-        ``register=False``: the caller registers the dispatch with the result manager
-        itself (the SDK does, in parallel, to save a hop).
+
+        Idempotent by dispatch ID (the client makes the ID): ``retry`` says the caller may
+        have sent this manifest before (to this dispatcher or to one that has since died),
+        so the dispatch is looked up first and launched only if nobody runs it, never
+        created twice. A first try registers and launches at the same time.
         """
         await self._recover()
+        dispatch_id = manifest.dispatch_id
+        run = self._runs.get(dispatch_id)
+        if run is None:
+            starting = self._starting.get(dispatch_id)
+            if starting is None:
+                starting = asyncio.ensure_future(self._start(manifest, reuse_from, retry))
+                self._starting[dispatch_id] = starting
+                starting.add_done_callback(lambda _: self._starting.pop(dispatch_id, None))
+            run = await asyncio.shield(starting)
+        if not want_refs:
+            return None
+        if run is None:
+            raise CancelError(
+                f"dispatch {dispatch_id} has already ended; its outcome is stored (read it "
+                "with ct.get_result)."
+            )
+        return run.outcome_ref, run.value_ref
+
+    async def _start(
+        self, manifest: DispatchManifest, reuse_from: str | None, retry: bool
+    ) -> Run | None:
+        """Register and launch ``manifest``; None if it existed already and has ended."""
         reuse: dict[int, str] = {}
         reused_rows: dict[int, dict[str, Any]] = {}
         if reuse_from is not None:
             reuse, reused_rows = await self._reusable(manifest, reuse_from)
         if manifest.parent_dispatch_id:
             self._children.setdefault(manifest.parent_dispatch_id, set()).add(manifest.dispatch_id)
-        # registration commits while the tasks launch; the client hears back only once
-        # both are done (the result manager holds back events that outrun it)
-        registered = self._rm.register.remote(manifest, reused_rows) if register else None
+        started = time.time()  # before any electron can start: the dispatch's start time
+        if retry:  # it may exist: register first, and resume what exists
+            existing = await self._rm.register.remote(
+                manifest, reused_rows, check=True, started=started
+            )
+            if existing is not None:
+                if Status(existing).is_terminal:
+                    return None
+                await self._resume(manifest.dispatch_id)
+                return self._runs.get(manifest.dispatch_id)
+            registered = None
+        else:
+            # a new ID: registration commits while the tasks launch; the caller hears
+            # back once both are done (the result manager holds back events that outrun
+            # the registration)
+            registered = self._rm.register.remote(manifest, reused_rows, started=started)
         try:
             run = await self._launch(manifest, reuse)
         except Exception as exc:
             if registered is not None:
                 await registered
             await self._rm.abort.remote(
-                manifest.dispatch_id, Status.FAILED.value, f"launching the dispatch failed: {exc!r}"
+                manifest.dispatch_id, Status.FAILED, f"launching the dispatch failed: {exc!r}"
             )
             raise
         if registered is not None:
             await registered
-        if want_refs:
-            return run.outcome_ref, run.value_ref
-        return None
+        return run
+
+    async def rerun(self, dispatch_id: str, reuse_previous_results: bool = False) -> str:
+        """Run a stored dispatch again as it was stored: the same graph, functions and
+        inputs, under a new dispatch ID (returned once registered and launched).
+
+        Nothing is unpickled here and no user code runs in this process: the stored
+        manifest's graph is launched as is, and its electrons unpickle their functions and
+        inputs on the workers, as they did the first time. (``ct.redispatch`` rebuilds
+        the graph instead, running the lattice's body in the caller's process.)"""
+        stored: DispatchManifest | None = await self._rm.load_manifest.remote(dispatch_id)
+        if stored is None:
+            raise MissingDispatchError(
+                f"dispatch {dispatch_id} has no stored manifest to run again; redispatch "
+                f"it from Python instead: ct.redispatch({dispatch_id!r})()."
+            )
+        manifest = dataclasses.replace(
+            stored,
+            dispatch_id=str(uuid.uuid4()),
+            parent_dispatch_id=None,
+            parent_node_id=None,
+            root_dispatch_id=None,
+        )
+        await self.submit(manifest, reuse_from=dispatch_id if reuse_previous_results else None)
+        return manifest.dispatch_id
 
     async def _reusable(
         self, manifest: DispatchManifest, previous: str
@@ -282,7 +396,7 @@ class Dispatcher:
 
     async def _watch(self, run: Run) -> None:
         try:
-            await run.outcome_ref
+            outcome = await run.outcome_ref  # type: ignore[misc]
         except Exception as exc:  # the final step could not run: cancelled, or Ray failed
             await self._settle(run)
             if run.dispatch_id in self._cancelled:
@@ -290,21 +404,78 @@ class Dispatcher:
                 # the way: end the dispatch like a normal end, once those have arrived
                 await self._rm.complete.remote(
                     run.dispatch_id,
-                    Status.CANCELLED.value,
+                    Status.CANCELLED,
                     CANCELLED_BY_USER,
                     sorted(self._cancelled[run.dispatch_id]),
                     {},
                 )
             else:
                 log.warning("dispatch %s failed in Ray: %s", run.dispatch_id, exc)
-                await self._rm.abort.remote(
-                    run.dispatch_id, Status.FAILED.value, f"Ray failed to run the dispatch: {exc}"
-                )
+                try:
+                    lost = await self._explain_lost(run)
+                except Exception:
+                    log.exception("explaining the failure of dispatch %s failed", run.dispatch_id)
+                    lost = []
+                error = "\n".join(lost) or f"Ray failed to run the dispatch: {last_line(str(exc))}"
+                await self._rm.abort.remote(run.dispatch_id, Status.FAILED, error)
+        else:
+            # the final task decided the outcome and did not wait for its commit (see
+            # worker.finalize); the result's stored form goes to the result manager as an
+            # ObjectRef that Ray resolves there, so it never passes through this actor
+            await self._rm.complete.remote(
+                run.dispatch_id, outcome.status, outcome.error, list(outcome.failed), run.fields_ref
+            )
         finally:
             self._runs.pop(run.dispatch_id, None)
+            self._graphs.pop(run.dispatch_id, None)
             self._cancelled.pop(run.dispatch_id, None)
             self._children.pop(run.dispatch_id, None)
             await self._retire_adaptors(run.dispatch_id)
+
+    async def _explain_lost(self, run: Run) -> list[str]:
+        """Electrons whose Ray task failed (its worker died, the node was lost...): end
+        each FAILED, with an attempt saying how, and return those messages."""
+        from ray.exceptions import RayTaskError
+
+        states = await self._rm.node_outputs.remote(run.dispatch_id)
+        messages, events = [], []
+        for node_id, ref in sorted(run.refs.items()):
+            state = states.get(node_id)
+            if state is None or Status(state["status"]).is_terminal:
+                continue
+            try:
+                await asyncio.wait_for(asyncio.wrap_future(ref.future()), 30)
+                continue  # it ran to the end; only its record was lost
+            except RayTaskError:
+                continue  # an upstream task's failure handed down: it never ran
+            except Exception as exc:
+                state = _with_marker(state, run.dispatch_id, node_id)
+                text = lost_text(state, node_id, run.dispatch_id, exc)
+            messages.append(text)
+            attempt = int(state.get("attempt") or 1)
+            recorded = f"during attempt {attempt}" in (state.get("error") or "")
+            row = {
+                "attempt": attempt,
+                "status": Status.FAILED,
+                "start_time": None,
+                "end_time": time.time(),
+                "error": text,
+                "ray_node_id": state.get("ray_node_id"),
+                "worker_pid": state.get("worker_pid"),
+            }
+            events.append(
+                {
+                    "dispatch_id": run.dispatch_id,
+                    "node_id": node_id,
+                    "status": Status.FAILED,
+                    "end_time": time.time(),
+                    "error": text,
+                    "attempts": [] if recorded else [row],
+                }
+            )
+        if events:
+            await self._rm.record.remote(events)
+        return messages
 
     async def _settle(self, run: Run, timeout: float = 600.0) -> None:
         """Wait until every task of ``run`` has ended, without fetching outputs."""
@@ -319,25 +490,36 @@ class Dispatcher:
 
     # -- cancel -------------------------------------------------------------------------
 
-    async def cancel(self, dispatch_id: str, task_ids: list[int] | None = None) -> dict[str, Any]:
-        """Cancel a running dispatch, or only ``task_ids`` and what depends on them."""
+    async def cancel(
+        self, dispatch_id: str, task_ids: list[int] | None = None, *, retry: bool = False
+    ) -> dict[str, Any]:
+        """Cancel a running dispatch, or only ``task_ids`` and what depends on them.
+
+        ``retry``: the caller may have sent this cancel before (to a dispatcher that died
+        meanwhile); a dispatch that ended CANCELLED then answers with its cancelled
+        electrons instead of an error."""
+        await self._recover()
+        starting = self._starting.get(dispatch_id)
+        if starting is not None:  # being launched right now: cancel what it launches
+            await asyncio.shield(starting)
         status = await self._rm.status.remote(dispatch_id)
         if status is None:
             raise CancelError(f"no dispatch with ID {dispatch_id!r} is stored; nothing to cancel.")
+        if retry and status == Status.CANCELLED:
+            states = await self._rm.node_outputs.remote(dispatch_id)
+            cancelled = [n for n, row in states.items() if row["status"] == status]
+            if task_ids is not None:
+                cancelled = [n for n in cancelled if n in set(task_ids)]
+            return {"dispatch_id": dispatch_id, "cancelled": sorted(cancelled)}
         if Status(status).is_terminal:
             raise CancelError(
                 f"dispatch {dispatch_id} already ended {status}; nothing was changed."
             )
         run = self._runs.get(dispatch_id)
         if run is None:  # registered but not launched here: nothing runs, end it
-            await self._rm.abort.remote(
-                dispatch_id, Status.CANCELLED.value, CANCELLED_BY_USER, True
-            )
+            await self._rm.abort.remote(dispatch_id, Status.CANCELLED, CANCELLED_BY_USER, True)
             return {"dispatch_id": dispatch_id, "cancelled": []}
-        manifest_children = await self._rm.read.remote("graph", dispatch_id)
-        children: dict[int, list[int]] = {}
-        for e in manifest_children["edges"] if manifest_children else []:
-            children.setdefault(e["parent_node_id"], []).append(e["child_node_id"])
+        children = self._graphs[dispatch_id].children()
         if task_ids is None:
             targets = set(run.refs)
         else:
@@ -354,7 +536,7 @@ class Dispatcher:
         done = {r for r in ready}
         pending = [n for n in sorted(targets) if run.refs[n] not in done]
         ended = await self._rm.end_nodes.remote(
-            dispatch_id, pending, Status.CANCELLED.value, CANCELLED_BY_USER
+            dispatch_id, pending, Status.CANCELLED, CANCELLED_BY_USER
         )
         on_adaptor = self._adaptor_nodes.get(dispatch_id, {})
         for n in pending:
@@ -370,16 +552,70 @@ class Dispatcher:
             ray.cancel(run.outcome_ref, force=True)
         for child in list(self._children.get(dispatch_id, ())):
             try:
-                await self.cancel(child)
+                await self.cancel(child, retry=True)
             except CancelError:
                 pass
         return {"dispatch_id": dispatch_id, "cancelled": ended}
 
-    async def running(self) -> list[str]:
-        """IDs of the dispatches this dispatcher is watching."""
-        return list(self._runs)
+
+def lost_text(state: dict[str, Any], node_id: int, dispatch_id: str, exc: BaseException) -> str:
+    """Why an electron's Ray task failed, naming the electron and how its process died."""
+    from ray.exceptions import OutOfMemoryError, WorkerCrashedError
+
+    label = node_label(state.get("name"), node_id, dispatch_id)
+    pid = state.get("worker_pid")
+    attempt = state.get("attempt") or 1
+    if f"during attempt {attempt}" in (state.get("error") or ""):
+        return str(state["error"])  # the attempt said how it ended (os._exit)
+    if isinstance(exc, OutOfMemoryError):
+        return (
+            f"{label} failed: its worker process{f' (pid {pid})' if pid else ''} was killed by "
+            f"Ray's out-of-memory killer (the node ran low on memory) during attempt "
+            f"{attempt}. Give the electron less work or more memory "
+            "(RayExecutor(memory=...) only reserves memory; it does not limit it)."
+        )
+    if isinstance(exc, WorkerCrashedError):
+        signal_name = state.get("signal")
+        how = (
+            f"received {signal_name}"
+            if signal_name
+            else (
+                "was killed by a signal (SIGKILL, or the kernel's out-of-memory killer) or crashed"
+            )
+        )
+        return (
+            f"{label} failed: its worker process{f' (pid {pid})' if pid else ''} {how} during "
+            f"attempt {attempt}"
+        )
+    return f"{label} failed: Ray lost its task: {type(exc).__name__}: {last_line(str(exc))}"
 
 
-def _first_line(text: str | None) -> str:
-    lines = [line for line in (text or "failed").strip().splitlines() if line.strip()]
-    return lines[-1] if lines else "failed"
+def _with_marker(state: dict[str, Any], dispatch_id: str, node_id: int) -> dict[str, Any]:
+    """``state`` with what the electron's running marker (on this node) says: the worker
+    pid and attempt (its RUNNING event may have been lost with the process) and the fatal
+    signal faulthandler wrote there."""
+    marker = running_marker(dispatch_id, node_id)
+    if marker is None:
+        return state
+    try:
+        first, _, rest = marker.read_text(errors="replace").partition("\n")
+        pid, attempt = first.split()
+        marker.unlink(missing_ok=True)
+    except (OSError, ValueError):
+        return state
+    found = re.findall(r"Fatal Python error: ([A-Za-z -]+)", rest)
+    noted = {"signal": _SIGNALS.get(found[-1].strip(), found[-1].strip())} if found else {}
+    if state.get("worker_pid"):
+        return {**state, **noted}
+    return {**state, "worker_pid": int(pid), "attempt": int(attempt), **noted}
+
+
+#: faulthandler's words for the signals it reports
+_SIGNALS = {
+    "Segmentation fault": "SIGSEGV",
+    "Bus error": "SIGBUS",
+    "Aborted": "SIGABRT",
+    "Floating-point exception": "SIGFPE",
+    "Floating point exception": "SIGFPE",
+    "Illegal instruction": "SIGILL",
+}

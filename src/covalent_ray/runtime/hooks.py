@@ -2,16 +2,20 @@
 
 :func:`wrap_with_hooks` turns an electron's function and its ``hooks`` dict (keys
 ``deps_bash``, ``deps_pip``, ``call_before``, ``call_after``, ``files``) into one
-picklable callable that runs, in order: bash commands, pip installs, ``call_before``,
-the function, ``call_after``. A failing dep raises ``DepsError`` naming the dep, the
-electron and the reason (command, exit code, end of its stderr).
+picklable callable that runs, in order: bash commands, pip installs, the file transfers'
+preparation and their ``BEFORE`` transfers, ``call_before``, the function (with Covalent's
+``files`` keyword argument), ``AFTER`` transfers, ``call_after``. A failing dep raises
+``DepsError`` naming the dep, the electron and the reason (command, exit code, end of its
+stderr); a failing transfer raises ``FileTransferError`` naming the file too.
 
 The hooks hold :mod:`covalent_ray.sdk.deps` objects or Covalent's short forms (a command
 string or list for ``deps_bash``, package names for ``deps_pip``, plain functions for
 calls); they are recognised by their fields, so this module needs nothing of the SDK.
 
-Not supported: Covalent's ``files=`` (``FileTransfer`` objects). An electron that
-sets it fails with a ``DepsError`` saying so, rather than running without its files.
+File transfers are ``ct.fs.FileTransfer`` objects (or anything with Covalent's ``cp()``
+and ``order``): ``cp()`` gives the preparation and the transfer callables, made here,
+where the electron runs, from :mod:`covalent_ray.transfer` (shipped by value with the
+wrapper, so they run on hosts without covalent-ray).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.metadata
+import inspect
 import os
 import shutil
 import subprocess
@@ -29,7 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._exceptions import DepsError
+from .._exceptions import DepsError, FileTransferError
+from ..core.messages import electron_label
 
 RESERVED_RETVAL_KEY_FILES = "files"
 TAIL = 2000  # characters of a failing command's output quoted in the error
@@ -185,6 +191,7 @@ class Step:
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] = field(default_factory=dict)
     retval_keyword: str = ""
+    transfer: bool = False  # a file transfer's step: fails with FileTransferError
 
 
 def _describe(dep: Any) -> str:
@@ -238,16 +245,56 @@ def call_steps(value: Any, where: str) -> list[Step]:
     return steps
 
 
-def electron_label(task_metadata: dict[str, Any], function: Any = None) -> str:
-    """ "electron 'name' (node N of dispatch D)": how errors name an electron."""
-    name = task_metadata.get("node_name") or getattr(function, "__name__", "electron")
-    label = f"electron {name!r}"
-    if task_metadata.get("node_id") is not None:
-        where = f"node {task_metadata['node_id']}"
-        if task_metadata.get("dispatch_id"):
-            where += f" of dispatch {task_metadata['dispatch_id']}"
-        label += f" ({where})"
-    return label
+def _refuse(error: BaseException) -> None:
+    raise error
+
+
+def file_steps(value: Any) -> tuple[list[Step], list[Step]]:
+    """The steps of ``files``: ``(before, after)``.
+
+    Before: each transfer's preparation (its value is the electron's ``files`` entry) and
+    the ``BEFORE`` transfers, in the order given; after: the ``AFTER`` transfers. A
+    transfer whose callables cannot be made fails when the electron runs, naming it.
+    """
+    if not value:
+        return [], []
+    from .. import transfer
+
+    transfer.ship_by_value()  # its actions must unpickle on hosts without covalent-ray
+    items = list(value) if isinstance(value, (list, tuple)) else [value]
+    before: list[Step] = []
+    after: list[Step] = []
+    for item in items:
+        label = _describe(item)
+        try:
+            prepare, action = item.cp()
+        except Exception as exc:
+            before.append(Step(label, _refuse, (exc,), transfer=True))
+            continue
+        before.append(Step(label, prepare, retval_keyword=RESERVED_RETVAL_KEY_FILES, transfer=True))
+        order = getattr(getattr(item, "order", "before"), "value", getattr(item, "order", ""))
+        (after if order == "after" else before).append(Step(label, action, transfer=True))
+    return before, after
+
+
+def accepts_files(function: Any) -> bool:
+    """Whether ``function`` takes Covalent's ``files`` keyword argument.
+
+    A callable may say so with an ``accepts_files`` attribute (leptons do not take it);
+    otherwise its signature decides, and an unreadable signature counts as yes.
+    """
+    declared = getattr(function, "accepts_files", None)
+    if declared is not None:
+        return bool(declared)
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    return any(
+        p.kind is p.VAR_KEYWORD
+        or (p.name == RESERVED_RETVAL_KEY_FILES and p.kind is not p.POSITIONAL_ONLY)
+        for p in parameters
+    )
 
 
 class HookedFunction:
@@ -263,9 +310,10 @@ class HookedFunction:
             for s in (bash_step(hooks.get("deps_bash")), pip_step(hooks.get("deps_pip")))
             if s is not None
         ]
-        self.call_before = call_steps(hooks.get("call_before"), "call_before")
-        self.call_after = call_steps(hooks.get("call_after"), "call_after")
-        self.files = list(hooks.get("files") or [])
+        files_before, files_after = file_steps(hooks.get("files"))
+        self.call_before = files_before + call_steps(hooks.get("call_before"), "call_before")
+        self.call_after = files_after + call_steps(hooks.get("call_after"), "call_after")
+        self.pass_files = accepts_files(function)
         self.__name__ = getattr(function, "__name__", type(function).__name__)
         self.__qualname__ = getattr(function, "__qualname__", self.__name__)
         self.__doc__ = getattr(function, "__doc__", None)
@@ -277,16 +325,10 @@ class HookedFunction:
         except Exception as exc:
             reason = str(exc) if isinstance(exc, DepsError) else f"{type(exc).__name__}: {exc}"
             label = electron_label(self.task_metadata, self.function)
-            raise DepsError(f"{step.label} of {label} failed: {reason}") from exc
+            error = FileTransferError if step.transfer else DepsError
+            raise error(f"{step.label} of {label} failed: {reason}") from exc
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if self.files:
-            raise DepsError(
-                f"files= (Covalent FileTransfer) of "
-                f"{electron_label(self.task_metadata, self.function)} is not "
-                "supported by covalent-ray; move the files in a call_before "
-                "DepsCall or inside the electron instead"
-            )
         for step in self.setup:
             self._run(step)
         retvals: dict[str, list[Any]] = {}
@@ -296,6 +338,8 @@ class HookedFunction:
                 retvals.setdefault(step.retval_keyword, []).append(value)
         for key, values in retvals.items():
             # One call per keyword gives its value, several give the list (files: always a list).
+            if key == RESERVED_RETVAL_KEY_FILES and not self.pass_files:
+                continue  # a function without a ``files`` parameter runs without it
             single = len(values) == 1 and key != RESERVED_RETVAL_KEY_FILES
             kwargs[key] = values[0] if single else values
         output = self.function(*args, **kwargs)

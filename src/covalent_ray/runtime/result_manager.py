@@ -18,149 +18,86 @@ Policy
   dispatch's status written, so a finished dispatch never shows a running electron.
 - **State is rebuilt from the database.** A restarted manager re-reads unfinished
   dispatches on demand; nothing it holds in memory is the only copy of a committed fact.
+
+The jobs live beside it: the group commits in ``runtime.commits``, the change feed in
+``runtime.changes``, the translation of manifests and events into rows in
+``storage.rows`` (pure), the batch's transaction in ``storage.batch``, the composite
+reads in ``storage.reads``, the in-memory views in ``runtime.active``. This actor only
+routes calls between them.
+
+In-memory state
+---------------
+- ``_active``: dispatch_id -> ``Active`` for each unfinished dispatch it has seen (node
+  states, kinds, children, and while small the ``Memo`` of its ``get_result``).
+- ``_commits``: the ``GroupCommitter`` and its pending ``WriteBatch`` (``_batch``).
+- ``_finished``: dispatch_id -> ``Ended``, for the callers of ``wait`` on a running one.
+- ``_recent``: the ``get_result`` answers of the last ``RECENT_ENDS`` ended dispatches.
+- ``_parked``: events that outran their dispatch's registration (kept ten minutes).
+- ``_registered``: dispatch_id -> event set once its registration is committed.
+- ``_feed``: the ``ChangeFeed`` of status changes for the live stream.
+- ``_node_updates``, ``_registrations``: counters reported by ``stats``.
+- ``_restarted``: whether this process replaces one that died (registrations are then
+  checked against the database, since Ray re-sends the calls that were under way).
+- ``_sql_sandbox``: the SQL sandbox service (``storage.sql``), started on first query.
+- ``_metrics``: the counters and histograms of ``/metrics`` (``runtime.metrics``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
-import pickle
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from .._home import db_path, objects_dir
-from .._status import Status, advances
-from ..core.graph import NodeKind, descendants
+from .._status import Status
+from ..core.graph import descendants
 from ..core.manifest import DispatchManifest
+from ..core.messages import (
+    AttemptRow,
+    DispatchRow,
+    EdgeRow,
+    ElectronDetail,
+    ElectronEvent,
+    GraphView,
+    NodeRow,
+    ResultFields,
+    ResultRecord,
+    TimelineView,
+)
+from ..storage import reads
 from ..storage import repository as repo
+from ..storage.batch import WriteBatch, write_batch
 from ..storage.blobs import BlobStore
-
-log = logging.getLogger(__name__)
+from ..storage.rows import apply_event, attempt_row, registration_rows, timestamp
+from ..storage.transaction import transaction
+from .active import Active, Ended
+from .changes import ChangeFeed
+from .commits import GroupCommitter
+from .metrics import ResultManagerMetrics
 
 COMPLETE_WAIT_S = 30.0  # how long a dispatch's end waits for straggling electron events
-COMMIT_INTERVAL_S = 0.01  # under load, at most one group commit per interval
-SLOW_COMMIT_S = 0.025  # commits slower than this stretch the interval (see _flush_loop)
-
-
-def _ts(epoch: float | None) -> datetime | None:
-    if epoch is None:
-        return None
-    return datetime.fromtimestamp(epoch, tz=UTC).replace(tzinfo=None)
-
-
-MEMO_BYTES = 4_000_000  # a dispatch whose stored values exceed this is read back instead
+REGISTRATION_WAIT_S = 30.0  # how long an early event waits for its dispatch's registration
 RECENT_ENDS = 64  # ended dispatches whose get_result is answered from memory
 
 
-@dataclass
-class _Memo:
-    """The rows and blobs of a dispatch, as ``get_result`` reads them, built in memory."""
+def _was_restarted() -> bool:
+    """Whether this actor process replaces one that died."""
+    import warnings
 
-    row: dict[str, Any]
-    static: dict[int, dict[str, Any]]  # node_id -> name, kind, executor...
-    blobs: dict[str, bytes]
-    attempts: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
-    size: int = 0
+    import ray
 
-    def keep(self, key: str | None, data: bytes | None) -> bool:
-        """Hold a blob; False once the dispatch holds too much to be kept."""
-        if key is None or data is None:
-            return True
-        self.size += len(data)
-        self.blobs[key] = data
-        return self.size <= MEMO_BYTES
-
-    def record(self, update: dict[str, Any], nodes: dict[int, dict[str, Any]]) -> dict[str, Any]:
-        """What ``get_result`` answers for the ended dispatch."""
-        row = {c: None for c in repo.DISPATCH_COLUMNS}
-        row.update(self.row)
-        row.update(update)
-        node_rows = []
-        for n in sorted(nodes):
-            node = {c: None for c in repo.NODE_COLUMNS}
-            node.update(self.static[n])
-            node.update(nodes[n])
-            node["attempts"] = list(self.attempts.get(n, []))
-            node_rows.append(node)
-        return {
-            "dispatch": row,
-            "nodes": node_rows,
-            "edges": None,
-            "children": [],
-            "blobs": dict(self.blobs),
-        }
-
-
-@dataclass
-class _Active:
-    """In-memory view of an unfinished dispatch."""
-
-    dispatch_id: str
-    nodes: dict[int, dict[str, Any]]  # node_id -> state columns
-    kinds: dict[int, str]
-    children: dict[int, list[int]]
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
-    # What ``get_result`` returns, kept while small so that a dispatch's end can be
-    # answered from memory (no reads) right after it is committed; None: not kept.
-    memo: _Memo | None = None
-
-    def all_ended(self, skipped: set[int]) -> bool:
-        return all(
-            Status(s["status"]).is_terminal
-            for n, s in self.nodes.items()
-            if n not in skipped and self.kinds[n] != NodeKind.PARAMETER.value
-        )
-
-
-class _Ended(asyncio.Event):
-    """Set once a dispatch's end is committed; carries its final status."""
-
-    status: str | None = None
-
-
-@dataclass
-class _WriteStats:
-    """How the group commits went (reported by ``stats``)."""
-
-    commits: int = 0
-    node_updates: int = 0
-    registrations: int = 0
-    seconds: float = 0.0
-    max_seconds: float = 0.0
-
-    def add(self, seconds: float, nodes: int, registrations: int) -> None:
-        self.commits += 1
-        self.node_updates += nodes
-        self.registrations += registrations
-        self.seconds += seconds
-        self.max_seconds = max(self.max_seconds, seconds)
-
-
-@dataclass
-class _Batch:
-    registrations: list[tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]] = field(
-        default_factory=list
-    )
-    blobs: dict[str, bytes] = field(default_factory=dict)
-    nodes: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
-    dispatch_updates: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    attempts: list[dict[str, Any]] = field(default_factory=list)
-    waiters: list[asyncio.Future[None]] = field(default_factory=list)
-
-    def __bool__(self) -> bool:
-        return bool(
-            self.registrations
-            or self.nodes
-            or self.dispatch_updates
-            or self.attempts
-            or self.waiters
-        )
+    if not ray.is_initialized():  # not in an actor (tests build the class directly)
+        return False
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Ray's own deprecated property inside
+            return bool(ray.get_runtime_context().was_current_actor_reconstructed)
+    except Exception:
+        return False
 
 
 class ResultManager:
@@ -172,89 +109,39 @@ class ResultManager:
         self._blobs = BlobStore(objects_dir(self.home))
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="covalent-ray-writer")
         self._readers = ThreadPoolExecutor(4, thread_name_prefix="covalent-ray-reader")
-        self._batch = _Batch()
-        self._wake: asyncio.Event | None = None
-        self._flusher: asyncio.Task[None] | None = None
-        self._active: dict[str, _Active] = {}
-        self._finished: dict[str, _Ended] = {}  # set when the dispatch has ended
-        self._recent: OrderedDict[str, dict[str, Any]] = OrderedDict()  # see _Memo
-        self._stats = _WriteStats()
+        self._commits = GroupCommitter(
+            WriteBatch,
+            lambda batch: write_batch(self._con, self._blobs, batch),
+            self._writer,
+            on_commit=self._count,
+        )
+        self._active: dict[str, Active] = {}
+        self._finished: dict[str, Ended] = {}  # set when the dispatch has ended
+        self._recent: OrderedDict[str, ResultRecord] = OrderedDict()  # see Memo
+        self._node_updates = 0
+        self._registrations = 0
         # events that outran their dispatch's registration: dispatch -> (since, events)
-        self._parked: dict[str, tuple[float, list[dict[str, Any]]]] = {}
+        self._parked: dict[str, tuple[float, list[ElectronEvent]]] = {}
         self._registered: dict[str, asyncio.Event] = {}
-        self._changes: deque[tuple[int, dict[str, Any]]] = deque(maxlen=50_000)
-        self._seq = 0
-        self._news = asyncio.Event()
+        self._feed = ChangeFeed()
+        self._restarted = _was_restarted()
+        self._metrics = ResultManagerMetrics()
 
     # -- plumbing ---------------------------------------------------------------------
 
-    def _ensure_flusher(self) -> None:
-        if self._flusher is None or self._flusher.done():
-            self._wake = asyncio.Event()
-            self._flusher = asyncio.get_running_loop().create_task(self._flush_loop())
+    @property
+    def _batch(self) -> WriteBatch:
+        """The writes waiting for the next group commit."""
+        return self._commits.batch
 
-    async def _flush_loop(self) -> None:
-        assert self._wake is not None
-        loop = asyncio.get_running_loop()
-        last_start = last_took = 0.0
-        while True:
-            await self._wake.wait()
-            # Each commit costs a few ms whatever its size: under load, let writes gather
-            # for COMMIT_INTERVAL_S; when commits turn slow (the machine is busy), for twice
-            # as long as the last one took, so that writing takes at most half of this
-            # process's time. When idle, write now.
-            gather = 2 * last_took if last_took > SLOW_COMMIT_S else COMMIT_INTERVAL_S
-            pause = last_start + gather - loop.time()
-            if pause > 0:
-                await asyncio.sleep(pause)
-            self._wake.clear()
-            batch, self._batch = self._batch, _Batch()
-            if not batch:
-                continue
-            started = last_start = loop.time()
-            try:
-                await loop.run_in_executor(self._writer, self._write, batch)
-                last_took = loop.time() - started
-                self._stats.add(last_took, len(batch.nodes), len(batch.registrations))
-            except Exception as exc:  # keep serving; callers waiting on this batch learn why
-                log.exception("writing a batch of results failed")
-                for w in batch.waiters:
-                    if not w.done():
-                        w.set_exception(exc)
-                continue
-            for w in batch.waiters:
-                if not w.done():
-                    w.set_result(None)
-
-    def _write(self, batch: _Batch) -> None:
-        con = self._con
-        con.execute("BEGIN TRANSACTION")
-        try:
-            self._blobs.put_many(con, batch.blobs)
-            for dispatch, nodes, edges in batch.registrations:
-                repo.insert_dispatch(con, dispatch, nodes, edges)
-            if batch.nodes:
-                rows = [
-                    {"dispatch_id": d, "node_id": n, **state}
-                    for (d, n), state in batch.nodes.items()
-                ]
-                repo.update_nodes(con, rows)
-            repo.insert_attempts(con, batch.attempts)
-            for dispatch_id, fields in batch.dispatch_updates:
-                repo.update_dispatch(con, dispatch_id, fields)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+    def _count(self, batch: WriteBatch, seconds: float) -> None:
+        self._node_updates += len(batch.nodes)
+        self._registrations += len(batch.registrations)
+        self._metrics.committed(seconds, len(batch.nodes))
 
     async def _commit(self) -> None:
         """Wait until everything queued so far is committed."""
-        self._ensure_flusher()
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._batch.waiters.append(fut)
-        assert self._wake is not None
-        self._wake.set()
-        await fut
+        await self._commits.commit()
 
     async def _read(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         def run() -> Any:
@@ -267,11 +154,19 @@ class ResultManager:
         return await asyncio.get_running_loop().run_in_executor(self._readers, run)
 
     def _publish(self, change: dict[str, Any]) -> None:
-        self._seq += 1
-        self._changes.append((self._seq, change))
-        # wake every current long-poll, then arm the event for the next ones
-        self._news.set()
-        self._news = asyncio.Event()
+        self._feed.publish(change)
+
+    def _publish_node(self, active: Active, node_id: int, status: Status) -> None:
+        change = {
+            "type": "electron",
+            "dispatch_id": active.dispatch_id,
+            "node_id": node_id,
+            "status": status,
+        }
+        if active.held is not None:
+            active.held.append(change)
+        else:
+            self._publish(change)
 
     # -- writes -------------------------------------------------------------------------
 
@@ -284,129 +179,60 @@ class ResultManager:
         return os.getpid()
 
     async def register(
-        self, manifest: DispatchManifest, reused: dict[int, dict[str, Any]] | None = None
-    ) -> bool:
+        self,
+        manifest: DispatchManifest,
+        reused: dict[int, dict[str, Any]] | None = None,
+        check: bool = False,
+        started: float | None = None,
+    ) -> Status | None:
         """Store a new dispatch with its graph and blobs; returns once committed.
 
         ``reused`` gives electrons whose output is taken from an earlier dispatch (their
         ``output_blob``/``output_repr``/``output_json`` and ``reused_from``): they are
-        stored COMPLETED, with equal start and end times. Registering an ID twice is
-        harmless (the second call changes nothing)."""
-        if manifest.dispatch_id in self._active:
-            return False
-        now = repo.now()
-        g = manifest.graph
-        skeleton = DispatchManifest(**{**manifest.__dict__, "blobs": {}})
-        skeleton_data = pickle.dumps(skeleton)
-        from .._serialize import blob_key
+        stored COMPLETED, with equal start and end times. ``started`` (epoch seconds) is
+        when the dispatcher began the dispatch, before any of its electrons could start:
+        the dispatch's start time (now, when not given).
 
-        skeleton_key = blob_key(skeleton_data)
-        dispatch = {
-            "dispatch_id": manifest.dispatch_id,
-            "root_dispatch_id": manifest.root_id,
-            "parent_dispatch_id": manifest.parent_dispatch_id,
-            "parent_node_id": manifest.parent_node_id,
-            "name": manifest.name,
-            "status": Status.RUNNING.value,
-            "created_at": now,
-            "start_time": now,
-            "num_nodes": len(g.nodes),
-            "inputs_blob": manifest.inputs,
-            "inputs_repr": manifest.inputs_repr,
-            "inputs_json": manifest.inputs_json,
-            "lattice_blob": manifest.lattice,
-            "lattice_source": manifest.lattice_source,
-            "lattice_doc": manifest.lattice_doc,
-            "manifest_blob": skeleton_key,
-            "executor": manifest.executor.short_name if manifest.executor else "dask",
-            "workflow_executor": (
-                manifest.workflow_executor.short_name if manifest.workflow_executor else "dask"
-            ),
-            "blob_keys": sorted({*manifest.blobs, skeleton_key}),
-        }
-        nodes, states, kinds = [], {}, {}
-        for n in g.nodes:
-            state = {c: None for c in repo.NODE_STATE_COLUMNS}
-            state.update(status=Status.NEW_OBJECT.value, attempt=0)
-            if n.kind is NodeKind.PARAMETER:
-                state.update(
-                    status=Status.COMPLETED.value,
-                    start_time=now,
-                    end_time=now,
-                    output_blob=n.value,
-                    output_repr=n.value_repr,
-                    output_json=n.value_json,
-                )
-            elif reused and n.id in reused:
-                state.update(
-                    status=Status.COMPLETED.value, start_time=now, end_time=now, **reused[n.id]
-                )
-            executor = None
-            if n.kind in (NodeKind.ELECTRON, NodeKind.SUBLATTICE):
-                executor = n.executor.short_name if n.executor else dispatch["executor"]
-            nodes.append(
+        Idempotent: an ID registered before changes nothing and answers its stored status
+        (None: newly registered). The database is asked when the caller says the ID may
+        exist (``check``) or when this actor was restarted (Ray then re-sends calls that
+        were under way, which may have committed before the crash)."""
+        if manifest.dispatch_id in self._active:
+            return Status.RUNNING
+        if check or self._restarted:
+            row = await self._read(repo.get_dispatch, manifest.dispatch_id)
+            if row is not None:
+                return Status(row["status"])
+            if manifest.dispatch_id in self._active:  # registered while we read
+                return Status.RUNNING
+        rows = registration_rows(manifest, reused, timestamp(started) or repo.now())
+        self._active[manifest.dispatch_id] = Active.registered(manifest, rows, reused)
+        self._batch.registrations.append((rows.dispatch, rows.nodes, rows.edges))
+        self._batch.blobs.update(manifest.blobs)
+        self._batch.blobs[rows.skeleton_key] = rows.skeleton_data
+        active = self._active[manifest.dispatch_id]
+        active.held = []  # the feed shows the dispatch before any of its electrons
+        try:
+            parked = self._parked.pop(manifest.dispatch_id, None)
+            if parked:
+                await self.record(parked[1])
+            await self._commit()
+            self._registered.setdefault(manifest.dispatch_id, asyncio.Event()).set()
+            self._publish(
                 {
+                    "type": "dispatch",
                     "dispatch_id": manifest.dispatch_id,
-                    "node_id": n.id,
-                    "name": n.name,
-                    "kind": n.kind.value,
-                    "executor": executor,
-                    **state,
+                    "status": Status.RUNNING,
+                    "parent": manifest.parent_dispatch_id,
                 }
             )
-            states[n.id] = state
-            kinds[n.id] = n.kind.value
-        edges = [
-            {
-                "dispatch_id": manifest.dispatch_id,
-                "parent_node_id": e.parent,
-                "child_node_id": e.child,
-                "kind": e.kind.value,
-                "arg_index": e.index,
-                "param_name": e.name,
-            }
-            for e in g.edges
-        ]
-        children: dict[int, list[int]] = g.children()
-        memo = _Memo(
-            dict(dispatch),
-            {
-                n["node_id"]: {
-                    k: n[k] for k in ("dispatch_id", "node_id", "name", "kind", "executor")
-                }
-                for n in nodes
-            },
-            {},
-        )
-        wanted = [
-            manifest.inputs,
-            manifest.lattice,
-            *(n.value for n in g.nodes if n.kind is NodeKind.PARAMETER),
-            *(r["output_blob"] for r in (reused or {}).values()),
-        ]
-        kept = all(k in manifest.blobs and memo.keep(k, manifest.blobs[k]) for k in wanted if k)
-        self._active[manifest.dispatch_id] = _Active(
-            manifest.dispatch_id, states, kinds, children, memo=memo if kept else None
-        )
-        self._batch.registrations.append((dispatch, nodes, edges))
-        self._batch.blobs.update(manifest.blobs)
-        self._batch.blobs[skeleton_key] = skeleton_data
-        parked = self._parked.pop(manifest.dispatch_id, None)
-        if parked:
-            await self.record(parked[1])
-        await self._commit()
-        self._registered.setdefault(manifest.dispatch_id, asyncio.Event()).set()
-        self._publish(
-            {
-                "type": "dispatch",
-                "dispatch_id": manifest.dispatch_id,
-                "status": Status.RUNNING.value,
-                "parent": manifest.parent_dispatch_id,
-            }
-        )
-        return True
+        finally:
+            held, active.held = active.held, None
+            for change in held:
+                self._publish(change)
+        return None
 
-    async def _await_registered(self, dispatch_id: str, timeout: float = 60.0) -> _Active | None:
+    async def _await_registered(self, dispatch_id: str, timeout: float = 60.0) -> Active | None:
         """The active view of a dispatch, waiting for a registration still in flight."""
         active, exists = await self._lookup(dispatch_id)
         if active is not None or exists:
@@ -415,14 +241,16 @@ class ResultManager:
         try:
             await asyncio.wait_for(event.wait(), timeout)
         except TimeoutError:
+            if self._registered.get(dispatch_id) is event and not event.is_set():
+                del self._registered[dispatch_id]  # never registered: forget it
             return None
         return await self._load_active(dispatch_id)
 
-    async def _load_active(self, dispatch_id: str) -> _Active | None:
+    async def _load_active(self, dispatch_id: str) -> Active | None:
         """The in-memory view of an unfinished dispatch (rebuilt from the database)."""
         return (await self._lookup(dispatch_id))[0]
 
-    async def _lookup(self, dispatch_id: str) -> tuple[_Active | None, bool]:
+    async def _lookup(self, dispatch_id: str) -> tuple[Active | None, bool]:
         """The active view of a dispatch, and whether the database knows the dispatch
         (a known dispatch without an active view has ended)."""
         if dispatch_id in self._active:
@@ -440,36 +268,39 @@ class ResultManager:
             return None, row is not None
         if dispatch_id in self._active:  # loaded concurrently
             return self._active[dispatch_id], True
-        states = {r["node_id"]: {c: r[c] for c in repo.NODE_STATE_COLUMNS} for r in node_rows}
-        kinds = {r["node_id"]: r["kind"] for r in node_rows}
-        children: dict[int, list[int]] = {r["node_id"]: [] for r in node_rows}
-        for e in edge_rows:
-            if e["child_node_id"] not in children[e["parent_node_id"]]:
-                children[e["parent_node_id"]].append(e["child_node_id"])
-        active = _Active(dispatch_id, states, kinds, children)
+        active = Active.from_rows(dispatch_id, node_rows, edge_rows)
         self._active[dispatch_id] = active
         return active, True
 
-    async def record(self, events: Sequence[dict[str, Any]]) -> None:
-        """Merge electron events (fire-and-forget for the sender)."""
+    async def record(self, events: Sequence[ElectronEvent]) -> None:
+        """Merge electron events; returns once they are committed (the worker's reporter
+        waits for that, and sends the batch again if this process died first).
+
+        An event that outruns its dispatch's registration waits for it (the registration
+        is on its way: the dispatcher sends it while the electrons launch), so the answer
+        still means committed; one whose registration never comes within
+        ``REGISTRATION_WAIT_S`` is kept in memory, applied if it comes later."""
         for event in events:
             active = self._active.get(event["dispatch_id"])
             if active is None:
                 active, exists = await self._lookup(event["dispatch_id"])
-                if active is None:
-                    if not exists:  # its registration is still on the way: apply it then
+                if active is None and not exists:
+                    active = await self._await_registered(event["dispatch_id"], REGISTRATION_WAIT_S)
+                    if active is None and event["dispatch_id"] not in self._active:
                         self._park(event)
-                    continue
+                        continue
+                    active = active or self._active.get(event["dispatch_id"])
+                if active is None:
+                    continue  # the dispatch has ended: nothing to change
             node_id = int(event["node_id"])
             state = active.nodes.get(node_id)
-            if state is None or not advances(state["status"], event["status"]):
+            if state is None:
                 continue
-            for column in repo.NODE_STATE_COLUMNS:
-                if column in event and event[column] is not None:
-                    value = event[column]
-                    if column in ("start_time", "end_time"):
-                        value = _ts(value)
-                    state[column] = value
+            before = {"status": state["status"], "attempt": state.get("attempt")}
+            if not apply_event(state, event):
+                continue
+            if node_id in active.executors:
+                self._metrics.electron_event(active.executors[node_id], before, state)
             if event.get("output_data") is not None:
                 self._batch.blobs[event["output_blob"]] = event["output_data"]
                 if active.memo is not None and not active.memo.keep(
@@ -479,28 +310,15 @@ class ResultManager:
             if event.get("sub_dispatch_id"):
                 active.memo = None  # its children are read back with it
             for tried in event.get("attempts") or ():
-                attempt = {
-                    "dispatch_id": active.dispatch_id,
-                    "node_id": node_id,
-                    **tried,
-                    "start_time": _ts(tried.get("start_time")),
-                    "end_time": _ts(tried.get("end_time")),
-                }
+                attempt = attempt_row(active.dispatch_id, node_id, tried)
                 self._batch.attempts.append(attempt)
                 if active.memo is not None:
                     active.memo.attempts.setdefault(node_id, []).append(
-                        {c: attempt.get(c) for c in repo.ATTEMPT_COLUMNS}
+                        cast(AttemptRow, {c: attempt.get(c) for c in repo.ATTEMPT_COLUMNS})
                     )
             self._batch.nodes[(active.dispatch_id, node_id)] = dict(state)
             active.changed.set()
-            self._publish(
-                {
-                    "type": "electron",
-                    "dispatch_id": active.dispatch_id,
-                    "node_id": node_id,
-                    "status": state["status"],
-                }
-            )
+            self._publish_node(active, node_id, state["status"])
         # return only once committed: if this process dies first, Ray retries the call
         # on the restarted manager, so no event is lost
         await self._commit()
@@ -508,12 +326,13 @@ class ResultManager:
     async def complete(
         self,
         dispatch_id: str,
-        status: str,
+        status: Status,
         error: str | None,
         failed: list[int],
-        fields: dict[str, Any],
+        fields: ResultFields,
     ) -> None:
         """Record a dispatch's end (sent by its final task); returns once committed."""
+        status = Status(status)
         active = await self._await_registered(dispatch_id)
         if active is not None:
             skipped = descendants(active.children, failed)
@@ -542,23 +361,16 @@ class ResultManager:
                 update[key] = fields[key]
         await self._end(dispatch_id, update)
 
-    def _close_stragglers(self, active: _Active, skipped: set[int]) -> None:
-        """Electrons that ran but whose end event never arrived (their worker died after
-        finishing): the final task proves they ended, so record what is known."""
-        for n, state in active.nodes.items():
-            if n in skipped or active.kinds[n] == NodeKind.PARAMETER.value:
-                continue
-            if not Status(state["status"]).is_terminal:
-                state["status"] = Status.COMPLETED.value
-                state["end_time"] = state["end_time"] or repo.now()
-                state["error"] = "the electron finished but its record was lost"
-                self._batch.nodes[(active.dispatch_id, n)] = dict(state)
+    def _close_stragglers(self, active: Active, skipped: set[int]) -> None:
+        for n in active.close_stragglers(skipped, repo.now()):
+            self._batch.nodes[(active.dispatch_id, n)] = dict(active.nodes[n])
 
     async def abort(
-        self, dispatch_id: str, status: str, error: str, pending_too: bool = False
+        self, dispatch_id: str, status: Status, error: str, pending_too: bool = False
     ) -> None:
         """End a dispatch that cannot finish normally (system failure, cancel, restart):
         running electrons end with it; with ``pending_too``, so do those never started."""
+        status = Status(status)
         active = await self._await_registered(dispatch_id)
         if active is None:
             return
@@ -566,35 +378,25 @@ class ResultManager:
         await self._end(dispatch_id, {"status": status, "end_time": repo.now(), "error": error})
 
     def _end_nodes(
-        self, active: _Active, node_ids: Sequence[int], status: str, error: str, pending_too: bool
+        self,
+        active: Active,
+        node_ids: Sequence[int],
+        status: Status,
+        error: str,
+        pending_too: bool,
     ) -> list[int]:
-        now = repo.now()
-        ended = []
-        for n in node_ids:
-            state = active.nodes.get(n)
-            if state is None or Status(state["status"]).is_terminal:
-                continue
-            if state["status"] == Status.NEW_OBJECT.value and not pending_too:
-                continue
-            state.update(status=status, end_time=now, error=state.get("error") or error)
-            self._batch.nodes[(active.dispatch_id, n)] = dict(state)
-            ended.append(n)
-            self._publish(
-                {
-                    "type": "electron",
-                    "dispatch_id": active.dispatch_id,
-                    "node_id": n,
-                    "status": status,
-                }
-            )
-        active.changed.set()
+        ended = active.end_nodes(node_ids, status, error, pending_too, repo.now())
+        for n in ended:
+            self._batch.nodes[(active.dispatch_id, n)] = dict(active.nodes[n])
+            self._publish_node(active, n, status)
         return ended
 
     async def end_nodes(
-        self, dispatch_id: str, node_ids: list[int], status: str, error: str
+        self, dispatch_id: str, node_ids: list[int], status: Status, error: str
     ) -> list[int]:
         """End the given electrons (not yet ended) with ``status``, e.g. CANCELLED;
         returns those changed."""
+        status = Status(status)
         active = await self._load_active(dispatch_id)
         if active is None:
             return []
@@ -606,29 +408,14 @@ class ResultManager:
         """Delete ended dispatches, their sublattices' dispatches and the stored objects
         nothing else uses. Running dispatches are refused (cancel them first)."""
 
-        def plan(cur: Any) -> tuple[list[str], list[str], list[str]]:
-            known = {r: repo.get_dispatch(cur, r) for r in dispatch_ids}
-            missing = [d for d, row in known.items() if row is None]
-            doomed = repo.family(cur, [d for d, row in known.items() if row is not None])
-            running = [
-                d for d in doomed if not Status(repo.get_dispatch(cur, d)["status"]).is_terminal
-            ]
-            return doomed, missing, running
-
-        doomed, missing, running = await self._read(plan)
+        doomed, missing, running = await self._read(reads.deletion_plan, dispatch_ids)
         if running:
             return {"deleted": [], "missing": missing, "running": running}
 
         def remove() -> None:
-            con = self._con
-            con.execute("BEGIN TRANSACTION")
-            try:
+            with transaction(self._con) as con:
                 repo.delete_dispatches(con, doomed)
                 files = self._blobs.delete_unreferenced(con, repo.REFERENCED_BLOBS)
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
             self._blobs.remove_files(files)
 
         await self._commit()  # nothing queued for these dispatches may land after
@@ -640,17 +427,23 @@ class ResultManager:
 
     async def stats(self) -> dict[str, Any]:
         """Write statistics: group commits, electron updates, mean and max commit time."""
-        s = self._stats
+        s = self._commits.stats
         return {
             "commits": s.commits,
-            "node_updates": s.node_updates,
-            "registrations": s.registrations,
+            "node_updates": self._node_updates,
+            "registrations": self._registrations,
             "mean_commit_ms": 1000 * s.seconds / s.commits if s.commits else 0.0,
             "max_commit_ms": 1000 * s.max_seconds,
             "active_dispatches": len(self._active),
         }
 
-    def _park(self, event: dict[str, Any]) -> None:
+    async def metrics(self) -> bytes:
+        """Electron, commit and SQL metrics in Prometheus' text format (``runtime.metrics``)."""
+        b = self._batch
+        depth = len(b.nodes) + len(b.registrations) + len(b.dispatch_updates) + len(b.attempts)
+        return self._metrics.render(depth, len(self._active))
+
+    def _park(self, event: ElectronEvent) -> None:
         """Keep an event whose dispatch is not registered yet (for up to ten minutes)."""
         now = asyncio.get_running_loop().time()
         for stale in [d for d, (t, _) in self._parked.items() if now - t > 600]:
@@ -677,18 +470,18 @@ class ResultManager:
 
     # -- reads --------------------------------------------------------------------------
 
-    async def status(self, dispatch_id: str) -> str | None:
+    async def status(self, dispatch_id: str) -> Status | None:
         """The dispatch's status, or None if unknown."""
         row = await self._read(repo.get_dispatch, dispatch_id)
         return None if row is None else row["status"]
 
-    async def wait(self, dispatch_id: str, timeout: float | None = None) -> str | None:
+    async def wait(self, dispatch_id: str, timeout: float | None = None) -> Status | None:
         """Wait until the dispatch has ended (no polling); return its status.
 
         A dispatch being registered right now counts as running: a client may ask for its
         end in the same breath as it registers it."""
         if dispatch_id in self._active:
-            event = self._finished.setdefault(dispatch_id, _Ended())
+            event = self._finished.setdefault(dispatch_id, Ended())
             try:
                 await asyncio.wait_for(event.wait(), timeout)
             except TimeoutError:
@@ -697,7 +490,7 @@ class ResultManager:
         status = await self.status(dispatch_id)
         if status is None or Status(status).is_terminal:
             return status
-        event = self._finished.setdefault(dispatch_id, _Ended())
+        event = self._finished.setdefault(dispatch_id, Ended())
         # the dispatch may have ended between the read and the event's creation
         status = await self.status(dispatch_id)
         if status is None or Status(status).is_terminal:
@@ -715,7 +508,7 @@ class ResultManager:
         timeout: float | None = None,
         outputs: bool = True,
         edges: bool = False,
-    ) -> dict[str, Any] | None:
+    ) -> ResultRecord | None:
         """Everything about a dispatch: its row, electrons, edges and the blobs needed to
         rebuild its result, inputs and (if ``outputs``) every electron output."""
         if wait:
@@ -732,39 +525,29 @@ class ResultManager:
                 "blobs": {k: v for k, v in recent["blobs"].items() if k not in outputs_only},
             }
 
-        def load(cur: Any) -> dict[str, Any] | None:
-            row = repo.get_dispatch(cur, dispatch_id)
-            if row is None:
-                return None
-            nodes = repo.get_nodes(cur, dispatch_id)
-            tries: dict[int, list[dict[str, Any]]] = {}
-            for a in repo.get_attempts(cur, dispatch_id):
-                tries.setdefault(a["node_id"], []).append(a)
-            for n in nodes:
-                n["attempts"] = tries.get(n["node_id"], [])
-            keys = [row[k] for k in ("result_blob", "inputs_blob", "lattice_blob") if row[k]]
-            if outputs:
-                keys += [n["output_blob"] for n in nodes if n["output_blob"]]
-            has_children = any(n["sub_dispatch_id"] for n in nodes)
-            return {
-                "dispatch": row,
-                "nodes": nodes,
-                "edges": repo.get_edges(cur, dispatch_id) if edges else None,
-                "children": repo.children(cur, dispatch_id) if has_children else [],
-                "blobs": self._blobs.get_many(cur, keys),
-            }
+        return await self._read(reads.result_record, self._blobs, dispatch_id, outputs, edges)
 
-        return await self._read(load)
+    async def dispatch_summary(self, dispatch_id: str) -> DispatchRow | None:
+        """One dispatch with its electron counts and child dispatches (``storage.reads``)."""
+        return await self._read(reads.dispatch_summary, dispatch_id)
 
-    async def read(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        """Run the read query registered as ``name`` in ``storage.reads``."""
-        from ..storage.reads import READS
+    async def graph_view(self, dispatch_id: str) -> GraphView | None:
+        """A dispatch's graph for drawing (``storage.reads``)."""
+        return await self._read(reads.graph_view, dispatch_id)
 
-        if name not in READS:
-            raise KeyError(f"no read query named {name!r}; known: {sorted(READS)}")
-        return await self._read(READS[name], *args, **kwargs)
+    async def electron_detail(self, dispatch_id: str, node_id: int) -> ElectronDetail | None:
+        """One node with its inputs and attempts (``storage.reads``)."""
+        return await self._read(reads.electron_detail, dispatch_id, node_id)
 
-    async def edges(self, dispatch_id: str) -> list[dict[str, Any]]:
+    async def timeline(self, dispatch_id: str) -> TimelineView | None:
+        """When and where each node of a dispatch ran (``storage.reads``)."""
+        return await self._read(reads.timeline, dispatch_id)
+
+    async def comparison_side(self, dispatch_id: str) -> dict[str, Any] | None:
+        """A dispatch as comparing it with another reads it (``storage.reads``)."""
+        return await self._read(reads.comparison_side, dispatch_id)
+
+    async def edges(self, dispatch_id: str) -> list[EdgeRow]:
         """The transport graph's edges of a dispatch."""
         return await self._read(repo.get_edges, dispatch_id)
 
@@ -788,41 +571,25 @@ class ResultManager:
         """Number of dispatches by status."""
         return await self._read(repo.count_by_status)
 
-    async def unfinished(self) -> list[dict[str, Any]]:
+    async def unfinished(self) -> list[DispatchRow]:
         """Dispatches not yet ended (for recovery)."""
         return await self._read(repo.unfinished_dispatches)
 
     async def load_manifest(self, dispatch_id: str) -> DispatchManifest | None:
         """The stored manifest of a dispatch with all its blobs (for resume/redispatch)."""
 
-        def load(cur: Any) -> DispatchManifest | None:
-            row = repo.get_dispatch(cur, dispatch_id)
-            if row is None or not row["manifest_blob"]:
-                return None
-            data = self._blobs.get(cur, row["manifest_blob"])
-            if data is None:
-                return None
-            manifest: DispatchManifest = pickle.loads(data)
-            keys = {k for n in manifest.graph.nodes for k in (n.function, n.value) if k}
-            keys |= {
-                k
-                for n in manifest.graph.nodes
-                if n.executor and n.executor.instance_blob
-                for k in [n.executor.instance_blob]
-            }
-            keys |= {
-                k
-                for n in manifest.graph.nodes
-                if "hooks" in n.metadata
-                for k in [n.metadata["hooks"]]
-            }
-            keys |= {k for k in (manifest.output_template, manifest.inputs, manifest.lattice) if k}
-            manifest.blobs = self._blobs.get_many(cur, sorted(keys))
-            return manifest
+        return await self._read(reads.stored_manifest, self._blobs, dispatch_id)
 
-        return await self._read(load)
+    async def node_state(self, dispatch_id: str, node_id: int) -> dict[str, Any] | None:
+        """The current state of one electron (status, attempt, worker...), or None."""
+        active = await self._load_active(dispatch_id)
+        if active is not None:
+            state = active.nodes.get(node_id)
+            return None if state is None else dict(state)
+        rows = await self._read(repo.get_nodes, dispatch_id)
+        return next((r for r in rows if r["node_id"] == node_id), None)
 
-    async def node_outputs(self, dispatch_id: str) -> dict[int, dict[str, Any]]:
+    async def node_outputs(self, dispatch_id: str) -> dict[int, NodeRow]:
         """Stored state of every electron of a dispatch, by node id."""
         rows = await self._read(repo.get_nodes, dispatch_id)
         return {r["node_id"]: r for r in rows}
@@ -830,25 +597,14 @@ class ResultManager:
     async def changes(self, since: int = 0, timeout: float = 15.0) -> dict[str, Any]:
         """Status changes after sequence number ``since``, waiting up to ``timeout`` for
         the first one (the HTTP server's live stream long-polls this)."""
-        if self._seq <= since:
-            try:
-                await asyncio.wait_for(self._news.wait(), timeout)
-            except TimeoutError:
-                pass
-        items = [c for seq, c in self._changes if seq > since]
-        oldest = self._changes[0][0] if self._changes else self._seq + 1
-        return {"seq": self._seq, "changes": items, "gap": since + 1 < oldest and since > 0}
-
-    async def flush(self) -> None:
-        """Commit everything queued (used before shutdown)."""
-        await self._commit()
+        return await self._feed.since(since, timeout)
 
     async def close(self) -> None:
         """Commit what is queued and close the database file."""
         await self._commit()
         await asyncio.get_running_loop().run_in_executor(self._writer, self._con.close)
 
-    # -- SQL over results (the views and the sandbox policy: storage/sql.py) -------------
+    # -- SQL over results (the views and the sandbox policy: storage/sql/) ---------------
 
     def _sql_service(self) -> Any:
         """The SQL sandbox service, started on first use (queries never run on ``_con``:
@@ -877,9 +633,13 @@ class ResultManager:
         from ..storage.sql import answer
 
         service = self._sql_service()
-        return await asyncio.get_running_loop().run_in_executor(
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        result: dict[str, Any] = await loop.run_in_executor(
             service.pool, answer, service, query, params, max_rows, timeout
         )
+        self._metrics.sql_query(result, loop.time() - started)
+        return result
 
     async def sql_export(self, view: str) -> bytes:
         """Every row of one result view, as the bytes of a Parquet file."""

@@ -4,23 +4,26 @@ A node's task receives its inputs already resolved by Ray (upstream outputs) or 
 pickled bytes (constants). It never raises for an electron's failure: it returns a
 :class:`~covalent_ray.core.outcome.Failed` marker, and a node whose inputs hold markers
 returns :class:`~covalent_ray.core.outcome.Skipped` without running (see
-``core.outcome``). Every state change is sent to the result manager as a fire-and-forget
-actor call, so watching a dispatch costs the electrons nothing on their critical path.
+``core.outcome``). Every state change is sent to the result manager by a reporter
+thread that waits for the manager's acknowledgement (resending through restarts), so
+watching a dispatch costs the electrons nothing on their critical path and no event
+is lost when the manager is killed.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import pickle
 import queue
 import signal
 import threading
 import time
-import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 import ray
 
@@ -31,6 +34,20 @@ from .._status import Status
 from ..core.compile import TaskSpec
 from ..core.context import TaskContext, current
 from ..core.graph import NodeKind
+from ..core.messages import (
+    AttemptRecord,
+    ElectronEvent,
+    NodeKey,
+    Outcome,
+    OutputFields,
+    ResultFields,
+    Where,
+    error_summary,
+    error_text,
+    node_label,
+    output_fields,
+    result_fields,
+)
 from ..core.operators import glue_value
 from ..core.outcome import Failed, Skipped, collect_failures, failure_message, substitute
 from .capture import capture_fds
@@ -78,15 +95,6 @@ class FinalSpec:
     constants: dict[int, bytes] = field(default_factory=dict)  # reused outputs in the template
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """How a dispatch ended (small: the result itself travels separately)."""
-
-    dispatch_id: str
-    status: str
-    error: str | None = None
-
-
 _cache: dict[str, Any] = {}
 _handles: dict[str, Any] = {}
 
@@ -114,23 +122,41 @@ def _blob(task: NodeTask, key: str) -> Any:
 
 
 class _Reporter:
-    """Batches a worker's state changes into few actor calls.
+    """Batches a worker's state changes into few actor calls, each one acknowledged.
 
     A daemon thread sends what has accumulated at most ``interval`` seconds after the
     first unsent event. An electron's end is sent at once when nothing was sent for
     ``interval`` (an idle worker reports with no delay); when ends come faster than that
     (a fan-out of short electrons), they travel together. A RUNNING followed quickly by
     the electron's end costs a single call.
+
+    The result manager answers a batch once it is committed, and the thread waits for
+    that answer: a batch whose call fails (the manager died or is restarting) is sent
+    again until it is acknowledged or ``give_up_s`` has passed, so an event is never
+    dropped because the manager was killed at the wrong moment. Merging an event twice
+    changes nothing (``storage.rows.apply_event``). Events that arrive while a batch is
+    in flight travel together in the next one. At interpreter exit, what is still queued
+    is sent before the process goes.
     """
 
     interval = 0.02
+    ack_timeout_s = 60.0  # one call's wait; a stuck call is sent again
+    give_up_s = 600.0  # a batch is dropped only after this long without an answer
+    exit_flush_s = 10.0
 
     def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[tuple[dict[str, Any], bool]] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[ElectronEvent, bool]] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._idle = threading.Event()  # set while nothing is queued or in flight
+        self._idle.set()
+        self._unsent = 0
+        self._count_lock = threading.Lock()
 
-    def put(self, event: dict[str, Any], urgent: bool) -> None:
+    def put(self, event: ElectronEvent, urgent: bool) -> None:
+        with self._count_lock:
+            self._unsent += 1
+            self._idle.clear()
         self._queue.put((event, urgent))
         if self._thread is None or not self._thread.is_alive():
             with self._lock:
@@ -140,8 +166,15 @@ class _Reporter:
                     )
                     self._thread.start()
 
+    def _sent(self, n: int) -> None:
+        with self._count_lock:
+            self._unsent -= n
+            if self._unsent <= 0:
+                self._unsent = 0
+                self._idle.set()
+
     def _run(self) -> None:
-        pending: list[dict[str, Any]] = []
+        pending: list[ElectronEvent] = []
         last_send = 0.0
         flush_at = 0.0
         while True:
@@ -158,51 +191,55 @@ class _Reporter:
                 if urgent and now - last_send >= self.interval:
                     flush_at = now
             if pending and now >= flush_at:
+                # everything that queued up meanwhile goes too
+                while True:
+                    try:
+                        pending.append(self._queue.get_nowait()[0])
+                    except queue.Empty:
+                        break
                 self._send(pending)
+                self._sent(len(pending))
                 pending = []
                 last_send = time.monotonic()
 
-    @staticmethod
-    def _send(batch: list[dict[str, Any]]) -> None:
-        for _attempt in range(2):
+    def _send(self, batch: list[ElectronEvent]) -> None:
+        deadline = time.monotonic() + self.give_up_s
+        while True:
             try:
-                _actor(RESULT_MANAGER_NAME).record.remote(batch)
+                ref = _actor(RESULT_MANAGER_NAME).record.remote(batch)
+                ray.get(ref, timeout=self.ack_timeout_s)
                 return
-            except Exception:  # the manager restarting must not fail the electron
+            except Exception:  # restarting, died, or slow: send the same batch again
                 _handles.pop(RESULT_MANAGER_NAME, None)
+                if time.monotonic() >= deadline:
+                    return  # the dispatch's end closes what never arrived (and says so)
+                time.sleep(0.1)  # the manager is coming back: do not spin on it
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until everything reported so far is acknowledged; False on timeout."""
+        return self._idle.wait(timeout)
 
 
 _reporter = _Reporter()
+atexit.register(lambda: _reporter.flush(_Reporter.exit_flush_s))
 
 
-def report(events: list[dict[str, Any]]) -> None:
-    """Send state changes to the result manager without waiting."""
+def report(events: list[ElectronEvent]) -> None:
+    """Queue state changes for the result manager (the caller does not wait)."""
     for event in events:
         _reporter.put(event, Status(event["status"]).is_terminal)
 
 
-def _where() -> dict[str, Any]:
+def _where() -> Where:
     ctx = ray.get_runtime_context()
     return {"ray_node_id": ctx.get_node_id(), "worker_pid": os.getpid()}
 
 
-def _error_text(exc: BaseException) -> str:
-    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-
-
-def _summary(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
-
-
-def _output_fields(value: Any, name: str) -> dict[str, Any]:
-    data = _serialize.dumps(value, f"the output of electron {name!r}")
-    return {
-        "output_data": data,
-        "output_blob": _serialize.blob_key(data),
-        "output_repr": _serialize.readable(value),
-        "output_json": _serialize.as_json(value),
-    }
+def _with_traceback(stderr: str, text: str) -> str:
+    """The electron's stderr followed by its traceback (unless already printed there)."""
+    if text.strip() and text.strip() in stderr:
+        return stderr
+    return f"{stderr}\n{text}" if stderr and not stderr.endswith("\n") else stderr + text
 
 
 def task_metadata(task: NodeTask) -> dict[str, Any]:
@@ -221,7 +258,9 @@ def prepare(task: NodeTask, inputs: tuple[Any, ...]) -> list[Any] | Skipped:
     """The node's input values (constants unpickled), or the marker to return instead."""
     spec = task.spec
     values = [_serialize.loads(v) if const else v for v, const in zip(inputs, spec.constants)]
-    failures = collect_failures(v for v, const in zip(values, spec.constants) if not const)
+    # constants count too: a resumed dispatch hands a failed electron's kept failure to
+    # its dependants as a constant
+    failures = collect_failures(values)
     return Skipped(failures) if failures else values
 
 
@@ -232,11 +271,39 @@ def run_node(packed: bytes, refs: dict[str, Any] | None, *inputs: Any) -> Any:
     if isinstance(values, Skipped):
         return values
     kind = task.spec.kind
+    if task.spec.metadata.get("executor_error"):
+        return _fail_unresolved_executor(task)
     if kind is NodeKind.ELECTRON:
         return run_electron(task, values, invoke_here)
     if kind is NodeKind.SUBLATTICE:
         return run_sublattice(task, values)
     return _run_auxiliary(task, values)
+
+
+def _fail_unresolved_executor(task: NodeTask) -> Failed:
+    """An electron whose executor could not be resolved at dispatch time fails, naming it."""
+    from .._exceptions import ExecutorError
+
+    spec = task.spec
+    exc = ExecutorError(str(spec.metadata["executor_error"]))
+    now = time.time()
+    text = f"{type(exc).__name__}: {exc}\n"
+    report(
+        [
+            {
+                "dispatch_id": spec.dispatch_id,
+                "node_id": spec.node_id,
+                "attempt": 1,
+                "status": Status.FAILED,
+                "start_time": now,
+                "end_time": now,
+                "error": text,
+                "stderr": text,
+                **_where(),
+            }
+        ]
+    )
+    return Failed(spec.node_id, spec.name, error_summary(exc))
 
 
 def _bind(spec: TaskSpec, values: list[Any]) -> tuple[list[Any], dict[str, Any]]:
@@ -284,6 +351,14 @@ class CapturedCall:
                     output = _call_with_dask_on_ray(self.function, list(args), kwargs)
             except Exception as exc:
                 error = exc
+            except SystemExit as exc:  # would end the worker process: fail the electron
+                if hasattr(exc, "ray_terminate_msg"):
+                    raise  # Ray ends this worker (its task's owner died): not the electron's
+                error = RuntimeError(
+                    f"electron {self.name!r} called sys.exit({exc.code!r}); an electron "
+                    "should return or raise instead"
+                )
+                error.__cause__ = exc
         if error is not None:
             raise ElectronRaised(error, captured.stdout, captured.stderr)
         return output, captured.stdout, captured.stderr
@@ -313,11 +388,11 @@ def run_electron(task: NodeTask, values: list[Any], invoke: Invoke) -> Any:
     retries = max(0, int(meta.get("retries") or 0))
     delay = float(meta.get("retry_delay") or 0.0)
     timeout = meta.get("timeout")
-    base = {"dispatch_id": spec.dispatch_id, "node_id": spec.node_id}
+    base: NodeKey = {"dispatch_id": spec.dispatch_id, "node_id": spec.node_id}
     where = _where()
-    attempts: list[dict[str, Any]] = []
+    attempts: list[AttemptRecord] = []
     stdout = stderr = ""
-    fields: dict[str, Any] = {}
+    fields: OutputFields | None = None
     output: Any = None
     error: BaseException | None = None
     first_start = time.time()
@@ -334,34 +409,58 @@ def run_electron(task: NodeTask, values: list[Any], invoke: Invoke) -> Any:
                 {
                     **base,
                     "attempt": 1,
-                    "status": Status.FAILED.value,
+                    "status": Status.FAILED,
                     "start_time": first_start,
                     "end_time": time.time(),
-                    "error": _error_text(exc),
+                    "error": error_text(exc),
+                    "stderr": error_text(exc),
                     **where,
                 }
             ]
         )
-        return Failed(spec.node_id, spec.name, _summary(exc))
-    for attempt in range(1, retries + 2):
+        return Failed(spec.node_id, spec.name, error_summary(exc))
+    first = 1
+    if _ray_attempt() > 0:  # Ray runs this task again: the worker of an attempt died
+        first, died = _after_worker_death(spec, where)
+        attempts.extend(died)
+        if first > retries + 1:
+            report(
+                [
+                    {
+                        **base,
+                        "attempt": first - 1,
+                        "status": Status.FAILED,
+                        "end_time": time.time(),
+                        "error": died[-1]["error"] if died else _died_text(spec, None),
+                        "attempts": died,
+                        **where,
+                    }
+                ]
+            )
+            return Failed(spec.node_id, spec.name, "its worker process died")
+    sent = 0  # attempts already reported (each travels with the next attempt's start)
+    for attempt in range(first, retries + 2):
         start = time.time()
         report(
             [
                 {
                     **base,
                     "attempt": attempt,
-                    "status": Status.RUNNING.value,
+                    "status": Status.RUNNING,
                     "start_time": first_start if attempt == 1 else None,
+                    "attempts": attempts[sent:],
                     **where,
                 }
             ]
         )
+        sent = len(attempts)
         error = None
         token = current.set(
             TaskContext(spec.dispatch_id, spec.node_id, spec.name, task.root_dispatch_id, attempt)
         )
         try:
-            output, stdout, stderr = invoke(function, args, kwargs, task, attempt, timeout)
+            with _last_words(base, spec.name, attempt, start, where):
+                output, stdout, stderr = invoke(function, args, kwargs, task, attempt, timeout)
         except ElectronRaised as raised:
             error, stdout, stderr = raised.error, raised.stdout, raised.stderr
         except Exception as exc:  # the executor itself failed the attempt
@@ -370,7 +469,7 @@ def run_electron(task: NodeTask, values: list[Any], invoke: Invoke) -> Any:
             current.reset(token)
         if error is None:
             try:
-                fields = _output_fields(output, spec.name)
+                fields = output_fields(output, f"the output of electron {spec.name!r}")
             except Exception as exc:  # an unpicklable output fails the same way every time
                 error = exc
                 retries = attempt - 1
@@ -379,29 +478,163 @@ def run_electron(task: NodeTask, values: list[Any], invoke: Invoke) -> Any:
                 "attempt": attempt,
                 "start_time": start,
                 "end_time": time.time(),
-                "status": Status.COMPLETED.value if error is None else Status.FAILED.value,
-                "error": None if error is None else _error_text(error),
+                "status": Status.COMPLETED if error is None else Status.FAILED,
+                "error": None if error is None else error_text(error),
                 **where,
             }
         )
         if error is None or attempt > retries or _is_cancel(error):
             break
         time.sleep(delay)
-    done = {
+    done: dict[str, Any] = {
         **base,
-        "attempt": len(attempts),
+        "attempt": attempts[-1]["attempt"],
         "start_time": first_start,
         "end_time": time.time(),
         "stdout": stdout,
         "stderr": stderr,
-        "attempts": attempts,
+        "attempts": attempts[sent:],
+        # the final attempt's worker travels with the end itself, so the record is right
+        # even when an earlier event (RUNNING) was lost to a crash
+        **where,
     }
     if error is None:
-        report([{**done, "status": Status.COMPLETED.value, **fields}])
+        assert fields is not None
+        report([cast(ElectronEvent, {**done, "status": Status.COMPLETED, **fields})])
         return output
     status = Status.CANCELLED if _is_cancel(error) else Status.FAILED
-    report([{**done, "status": status.value, "error": _error_text(error)}])
-    return Failed(spec.node_id, spec.name, _summary(error))
+    text = error_text(error)
+    if status is Status.FAILED:  # Covalent prints a failed electron's traceback to its stderr
+        done["stderr"] = _with_traceback(stderr, text)
+    report([cast(ElectronEvent, {**done, "status": status, "error": text})])
+    return Failed(spec.node_id, spec.name, error_summary(error))
+
+
+def _ray_attempt() -> int:
+    """How many times Ray has run this task before (0: the first run). Ray re-runs an
+    electron's task only after its worker process died (see ``max_retries`` in launch)."""
+    try:
+        core_worker = ray._private.worker.global_worker.core_worker
+        return int(core_worker.get_current_task_attempt_number())
+    except Exception:  # a Ray without this accessor: every run counts as a first one
+        return 0
+
+
+def _died_text(spec: TaskSpec, state: dict[str, Any] | None) -> str:
+    pid = (state or {}).get("worker_pid")
+    attempt = (state or {}).get("attempt")
+    return (
+        f"{node_label(spec.name, spec.node_id, spec.dispatch_id)}: the "
+        f"worker process{f' (pid {pid})' if pid else ''} running attempt {attempt or '?'} "
+        "died (killed by a signal, the out-of-memory killer, or a crash); Ray ran the task "
+        "again"
+    )
+
+
+def _after_worker_death(spec: TaskSpec, where: Where) -> tuple[int, list[AttemptRecord]]:
+    """The attempt to run next, and the record of the attempt whose worker died (unless
+    that attempt recorded its own end: ``os._exit`` leaves last words)."""
+    state = ray.get(
+        _actor(RESULT_MANAGER_NAME).node_state.remote(spec.dispatch_id, spec.node_id), timeout=120
+    )
+    started = int((state or {}).get("attempt") or 0)
+    if not started:
+        return 1, []
+    if f"during attempt {started}" in ((state or {}).get("error") or ""):
+        return started + 1, []  # the attempt recorded its own end before it exited
+    row: AttemptRecord = {
+        "attempt": started,
+        "start_time": None,
+        "end_time": time.time(),
+        "status": Status.FAILED,
+        "error": _died_text(spec, state),
+        "ray_node_id": (state or {}).get("ray_node_id"),
+        "worker_pid": (state or {}).get("worker_pid"),
+    }
+    return started + 1, [row]
+
+
+@contextmanager
+def _last_words(
+    base: NodeKey, name: str, attempt: int, start: float, where: Where
+) -> Iterator[None]:
+    """While the electron runs here, ``os._exit(code)`` records the attempt as failed with
+    that exit code before the process ends (nothing else would tell)."""
+    real_exit = os._exit
+
+    def exit_now(code: int) -> None:
+        try:
+            text = (
+                f"{node_label(name, base['node_id'], base['dispatch_id'])} "
+                f"ended its worker process (pid {os.getpid()}) with exit code {code} "
+                f"(os._exit({code})) during attempt {attempt}"
+            )
+            row = {
+                "attempt": attempt,
+                "start_time": start,
+                "end_time": time.time(),
+                "status": Status.FAILED,
+                "error": text,
+                **where,
+            }
+            event = {**base, "attempt": attempt, "status": Status.RUNNING, "error": text}
+            ray.get(
+                _actor(RESULT_MANAGER_NAME).record.remote([{**event, "attempts": [row], **where}]),
+                timeout=10,
+            )
+        except BaseException:
+            pass
+        finally:
+            real_exit(code)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # an executor's thread: the process is not ours to watch
+        return
+    import faulthandler
+
+    # who runs the electron, and (from faulthandler) the fatal signal that ended it, for
+    # the dispatcher to read should the process die
+    marker = running_marker(base["dispatch_id"], base["node_id"])
+    notes = None
+    was_enabled = faulthandler.is_enabled()
+    if marker is not None:
+        try:
+            notes = open(marker, "w")  # noqa: SIM115 (open for as long as the electron runs)
+            notes.write(f"{os.getpid()} {attempt}\n")
+            notes.flush()
+            faulthandler.enable(file=notes, all_threads=False)
+        except OSError:
+            notes = None
+    os._exit = exit_now  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        os._exit = real_exit
+        if notes is not None:
+            if was_enabled:  # back to where Ray's worker sends it
+                faulthandler.enable(all_threads=False)
+            else:
+                faulthandler.disable()
+            notes.close()
+            assert marker is not None
+            marker.unlink(missing_ok=True)
+
+
+def running_marker(dispatch_id: str, node_id: int) -> Path | None:
+    """A small file, on the node that runs an electron, naming the worker process that
+    runs it right now (its RUNNING event may not have left when the process dies)."""
+    global _markers
+    if _markers is None:
+        try:
+            session = ray._private.worker._global_node.get_session_dir_path()
+            _markers = Path(session) / "covalent_ray_running"
+            _markers.mkdir(exist_ok=True)
+        except Exception:
+            _markers = Path()
+    return _markers / f"{dispatch_id}-{node_id}" if _markers != Path() else None
+
+
+_markers: Path | None = None
 
 
 def _is_cancel(error: BaseException) -> bool:
@@ -448,30 +681,30 @@ def _call_with_dask_on_ray(function: Any, args: list[Any], kwargs: dict[str, Any
 
 def _run_auxiliary(task: NodeTask, values: list[Any]) -> Any:
     spec = task.spec
-    base = {"dispatch_id": spec.dispatch_id, "node_id": spec.node_id, "attempt": 1}
+    base: NodeKey = {"dispatch_id": spec.dispatch_id, "node_id": spec.node_id, "attempt": 1}
     start = time.time()
     try:
         output = _auxiliary_value(task, values)
-        fields = _output_fields(output, spec.name)
+        fields = output_fields(output, f"the output of electron {spec.name!r}")
     except Exception as exc:
         report(
             [
                 {
                     **base,
-                    "status": Status.FAILED.value,
+                    "status": Status.FAILED,
                     "start_time": start,
                     "end_time": time.time(),
-                    "error": _error_text(exc),
+                    "error": error_text(exc),
                     **_where(),
                 }
             ]
         )
-        return Failed(spec.node_id, spec.name, _summary(exc))
+        return Failed(spec.node_id, spec.name, error_summary(exc))
     report(
         [
             {
                 **base,
-                "status": Status.COMPLETED.value,
+                "status": Status.COMPLETED,
                 "start_time": start,
                 "end_time": time.time(),
                 **fields,
@@ -512,7 +745,7 @@ def run_sublattice(
     import uuid
 
     spec = task.spec
-    base = {"dispatch_id": spec.dispatch_id, "node_id": spec.node_id, "attempt": 1}
+    base: NodeKey = {"dispatch_id": spec.dispatch_id, "node_id": spec.node_id, "attempt": 1}
     start = time.time()
     child_id = str(uuid.uuid4())
     try:
@@ -533,45 +766,50 @@ def run_sublattice(
             [
                 {
                     **base,
-                    "status": Status.FAILED.value,
+                    "status": Status.FAILED,
                     "start_time": start,
                     "end_time": time.time(),
-                    "error": _error_text(exc),
+                    "error": error_text(exc),
                     **_where(),
                 }
             ]
         )
-        return Failed(spec.node_id, spec.name, _summary(exc))
-    report([{**base, "status": Status.RUNNING.value, "start_time": start, **_where()}])
+        return Failed(spec.node_id, spec.name, error_summary(exc))
+    report([{**base, "status": Status.RUNNING, "start_time": start, **_where()}])
     try:
-        outcome_ref, value_ref = ray.get(_actor(DISPATCHER_NAME).submit.remote(manifest, True))
+        outcome_ref, value_ref = ray.get(
+            _actor(DISPATCHER_NAME).submit.remote(manifest, want_refs=True)
+        )
         # the child is registered now: its ID can be followed
-        report([{**base, "status": Status.DISPATCHING.value, "sub_dispatch_id": child_id}])
+        report([{**base, "status": Status.DISPATCHING, "sub_dispatch_id": child_id}])
         outcome: Outcome = ray.get(outcome_ref)
-        if outcome.status != Status.COMPLETED.value:
+        # the child's end is committed by its dispatcher: wait for that, so that a
+        # finished sublattice electron never has a running child dispatch
+        ray.get(_actor(RESULT_MANAGER_NAME).wait.remote(child_id))
+        if outcome.status != Status.COMPLETED:
             raise RuntimeError(
                 f"sublattice dispatch {child_id} ended {outcome.status}: {outcome.error}"
             )
         value = ray.get(value_ref)
-        fields = _output_fields(value, spec.name)
+        fields = output_fields(value, f"the output of electron {spec.name!r}")
     except Exception as exc:
         report(
             [
                 {
                     **base,
-                    "status": Status.FAILED.value,
+                    "status": Status.FAILED,
                     "end_time": time.time(),
-                    "error": _error_text(exc),
+                    "error": error_text(exc),
                     "sub_dispatch_id": child_id,
                 }
             ]
         )
-        return Failed(spec.node_id, spec.name, _summary(exc))
+        return Failed(spec.node_id, spec.name, error_summary(exc))
     report(
         [
             {
                 **base,
-                "status": Status.COMPLETED.value,
+                "status": Status.COMPLETED,
                 "end_time": time.time(),
                 "sub_dispatch_id": child_id,
                 **fields,
@@ -581,38 +819,31 @@ def run_sublattice(
     return value
 
 
-def finalize(final: FinalSpec, *values: Any) -> tuple[Outcome, Any]:
-    """The dispatch's last task: decide its outcome, build its result, store both.
+def finalize(final: FinalSpec, *values: Any) -> tuple[Outcome, Any, ResultFields]:
+    """The dispatch's last task: decide its outcome and build its result.
 
-    It starts only after every node has ended (see ``core.outcome``), and returns only
-    after the result manager has committed the outcome.
+    It starts only after every node has ended (see ``core.outcome``). It returns the
+    outcome (to the dispatcher, which has the result manager commit it), the result value
+    (for a parent dispatch's sublattice electron) and the result's stored form (handed to
+    the result manager as an ObjectRef, so it travels once). It does not wait for the
+    commit: a final task blocked on an actor call holds a worker process (and makes Ray
+    start others) for every dispatch in flight (issue 12).
     """
     failures = collect_failures(values)
     result: Any = None
-    fields: dict[str, Any] = {}
+    fields: ResultFields = {}
     if failures:
-        status, error = Status.FAILED.value, failure_message(failures)
+        status, error = Status.FAILED, failure_message(failures)
     else:
         try:
             outputs = dict(zip(final.inputs, values))
             outputs.update({k: _serialize.loads(v) for k, v in final.constants.items()})
             result = substitute(_serialize.loads(final.template), outputs)
-            data = _serialize.dumps(result, f"the result of lattice {final.name!r}")
-            fields = {
-                "result_data": data,
-                "result_blob": _serialize.blob_key(data),
-                "result_repr": _serialize.readable(result),
-                "result_json": _serialize.as_json(result),
-            }
-            status, error = Status.COMPLETED.value, None
+            fields = result_fields(result, f"the result of lattice {final.name!r}")
+            status, error = Status.COMPLETED, None
         except Exception as exc:
-            status = Status.POSTPROCESSING_FAILED.value
-            error = f"building the result of lattice {final.name!r} failed: {_summary(exc)}"
+            status = Status.POSTPROCESSING_FAILED
+            error = f"building the result of lattice {final.name!r} failed: {error_summary(exc)}"
             result = None
-    outcome = Outcome(final.dispatch_id, status, error)
-    ray.get(
-        _actor(RESULT_MANAGER_NAME).complete.remote(
-            final.dispatch_id, status, error, [f.node_id for f in failures], fields
-        )
-    )
-    return outcome, result
+    outcome = Outcome(final.dispatch_id, status, error, tuple(f.node_id for f in failures))
+    return outcome, result, fields

@@ -3,8 +3,14 @@
 While a lattice is being built, calling an electron adds a node and returns an
 :class:`ElectronOutput`, a stand-in for a value that will exist only at run time.
 Operations on stand-ins that a static graph can express (``out[k]``, ``out.attr``,
-``out + 1``, ``a, b = out``) add nodes too; operations that need the real value
-(``if out:``, ``len(out)``, ``for x in out``) raise :class:`LatticeBuildError`.
+``out + 1``, ``a, b = out``) add nodes too.
+
+Conversions that need the real value give Covalent's placeholders, so a lattice body
+written for Covalent builds the same graph here: ``int(out)`` is ``0``, ``float(out)``
+``0.0``, ``complex(out)`` ``0j``, ``bool(out)`` ``True``, iterating (``for x in out``,
+``list(out)``, ``dict(out)``) yields nothing. Each warns once per build
+(:class:`PlaceholderWarning`), since the value used is not the electron's output.
+``len(out)`` raises, as in Covalent (where it is a ``TypeError``).
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import dis
 import inspect
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -29,6 +36,16 @@ NORMALIZE_LIMIT = 1_000_000
 _builder: ContextVar[GraphBuilder | None] = ContextVar("covalent_ray_builder", default=None)
 
 
+class _UnknownLength(LatticeBuildError, TypeError):
+    """``len()`` of an output: a TypeError too, so ``list(out)`` (which asks for a length
+    hint first) still iterates, as in Covalent."""
+
+
+class PlaceholderWarning(UserWarning):
+    """An electron output was converted while its lattice was built: the lattice body
+    saw a placeholder (Covalent's), not the value the electron will return."""
+
+
 def active_builder() -> GraphBuilder | None:
     """The builder of the lattice being built in this context, if any."""
     return _builder.get()
@@ -43,9 +60,18 @@ class GraphBuilder:
     lattice_hooks: dict[str, Any] = field(default_factory=dict)  # deps inherited by electrons
     replacements: dict[str, Any] = field(default_factory=dict)  # redispatch: name -> electron
     executors: dict[Any, tuple[Any, Any]] = field(default_factory=dict)  # resolved, per build
+    warned: set[str] = field(default_factory=set)  # placeholder conversions warned about
     _keys: dict[int, tuple[Any, str]] = field(default_factory=dict)  # id(obj) -> (obj, key)
     graph: TransportGraph = field(default_factory=TransportGraph)
     blobs: dict[str, bytes] = field(default_factory=dict)
+    # build errors raised in the body: one the body catches still fails the build
+    refused: list[LatticeBuildError] = field(default_factory=list)
+
+    def refuse(self, message: str) -> LatticeBuildError:
+        """A build error to raise, remembered in case the lattice body swallows it."""
+        error = LatticeBuildError(message)
+        self.refused.append(error)
+        return error
 
     def blob(self, obj: Any, what: str) -> str:
         """Pickle ``obj`` into the blob table and return its key.
@@ -80,7 +106,7 @@ class GraphBuilder:
             return self._collection(value, what)
         key = self.blob(value, what)
         node = self.graph.add_node(
-            f":parameter:{_short(value)}",
+            f":parameter:{_label(value)}",
             NodeKind.PARAMETER,
             value=key,
             value_repr=_serialize.readable(value),
@@ -98,12 +124,13 @@ class GraphBuilder:
             )
             items = list(value.values())
         else:
-            kind = {
+            kinds: dict[type, NodeKind] = {
                 list: NodeKind.LIST,
                 tuple: NodeKind.TUPLE,
                 set: NodeKind.SET,
                 frozenset: NodeKind.SET,
-            }.get(type(value))
+            }
+            kind = kinds.get(type(value))
             if kind is None:  # namedtuple or a list/tuple subclass: rebuild with its type
                 kind = NodeKind.TUPLE if isinstance(value, tuple) else NodeKind.LIST
             node = self.graph.add_node(f":{kind.value}:", kind)
@@ -117,7 +144,7 @@ class GraphBuilder:
 
     def _check_mine(self, out: ElectronOutput) -> None:
         if out._builder is not self:
-            raise LatticeBuildError(
+            raise self.refuse(
                 f"{out!r} belongs to another lattice build; electron outputs can only be "
                 f"used inside the lattice that produced them (building {self.lattice_name})."
             )
@@ -164,16 +191,19 @@ class GraphBuilder:
         self._check_mine(child)
         for p in parents:
             if not isinstance(p, ElectronOutput):
-                raise LatticeBuildError(
+                raise self.refuse(
                     f"ct.wait expects electron outputs to wait for; got {type(p).__name__} "
                     f"in the lattice {self.lattice_name!r}."
                 )
             self._check_mine(p)
+        added = len(parents)
+        for p in parents:
             self.graph.add_edge(p._node_id, child._node_id, EdgeKind.WAIT)
         try:
             self.graph.topological_order()
         except ValueError:
-            raise LatticeBuildError(
+            del self.graph.edges[-added:]  # the graph stays as it was, should the body go on
+            raise self.refuse(
                 f"ct.wait({child!r}, ...) in lattice {self.lattice_name!r} makes the graph "
                 "cyclic: an electron would wait for its own dependant."
             ) from None
@@ -212,6 +242,15 @@ def _short(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def _label(value: Any) -> str:
+    """A parameter node's name is Covalent's ``:parameter:<str(value)>`` (bounded)."""
+    try:
+        text = str(value)
+    except Exception:
+        text = _short(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _positional_names(function: Callable[..., Any], count: int) -> list[str | None]:
     try:
         params = list(inspect.signature(function).parameters.values())
@@ -232,6 +271,9 @@ class ElectronOutput:
     """Stand-in for an electron's output while its lattice is being built."""
 
     __slots__ = ("_builder", "_node_id", "_name")
+    _builder: GraphBuilder
+    _node_id: int
+    _name: str
 
     def __init__(self, builder: GraphBuilder, node_id: int, name: str) -> None:
         object.__setattr__(self, "_builder", builder)
@@ -254,6 +296,11 @@ class ElectronOutput:
     def __getattr__(self, attr: str) -> ElectronOutput:
         if attr.startswith("__") or attr in ("_builder", "_node_id", "_name"):
             raise AttributeError(attr)
+        if attr == "keys":  # as in Covalent: `keys` would make dict(out) call it
+            raise AttributeError(
+                f"`keys` cannot be read from {self!r} while building a lattice (it conflicts "
+                "with dict.keys); rename the attribute or read it inside an electron."
+            )
         return self._builder.derive(f"{self._name}.{attr}", NodeKind.GETATTR, (self,), op=attr)
 
     def __setattr__(self, attr: str, value: Any) -> None:
@@ -264,26 +311,45 @@ class ElectronOutput:
 
     def __iter__(self) -> Iterator[ElectronOutput]:
         count = _unpack_count(sys._getframe(1))
-        if count is None:
-            raise LatticeBuildError(
-                f"cannot iterate over {self!r} while building lattice "
-                f"{self._builder.lattice_name!r}: its length is known only at run time. "
-                "Unpack it with a fixed count (a, b = out), index it (out[0]), or iterate "
-                "inside an electron."
-            )
+        if count is None:  # Covalent iterates over nothing unless unpacking
+            self._placeholder("iterating over", "no items")
+            return iter(())
         return iter([self[i] for i in range(count)])
 
-    def __bool__(self) -> bool:
-        raise LatticeBuildError(
-            f"cannot use {self!r} as a condition while building lattice "
-            f"{self._builder.lattice_name!r}: the graph is static and the value exists only "
-            "at run time. Move the decision into an electron."
+    def _placeholder(self, what: str, value: str) -> None:
+        builder = self._builder
+        if what in builder.warned:
+            return
+        builder.warned.add(what)
+        warnings.warn(
+            f"{what} {self!r} while building lattice {builder.lattice_name!r} gives {value} "
+            "(Covalent's placeholder), not the electron's output, which exists only at run "
+            "time. Use the value inside an electron.",
+            PlaceholderWarning,
+            stacklevel=3,
         )
 
+    def __bool__(self) -> bool:
+        self._placeholder("the truth value of", "True")
+        return True
+
+    def __int__(self) -> int:
+        self._placeholder("int() of", "0")
+        return 0
+
+    def __float__(self) -> float:
+        self._placeholder("float() of", "0.0")
+        return 0.0
+
+    def __complex__(self) -> complex:
+        self._placeholder("complex() of", "0j")
+        return 0j
+
     def __len__(self) -> int:
-        raise LatticeBuildError(
+        raise _UnknownLength(
             f"len() of {self!r} is unknown while building lattice "
-            f"{self._builder.lattice_name!r}; compute it inside an electron."
+            f"{self._builder.lattice_name!r} (Covalent raises TypeError here too); compute it "
+            "inside an electron."
         )
 
     def __reduce__(self) -> Any:
@@ -326,7 +392,7 @@ def _unpack_count(frame: Any) -> int | None:
         if ins.offset < offset:
             continue
         if ins.opname == "UNPACK_SEQUENCE":
-            return int(ins.arg)
+            return int(ins.arg or 0)
         if ins.opname == "CACHE":
             continue
         return None
@@ -360,6 +426,12 @@ def build(
                 f"building lattice {name!r} failed: the lattice body raised "
                 f"{type(exc).__name__}: {exc}"
             ) from exc
+        if builder.refused:  # the body caught our error and went on: the build still fails
+            first = builder.refused[0]
+            raise LatticeBuildError(
+                f"{first} (The lattice body caught this error and went on; the lattice "
+                "cannot be dispatched until the body stops causing it.)"
+            ) from first
         template = builder.template(returned)
     finally:
         _builder.reset(token)

@@ -27,6 +27,28 @@ from typing import Any
 RESERVED_RETVAL_KEY_FILES = "files"
 
 
+def _json_plain(value: Any, depth: int = 0) -> bool:
+    if depth > 20:
+        return False
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return True
+    if isinstance(value, list):
+        return all(_json_plain(v, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _json_plain(v, depth + 1) for k, v in value.items())
+    return False
+
+
+def as_hook_list(calls: Any) -> list[Any]:
+    """``call_before=`` / ``call_after=`` as a list: Covalent takes one ``DepsCall`` (or a
+    plain function) as well as a list or tuple of them; ``None`` means none."""
+    if calls is None:
+        return []
+    if isinstance(calls, (list, tuple)):
+        return list(calls)
+    return [calls]
+
+
 class Deps:
     """A dependency of an electron: a function to call in its execution environment.
 
@@ -61,6 +83,49 @@ class Deps:
     def describe(self) -> str:
         """How error messages name this dep."""
         return type(self).__name__
+
+    def to_dict(self) -> dict[str, Any]:
+        """Covalent's JSON-friendly form: ``{type, short_name, attributes}``, functions and
+        other non-JSON values as ``TransportableObject.to_dict()`` forms."""
+        import base64
+
+        from .. import _serialize
+
+        attributes: dict[str, Any] = {}
+        for key, value in vars(self).items():
+            if _json_plain(value):
+                attributes[key] = value
+            else:
+                data = _serialize.dumps(value, f"{key} of {self.describe()}")
+                attributes[key] = {
+                    "type": "TransportableObject",
+                    "attributes": {
+                        "_object": base64.b64encode(data).decode("ascii"),
+                        "_object_string": str(value),
+                        "_json": None,
+                        "_header": {},
+                    },
+                }
+        return {
+            "type": type(self).__name__,
+            "short_name": self.short_name(),
+            "attributes": attributes,
+        }
+
+    def from_dict(self, object_dict: dict[str, Any]) -> Deps:
+        """Set this dep from :meth:`to_dict`'s form and return it (Covalent's spelling:
+        ``ct.DepsBash().from_dict(d)``)."""
+        import base64
+
+        from .. import _serialize
+
+        if not object_dict:
+            return self
+        for key, value in object_dict.get("attributes", {}).items():
+            if isinstance(value, dict) and value.get("type") == "TransportableObject":
+                value = _serialize.loads(base64.b64decode(value["attributes"]["_object"]))
+            setattr(self, key, value)
+        return self
 
     def short_name(self) -> str:
         """Covalent's name for the kind of dep."""
@@ -208,6 +273,13 @@ class DepsModule(DepsCall):
 
     def describe(self) -> str:
         return f"DepsModule {self.module_name}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": "DepsModule",
+            "short_name": self.short_name(),
+            "attributes": {"module_name": self.module_name},
+        }
 
     def short_name(self) -> str:
         return "depsmodule"

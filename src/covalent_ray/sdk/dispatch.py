@@ -9,6 +9,7 @@ from typing import Any
 
 from .._exceptions import MissingDispatchError
 from .lattice import Lattice
+from .notebook import DispatchId
 from .result import Result
 
 
@@ -43,17 +44,17 @@ def dispatch(
 
     @functools.wraps(lat.workflow_function)
     def submit(*args: Any, **kwargs: Any) -> str:
-        from ..client.connect import get
+        from ..client.connect import call
 
-        manifest = lat.manifest(args, kwargs)
-        conn = _connection(home)
-        # registration (durable once it returns) and launch proceed in parallel
-        registered = conn.result_manager.register.remote(manifest)
-        launched = conn.dispatcher.submit.remote(manifest, False, None, False)
-        what = f"dispatching lattice {lat.name!r}"
-        get(registered, what)
-        get(launched, what)
-        return manifest.dispatch_id
+        manifest = lat.manifest(args, kwargs)  # its dispatch ID is made here, once
+        # one call: the dispatcher registers and launches; a retry after a restart finds
+        # the dispatch by its ID instead of creating it again
+        call(
+            lambda conn, retrying: conn.dispatcher.submit.remote(manifest, retry=retrying),
+            f"dispatching lattice {lat.name!r} as dispatch {manifest.dispatch_id}",
+            home=home,
+        )
+        return DispatchId.of(manifest.dispatch_id, home)
 
     return submit
 
@@ -89,21 +90,27 @@ def get_result(
     Waiting is push-based: the result manager answers the moment the dispatch's end is
     committed. An unknown ID raises :class:`MissingDispatchError`.
     """
-    from ..client.connect import get
+    from ..client.connect import call
 
-    conn = _connection(home)
-    rm = conn.result_manager
     if status_only:
-        status = get(
-            rm.wait.remote(dispatch_id, timeout) if wait else rm.status.remote(dispatch_id),
+        status = call(
+            lambda conn, _: (
+                conn.result_manager.wait.remote(dispatch_id, timeout)
+                if wait
+                else conn.result_manager.status.remote(dispatch_id)
+            ),
             f"reading the status of dispatch {dispatch_id}",
+            home=home,
         )
         if status is None:
             raise MissingDispatchError(_missing(dispatch_id))
         return {"id": dispatch_id, "status": status}
-    record = get(
-        rm.get_result.remote(dispatch_id, wait, timeout, intermediate_outputs),
+    record = call(
+        lambda conn, _: conn.result_manager.get_result.remote(
+            dispatch_id, wait, timeout, intermediate_outputs
+        ),
         f"reading the result of dispatch {dispatch_id}",
+        home=home,
     )
     return _result(
         dispatch_id,
@@ -125,11 +132,10 @@ def _result(
     sublattice_results: bool = True,
 ) -> Result:
     """A Result from what the result manager returned (None: unknown dispatch)."""
-    from ..client.connect import get
+    from ..client.connect import call
 
     if record is None:
         raise MissingDispatchError(_missing(dispatch_id))
-    rm = _connection(home).result_manager
 
     def child(sub_id: str) -> Result | None:
         if not sublattice_results:
@@ -145,7 +151,22 @@ def _result(
             return None
 
     def edges() -> list[dict[str, Any]]:
-        return list(get(rm.edges.remote(dispatch_id), f"reading the graph of {dispatch_id}"))
+        return list(
+            call(
+                lambda conn, _: conn.result_manager.edges.remote(dispatch_id),
+                f"reading the graph of {dispatch_id}",
+                home=home,
+            )
+        )
+
+    def blobs(keys: list[str]) -> dict[str, bytes]:
+        return dict(
+            call(
+                lambda conn, _: conn.result_manager.get_blobs.remote(keys),
+                f"reading the graph of {dispatch_id}",
+                home=home,
+            )
+        )
 
     return Result(
         record,
@@ -153,6 +174,8 @@ def _result(
         intermediate_outputs=intermediate_outputs,
         fetch_child=child,
         fetch_edges=edges,
+        home=home,
+        fetch_blobs=blobs,
     )
 
 
@@ -169,12 +192,15 @@ def cancel(
     Cancelling an unknown or finished dispatch raises :class:`CancelError` and changes
     nothing.
     """
-    from ..client.connect import get
+    from ..client.connect import call
 
     ids = [task_ids] if isinstance(task_ids, int) else task_ids
-    conn = _connection(home)
     return dict(
-        get(conn.dispatcher.cancel.remote(dispatch_id, ids), f"cancelling dispatch {dispatch_id}")
+        call(
+            lambda conn, retrying: conn.dispatcher.cancel.remote(dispatch_id, ids, retry=retrying),
+            f"cancelling dispatch {dispatch_id}",
+            home=home,
+        )
     )
 
 
@@ -194,7 +220,7 @@ def redispatch(
     """
 
     def submit(*args: Any, **kwargs: Any) -> str:
-        from ..client.connect import get
+        from ..client.connect import call
 
         previous = get_result(dispatch_id, home=home, intermediate_outputs=False)
         lat = previous.lattice
@@ -212,14 +238,15 @@ def redispatch(
             for name, e in (replace_electrons or {}).items()
         }
         manifest = lat.manifest(tuple(args), kwargs, replacements=replacements)
-        conn = _connection(home)
-        get(
-            conn.dispatcher.submit.remote(
-                manifest, False, dispatch_id if reuse_previous_results else None
+        reuse_from = dispatch_id if reuse_previous_results else None
+        call(
+            lambda conn, retrying: conn.dispatcher.submit.remote(
+                manifest, reuse_from=reuse_from, retry=retrying
             ),
-            f"redispatching {dispatch_id}",
+            f"redispatching {dispatch_id} as dispatch {manifest.dispatch_id}",
+            home=home,
         )
-        return manifest.dispatch_id
+        return DispatchId.of(manifest.dispatch_id, home)
 
     return submit
 

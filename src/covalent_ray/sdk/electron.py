@@ -9,7 +9,8 @@ from typing import Any
 
 from ..core.graph import NodeKind
 from .build import ElectronOutput, GraphBuilder, active_builder
-from .executors import executor_spec, resolve_executor
+from .deps import as_hook_list
+from .executors import executor_label, executor_spec, try_resolve_executor
 from .lattice import Lattice
 
 
@@ -23,8 +24,8 @@ class Electron:
         executor: Any = None,
         deps_bash: Any = None,
         deps_pip: Any = None,
-        call_before: Sequence[Any] = (),
-        call_after: Sequence[Any] = (),
+        call_before: Any = (),
+        call_after: Any = (),
         files: Sequence[Any] = (),
         retries: int | None = None,
         retry_delay: float | None = None,
@@ -34,18 +35,52 @@ class Electron:
         self.executor = executor
         self.deps_bash = deps_bash
         self.deps_pip = deps_pip
-        self.call_before = list(call_before or [])
-        self.call_after = list(call_after or [])
+        self.call_before = as_hook_list(call_before)
+        self.call_after = as_hook_list(call_after)
         self.files = list(files or [])
         self.retries = retries
         self.retry_delay = retry_delay
         self.timeout = timeout
-        functools.update_wrapper(self, function)  # type: ignore[arg-type]
+        functools.update_wrapper(self, function)
 
     @property
     def electron_object(self) -> Electron:
         """Covalent spells ``f.electron_object.executor = ...`` to change an executor."""
         return self
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """This electron's settings as Covalent's ``electron.metadata``: ``executor`` (short
+        name; ``"dask"`` for the default), ``executor_data`` (the instance's ``to_dict()``),
+        ``hooks`` (``deps`` bash/pip, ``call_before``, ``call_after`` as ``to_dict()``s);
+        plus ``retries`` / ``retry_delay`` / ``timeout`` where set."""
+        from .graph_view import covalent_hooks
+
+        executor = self.executor
+        data: dict[str, Any] = {}
+        if executor is None:
+            name = "dask"
+        elif isinstance(executor, str):
+            name = executor
+        else:
+            from ..executors.base import short_name_of
+
+            name = short_name_of(executor)
+            data = executor.to_dict() if hasattr(executor, "to_dict") else {}
+        hooks: dict[str, Any] = {}
+        for key in ("deps_bash", "deps_pip", "call_before", "call_after"):
+            value = getattr(self, key)
+            if value:
+                hooks[key] = value
+        out: dict[str, Any] = {
+            "executor": name,
+            "executor_data": data,
+            "hooks": covalent_hooks(hooks),
+        }
+        for key in ("retries", "retry_delay", "timeout"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        return out
 
     @property
     def name(self) -> str:
@@ -64,19 +99,22 @@ class Electron:
         kind = NodeKind.SUBLATTICE if isinstance(self.function, Lattice) else NodeKind.ELECTRON
         executor = self.executor
         if executor is None and kind is NodeKind.SUBLATTICE:
-            executor = self.function.workflow_executor  # where its graph is built
+            executor = self.function.workflow_executor  # type: ignore[attr-defined]  # where its graph is built
         if executor is None:
             executor = builder.default_executor
         owner = f"electron {self.name!r}"
-        instance = resolve_executor(executor, builder, owner)
+        instance, executor_error = try_resolve_executor(executor, builder, owner)
         metadata: dict[str, Any] = {}
+        if executor_error is not None:  # Covalent creates the dispatch; this electron fails
+            metadata["executor_error"] = executor_error
+            metadata["executor_name"] = executor_label(executor)
         for field_name in ("retries", "retry_delay", "timeout"):
             value = getattr(self, field_name)
             if value is not None:
                 metadata[field_name] = value
         # Covalent's executor settings ``retries`` and ``time_limit`` are the defaults
         if instance is not None:
-            if "retries" not in metadata and getattr(instance, "retries", 0):
+            if "retries" not in metadata and getattr(instance, "retries", None):
                 metadata["retries"] = int(instance.retries)
             limit = getattr(instance, "time_limit", -1)
             if "timeout" not in metadata and limit and limit > 0:
@@ -90,7 +128,7 @@ class Electron:
             self.function,
             args,
             kwargs,
-            executor_spec(instance, builder, owner),
+            None if instance is None else executor_spec(instance, builder, owner),
             metadata,
         )
 
@@ -127,8 +165,8 @@ def electron(
     deps_bash: Any = None,
     deps_pip: Any = None,
     deps_module: Any = None,
-    call_before: Sequence[Any] = (),
-    call_after: Sequence[Any] = (),
+    call_before: Any = (),
+    call_after: Any = (),
     files: Sequence[Any] = (),
     retries: int | None = None,
     retry_delay: float | None = None,
@@ -146,7 +184,7 @@ def electron(
         modules = deps_module if isinstance(deps_module, (list, tuple)) else [deps_module]
         from .deps import DepsModule
 
-        call_before = list(call_before) + [DepsModule(m) for m in modules]
+        call_before = as_hook_list(call_before) + [DepsModule(m) for m in modules]
 
     def wrap(function: Callable[..., Any]) -> Electron:
         return Electron(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import inspect
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +15,8 @@ from ..core.graph import TransportGraph
 from ..core.manifest import DispatchManifest
 from ..core.outcome import template_refs
 from .build import GraphBuilder, build
-from .executors import executor_spec
+from .deps import as_hook_list
+from .executors import executor_spec, try_resolve_executor
 
 
 @dataclass
@@ -26,6 +27,11 @@ class BuiltLattice:
     blobs: dict[str, bytes]
     template: Any
     output_nodes: list[int]
+
+
+def _lattice_executor(executor: Any, builder: GraphBuilder, owner: str) -> Any:
+    instance, error = try_resolve_executor(executor, builder, owner)
+    return None if error is not None else executor_spec(instance, builder, owner)
 
 
 class Lattice:
@@ -39,8 +45,8 @@ class Lattice:
         workflow_executor: Any = None,
         deps_bash: Any = None,
         deps_pip: Any = None,
-        call_before: Sequence[Any] = (),
-        call_after: Sequence[Any] = (),
+        call_before: Any = (),
+        call_after: Any = (),
         triggers: Any = None,
     ) -> None:
         self.workflow_function = function
@@ -51,13 +57,28 @@ class Lattice:
             for k, v in {
                 "deps_bash": deps_bash,
                 "deps_pip": deps_pip,
-                "call_before": list(call_before or []),
-                "call_after": list(call_after or []),
+                "call_before": as_hook_list(call_before),
+                "call_after": as_hook_list(call_after),
             }.items()
             if v
         }
         self.triggers = triggers
-        functools.update_wrapper(self, function)  # type: ignore[arg-type]
+        functools.update_wrapper(self, function)
+        self._reset_graph()
+
+    def _reset_graph(self) -> None:
+        from .graph_view import TransportGraphView
+
+        self.transport_graph = TransportGraphView(TransportGraph(), lambda key: None)
+        self.inputs: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # the graph of the last build_graph() is a view for this process, not the lattice
+        return {k: v for k, v in self.__dict__.items() if k not in ("transport_graph", "inputs")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._reset_graph()
 
     @property
     def name(self) -> str:
@@ -75,10 +96,43 @@ class Lattice:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.workflow_function(*args, **kwargs)
 
-    def build_graph(
-        self, *args: Any, _replacements: dict[str, Any] | None = None, **kwargs: Any
+    def build_graph(self, *args: Any, **kwargs: Any) -> BuiltLattice:
+        """Run the body with stand-in outputs, as Covalent's ``build_graph``: sets
+        ``self.transport_graph`` (``get_node_value``, ``get_dependencies``, ``_graph``)
+        and ``self.inputs``; also returns the built graph."""
+        from .graph_view import TransportGraphView
+        from .result import LatticeInputs, TransportableObject
+
+        built = self._build(args, kwargs)
+        blobs = built.blobs
+
+        def load(key: str) -> Any:
+            data = blobs.get(key)
+            return None if data is None else _serialize.loads(data)
+
+        default = "dask"
+        if isinstance(self.executor, str):
+            default = self.executor
+        self.transport_graph = TransportGraphView(
+            built.graph, load, default_executor=default, wrap=TransportableObject
+        )
+        self.inputs = LatticeInputs({"args": tuple(args), "kwargs": dict(kwargs)})
+        return built
+
+    def draw(self, *args: Any, **kwargs: Any) -> str:
+        """Build the graph for these inputs and open it in the dashboard (Covalent's
+        ``lattice.draw()``); returns the preview's URL. Needs the service running."""
+        from .preview import show
+
+        self.build_graph(*args, **kwargs)
+        return show(self.name, self.transport_graph.to_json())
+
+    def _build(
+        self,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        _replacements: dict[str, Any] | None = None,
     ) -> BuiltLattice:
-        """Run the body with stand-in outputs and return the resulting graph."""
         builder, template = build(
             self.name,
             self.workflow_function,
@@ -102,12 +156,13 @@ class Lattice:
         replacements: dict[str, Any] | None = None,
     ) -> DispatchManifest:
         """Build the graph for these inputs and package everything the service needs."""
-        built = self.build_graph(*args, _replacements=replacements, **kwargs)
+        built = self._build(args, kwargs, replacements)
         inputs = {"args": list(args), "kwargs": dict(kwargs)}
         scratch = GraphBuilder(self.name)  # the dispatch's own blobs, keyed as the graph's
         put = scratch.blob
-        executor = executor_spec(self.executor, scratch, f"lattice {self.name!r}")
-        wf_executor = executor_spec(self.workflow_executor, scratch, f"lattice {self.name!r}")
+        # an unresolvable lattice executor fails the electrons that inherit it, not this
+        executor = _lattice_executor(self.executor, scratch, f"lattice {self.name!r}")
+        wf_executor = _lattice_executor(self.workflow_executor, scratch, f"lattice {self.name!r}")
         output_template_key = put(built.template, f"the return value of lattice {self.name!r}")
         inputs_key = put(inputs, f"the inputs of lattice {self.name!r}")
         lattice_key = put(self, f"lattice {self.name!r}")
@@ -142,8 +197,8 @@ def lattice(
     workflow_executor: Any = None,
     deps_bash: Any = None,
     deps_pip: Any = None,
-    call_before: Sequence[Any] = (),
-    call_after: Sequence[Any] = (),
+    call_before: Any = (),
+    call_after: Any = (),
     triggers: Any = None,
     backend: Any = None,
 ) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -11,29 +12,229 @@ from .._status import Status
 
 
 class TransportableObject:
-    """A stored value with its readable forms (Covalent's wrapper for node outputs).
+    """A value in its stored form, as Covalent's ``TransportableObject`` presents it.
 
-    ``get_deserialized()`` returns the value; ``object_string`` its repr; ``json`` its JSON
-    form when it has one.
+    ``TransportableObject(obj)`` wraps any picklable object (cloudpickled at once, so a
+    later change to ``obj`` does not show). ``get_deserialized()`` returns a fresh copy of
+    the value; ``object_string`` is ``str(obj)``; ``json`` its JSON form when it has one
+    (ours); ``serialize()`` / ``TransportableObject.deserialize(data)`` give and take
+    bytes; ``to_dict`` / ``from_dict`` and ``serialize_to_json`` /
+    ``deserialize_from_json`` a JSON-safe form (the pickle as base64);
+    ``get_serialized()`` that base64 text; ``python_version``, ``header`` and ``attrs``
+    (``name`` and ``doc`` of the object) describe it. Values read from a dispatch are
+    unpickled only when ``get_deserialized()`` is called.
     """
 
-    def __init__(
-        self, data: bytes | None, object_string: str | None = None, json: str | None = None
-    ) -> None:
-        self._data = data
-        self.object_string = object_string
-        self.json = json
+    def __init__(self, obj: Any = None) -> None:
+        self._data: bytes | None = _serialize.dumps(obj, "a TransportableObject")
+        self._value_cached = False
+        self._object_string = str(obj)
+        self._json = _serialize.as_json(obj)
+        self._header = _header(obj)
+
+    @classmethod
+    def _stored(
+        cls, data: bytes | None, object_string: str | None = None, json: str | None = None
+    ) -> TransportableObject:
+        """A stored value (pickled bytes plus its readable forms), unpickled on demand."""
+        to = cls.__new__(cls)
+        to._data = data
+        to._value_cached = False
+        to._object_string = object_string or ""
+        to._json = json
+        to._header = _header(None)
+        return to
+
+    # -- Covalent's properties --------------------------------------------------------
+
+    @property
+    def object_string(self) -> str:
+        """``str()`` of the object (bounded for stored values)."""
+        return self._object_string
+
+    @property
+    def json(self) -> str | None:
+        """The object as JSON text, when it is made of JSON types (else None)."""
+        return self._json
+
+    @property
+    def python_version(self) -> str:
+        """The Python version that serialized the object."""
+        return str(self._header["py_version"])
+
+    @property
+    def header(self) -> dict[str, Any]:
+        """Python and cloudpickle versions, and the object's ``attrs``."""
+        return self._header
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        """The object's ``name`` and ``doc`` (its ``__name__`` and ``__doc__``)."""
+        return dict(self._header["attrs"])
+
+    # -- the value --------------------------------------------------------------------
 
     def get_deserialized(self) -> Any:
-        """The value itself."""
+        """The object (a new copy on every call, as in Covalent)."""
         return None if self._data is None else _serialize.loads(self._data)
 
-    def get_serialized(self) -> bytes | None:
-        """The cloudpickled bytes."""
-        return self._data
+    def get_serialized(self) -> str:
+        """The cloudpickled object as base64 text (Covalent's ``_object``)."""
+        import base64
+
+        return base64.b64encode(self._data or b"").decode("ascii")
+
+    def serialize(self) -> bytes:
+        """Bytes that :meth:`deserialize` turns back into an equal TransportableObject."""
+        import pickle
+
+        state = (self._data, self._object_string, self._json, self._header)
+        return pickle.dumps(("covalent_ray.TransportableObject", 1, state), protocol=5)
+
+    @staticmethod
+    def deserialize(
+        serialized: bytes, *, header_only: bool = False, string_only: bool = False
+    ) -> TransportableObject:
+        """The TransportableObject that :meth:`serialize` gave these bytes for.
+
+        ``header_only`` / ``string_only`` (Covalent's) keep the header and string but drop
+        the object itself.
+        """
+        import pickle
+
+        try:
+            tag, _version, state = pickle.loads(serialized)
+        except Exception as exc:
+            raise ValueError(
+                "these bytes are not a serialized TransportableObject (make them with "
+                "TransportableObject.serialize())"
+            ) from exc
+        if tag != "covalent_ray.TransportableObject":
+            raise ValueError("these bytes are not a serialized TransportableObject")
+        data, object_string, json, header = state
+        to = TransportableObject._stored(
+            None if (header_only or string_only) else data, object_string, json
+        )
+        to._header = header
+        return to
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serializable dict that :meth:`from_dict` turns back into this object."""
+        return {
+            "type": "TransportableObject",
+            "attributes": {
+                "_object": self.get_serialized(),
+                "_object_string": self._object_string,
+                "_json": self._json,
+                "_header": self._header,
+            },
+        }
+
+    @staticmethod
+    def from_dict(object_dict: dict[str, Any]) -> TransportableObject:
+        """Rebuild a TransportableObject from :meth:`to_dict`'s dict."""
+        import base64
+
+        attrs = object_dict["attributes"]
+        to = TransportableObject._stored(
+            base64.b64decode(attrs["_object"]), attrs.get("_object_string"), attrs.get("_json")
+        )
+        to._header = attrs.get("_header") or _header(None)
+        return to
+
+    def serialize_to_json(self) -> str:
+        """:meth:`to_dict` as JSON text."""
+        import json
+
+        return json.dumps(self.to_dict())
+
+    @staticmethod
+    def deserialize_from_json(json_string: str) -> TransportableObject:
+        """Rebuild a TransportableObject from :meth:`serialize_to_json`'s text."""
+        import json
+
+        return TransportableObject.from_dict(json.loads(json_string))
+
+    @staticmethod
+    def make_transportable(obj: Any) -> TransportableObject:
+        """``obj`` itself if it is a TransportableObject, else one wrapping it."""
+        return obj if isinstance(obj, TransportableObject) else TransportableObject(obj)
+
+    @staticmethod
+    def deserialize_list(collection: list[Any]) -> list[Any]:
+        """A list of TransportableObjects (nested lists and dicts too) as their values."""
+        return [_deserialize_item(item) for item in collection]
+
+    @staticmethod
+    def deserialize_dict(collection: dict[Any, Any]) -> dict[Any, Any]:
+        """A dict of TransportableObjects (nested lists and dicts too) as their values."""
+        return {k: _deserialize_item(item) for k, item in collection.items()}
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TransportableObject):
+            return NotImplemented
+        return (self._data, self._object_string) == (other._data, other._object_string)
+
+    def __hash__(self) -> int:
+        return hash((self._data, self._object_string))
 
     def __repr__(self) -> str:
-        return f"TransportableObject({self.object_string})"
+        return f"TransportableObject({self._object_string})"
+
+
+def _header(obj: Any) -> dict[str, Any]:
+    import platform
+
+    import cloudpickle
+
+    return {
+        "py_version": platform.python_version(),
+        "cloudpickle_version": cloudpickle.__version__,
+        "attrs": {
+            "doc": getattr(obj, "__doc__", "") if obj is not None else "",
+            "name": getattr(obj, "__name__", "") if obj is not None else "",
+        },
+    }
+
+
+def _deserialize_item(item: Any) -> Any:
+    if isinstance(item, TransportableObject):
+        return item.get_deserialized()
+    if isinstance(item, list):
+        return TransportableObject.deserialize_list(item)
+    if isinstance(item, dict):
+        return TransportableObject.deserialize_dict(item)
+    raise TypeError(
+        f"cannot deserialize a {type(item).__name__}: expected TransportableObjects, lists "
+        "and dicts"
+    )
+
+
+class LatticeInputs(TransportableObject):
+    """``Result.inputs``: Covalent's TransportableObject of ``{"args": tuple, "kwargs":
+    dict}``. It can also be read as that dict directly (``inputs["args"]``)."""
+
+    def _value(self) -> dict[str, Any]:
+        value = self.get_deserialized()
+        return value if isinstance(value, dict) else {"args": (), "kwargs": {}}
+
+    def __getitem__(self, key: str) -> Any:
+        return self._value()[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """``inputs.get("args")``, as on the dict."""
+        return self._value().get(key, default)
+
+    def keys(self) -> Any:
+        """``"args"`` and ``"kwargs"``."""
+        return self._value().keys()
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, dict):
+            return self._value() == other
+        return super().__eq__(other)
+
+    __hash__ = TransportableObject.__hash__
 
 
 class Result:
@@ -55,6 +256,8 @@ class Result:
         intermediate_outputs: bool = True,
         fetch_child: Callable[[str], Result | None] | None = None,
         fetch_edges: Callable[[], list[dict[str, Any]]] | None = None,
+        home: str | os.PathLike[str] | None = None,
+        fetch_blobs: Callable[[list[str]], dict[str, bytes]] | None = None,
     ) -> None:
         self._row = record["dispatch"]
         self._nodes = {n["node_id"]: n for n in record["nodes"]}
@@ -65,6 +268,11 @@ class Result:
         self._workflow_output = workflow_output
         self._intermediate = intermediate_outputs
         self._fetch_child = fetch_child
+        self._home = home  # the service holding it (for the dashboard link)
+        self._fetch_blobs = fetch_blobs
+        self._graph: Any = None  # the stored transport graph, fetched on first use
+        self._lattice: Any = None
+        self._metadata: dict[int, dict[str, Any]] | None = None
 
     # -- dispatch ---------------------------------------------------------------------
 
@@ -101,7 +309,7 @@ class Result:
         """The result with its readable forms."""
         key = self._row["result_blob"]
         data = self._blobs.get(key) if key and self._workflow_output else None
-        return TransportableObject(data, self._row["result_repr"], self._row["result_json"])
+        return TransportableObject._stored(data, self._row["result_repr"], self._row["result_json"])
 
     @property
     def error(self) -> str | None:
@@ -109,12 +317,16 @@ class Result:
         return self._row["error"]
 
     @property
-    def inputs(self) -> dict[str, Any]:
-        """The lattice's inputs: ``{"args": [...], "kwargs": {...}}``."""
+    def inputs(self) -> LatticeInputs:
+        """The lattice's inputs as Covalent gives them: a TransportableObject of
+        ``{"args": tuple, "kwargs": dict}`` (``.get_deserialized()``; ``inputs["args"]``
+        works too)."""
         key = self._row["inputs_blob"]
-        if not key or key not in self._blobs:
-            return {"args": [], "kwargs": {}}
-        return _serialize.loads(self._blobs[key])
+        value: Any = {"args": [], "kwargs": {}}
+        if key and key in self._blobs:
+            value = _serialize.loads(self._blobs[key])
+        value = {"args": tuple(value.get("args", ())), "kwargs": dict(value.get("kwargs", {}))}
+        return LatticeInputs(value)
 
     @property
     def start_time(self) -> datetime | None:
@@ -128,11 +340,102 @@ class Result:
 
     @property
     def lattice(self) -> Any:
-        """The dispatched lattice object."""
+        """The dispatched lattice object; its ``transport_graph`` is this dispatch's graph
+        with every node's state (``get_node_value(i, "status")``, ``"output"``,
+        ``"stdout"``, ``"metadata"``, ...), as in Covalent."""
+        if self._lattice is not None:
+            return self._lattice
         key = self._row["lattice_blob"]
         if not key or key not in self._blobs:
             return None
-        return _serialize.loads(self._blobs[key])
+        lattice = _serialize.loads(self._blobs[key])
+        view = self._graph_view()
+        if view is not None:
+            lattice.transport_graph = view
+        lattice.inputs = self.inputs
+        self._lattice = lattice
+        return lattice
+
+    def _load_graph(self) -> tuple[Any, Callable[[str], Any]] | None:
+        """The stored manifest's graph and a loader of its small blobs (hooks, executors)."""
+        if self._graph is None:
+            key = self._row.get("manifest_blob")
+            if not key or self._fetch_blobs is None:
+                return None
+            try:
+                data = self._fetch_blobs([key]).get(key)
+                manifest = None if data is None else _serialize.loads(data)
+            except Exception:  # an old or unreadable record: no graph to show
+                manifest = None
+            if manifest is None:
+                return None
+            graph = manifest.graph
+            wanted = {n.metadata["hooks"] for n in graph.nodes if n.metadata.get("hooks")}
+            wanted |= {
+                n.executor.instance_blob
+                for n in graph.nodes
+                if n.executor and n.executor.instance_blob
+            }
+            wanted |= {n.value for n in graph.nodes if n.value}
+            cache: dict[str, bytes] = dict(self._blobs)
+            missing = sorted(k for k in wanted if k not in cache)
+            if missing:
+                cache.update(self._fetch_blobs(missing))
+            fetch = self._fetch_blobs
+
+            def load(blob: str) -> Any:
+                if blob not in cache:
+                    cache.update(fetch([blob]))
+                data = cache.get(blob)
+                return None if data is None else _serialize.loads(data)
+
+            self._graph = (graph, load)
+        return self._graph
+
+    def _graph_view(self) -> Any:
+        from .graph_view import TransportGraphView
+
+        loaded = self._load_graph()
+        if loaded is None:
+            return None
+        graph, load = loaded
+        return TransportGraphView(
+            graph,
+            load,
+            default_executor=str(self._row.get("executor") or "dask"),
+            state_value=self._node_state,
+            wrap=TransportableObject,
+        )
+
+    def _node_state(self, node_id: int, key: str) -> Any:
+        if node_id not in self._nodes:
+            return Status.NEW_OBJECT if key == "status" else None
+        if key == "output":
+            return self._output(self._nodes[node_id])
+        if key == "sublattice_result":
+            return self.get_node_result(node_id)["sublattice_result"]
+        if key == "status":
+            return Status(self._nodes[node_id]["status"])
+        return self._nodes[node_id].get(key)
+
+    def _node_metadata(self, node_id: int) -> dict[str, Any] | None:
+        """Covalent's metadata of a node (executor, hooks), from the stored graph."""
+        if self._metadata is None:
+            from .graph_view import electron_metadata
+
+            loaded = self._load_graph()
+            self._metadata = {}
+            if loaded is not None:
+                graph, load = loaded
+                default = str(self._row.get("executor") or "dask")
+                for n in graph.nodes:
+                    try:
+                        self._metadata[n.id] = electron_metadata(n, load, default)
+                    except Exception:  # a hook that cannot be unpickled here
+                        self._metadata[n.id] = {
+                            "executor": n.executor.short_name if n.executor else default
+                        }
+        return self._metadata.get(node_id)
 
     @property
     def lattice_source(self) -> str | None:
@@ -155,7 +458,9 @@ class Result:
         key = node["output_blob"]
         if key is None or not self._intermediate:
             return None
-        return TransportableObject(self._blobs.get(key), node["output_repr"], node["output_json"])
+        return TransportableObject._stored(
+            self._blobs.get(key), node["output_repr"], node["output_json"]
+        )
 
     def get_node_result(self, node_id: int) -> dict[str, Any]:
         """Everything about one node: its status, times, output, error and logs."""
@@ -183,18 +488,18 @@ class Result:
             "attempt": n["attempt"],
             "attempts": list(n.get("attempts") or []),
             "reused_from": n.get("reused_from"),
+            "job_handle": n.get("job_handle"),
+            "remote_host": n.get("remote_host"),
             "sub_dispatch_id": sub,
             "sublattice_result": (self._fetch_child(sub) if sub and self._fetch_child else None),
+            "metadata": self._node_metadata(node_id),
         }
 
-    def get_all_node_outputs(self) -> dict[str, Any]:
-        """``{"name(node_id)": output}`` for every node that has an output."""
-        out: dict[str, Any] = {}
-        for nid, n in self._nodes.items():
-            obj = self._output(n)
-            if obj is not None:
-                out[f"{n['name']}({nid})"] = obj.get_deserialized()
-        return out
+    def get_all_node_outputs(self) -> dict[str, TransportableObject | None]:
+        """``{"name(node_id)": output}`` for every node, as Covalent gives it: each output a
+        :class:`TransportableObject` (``.get_deserialized()`` for the value), None for a
+        node without one (failed, cancelled, not run)."""
+        return {f"{n['name']}({nid})": self._output(n) for nid, n in sorted(self._nodes.items())}
 
     def get_all_node_results(self) -> list[dict[str, Any]]:
         """:meth:`get_node_result` of every node, by node id."""
@@ -213,6 +518,13 @@ class Result:
             f"Result(dispatch_id={self.dispatch_id!r}, status={self.status.value}, "
             f"result={_serialize.readable(self.result) if done else None})"
         )
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: lattice, status, times, electrons, result or error, and a link
+        to the dispatch's page on the dashboard."""
+        from .notebook import dashboard_url, result_html
+
+        return result_html(self, dashboard_url(self.dispatch_id, self._home))
 
     def __str__(self) -> str:
         lines = [

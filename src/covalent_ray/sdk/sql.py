@@ -3,17 +3,19 @@
 Queries run in the service's SQL sandbox over the result views (``dispatches``,
 ``electrons``, ``edges``, ``electron_inputs``, ``attempts``; the README documents every
 column), never on the database itself: only one read-only statement over those views is
-accepted, and rows and run time are bounded (``covalent_ray.storage.sql`` has the policy).
+accepted, and rows and run time are bounded (``covalent_ray.storage.sql.policy`` has the policy).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .._exceptions import QueryError, QueryRejectedError
+from .._exceptions import QueryRejectedError
+from .._files import atomic_write
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas
@@ -23,32 +25,53 @@ if TYPE_CHECKING:  # pragma: no cover
 class Rows(list[dict[str, Any]]):
     """The answer of :func:`sql`: a list of rows, each a dict from column to value.
 
-    JSON columns (``inputs``, ``output``, ``result``...) hold their JSON text, as DuckDB
-    returns it; timestamps are naive UTC ``datetime``\\ s. ``columns`` and ``types``
+    JSON columns (``inputs``, ``output``, ``result``, ``json_extract(...)``...) hold
+    Python objects (dicts, lists, strings, numbers, booleans, None), as the REST API
+    returns them as JSON; timestamps are naive UTC ``datetime``\\ s. ``columns`` and ``types``
     describe the result even when it has no rows; ``truncated`` is ``"rows"`` or
     ``"bytes"`` when the bound cut it short (None otherwise)."""
 
     def __init__(
         self, table: pyarrow.Table, types: list[str], truncated: str | None, elapsed_s: float
     ) -> None:
-        super().__init__(table.to_pylist())
-        self._table = table
         self.columns: list[str] = list(table.column_names)
         self.types: list[str] = list(types)
+        self._json = [c for c, t in zip(self.columns, self.types) if t == "JSON"]
+        rows = table.to_pylist()
+        for row in rows:
+            for column in self._json:
+                row[column] = _parse_json(row[column])
+        super().__init__(rows)
+        self._table = table
         self.truncated = truncated
         self.elapsed_s = elapsed_s
 
     def arrow(self) -> pyarrow.Table:
-        """The rows as a ``pyarrow.Table``."""
+        """The rows as a ``pyarrow.Table`` (JSON columns as their JSON text, the form
+        Arrow, Parquet and DuckDB read back as JSON)."""
         return self._table
 
     def df(self) -> pandas.DataFrame:
-        """The rows as a ``pandas.DataFrame`` (needs pandas installed)."""
+        """The rows as a ``pandas.DataFrame`` (needs pandas installed); JSON columns hold
+        Python objects, as the rows do."""
         try:
             import pandas  # noqa: F401  (fail here with a clear message)
         except ImportError as exc:
             raise ImportError("Rows.df() needs pandas: pip install pandas") from exc
-        return self._table.to_pandas()
+        frame = self._table.to_pandas()
+        for column in self._json:
+            frame[column] = frame[column].map(_parse_json)
+        return frame
+
+
+def _parse_json(value: Any) -> Any:
+    """A JSON column's value as a Python object (SQL NULL stays None)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:  # not JSON after all (DuckDB checks it): keep the text
+        return value
 
 
 def _result_manager(home: str | os.PathLike[str] | None) -> Any:
@@ -78,7 +101,7 @@ def sql(
     ...        "WHERE kind = 'electron' GROUP BY name ORDER BY s DESC LIMIT 5")
     """
     from ..client.connect import get
-    from ..storage.sql import ipc_to_arrow
+    from ..storage.sql import check_answer, ipc_to_arrow
 
     rm = _result_manager(home)
     answer = get(
@@ -87,10 +110,7 @@ def sql(
         ),
         "running a SQL query",
     )
-    error = answer.get("error")
-    if error:
-        cls = QueryRejectedError if error.get("kind") == "rejected" else QueryError
-        raise cls(error.get("message", "the query failed"))
+    check_answer(answer)
     rows = Rows(
         ipc_to_arrow(answer["arrow"]), answer["types"], answer["truncated"], answer["elapsed_s"]
     )
@@ -130,8 +150,6 @@ def export(
     for view in chosen:
         data = get(rm.sql_export.remote(view), f"exporting the view {view!r}")
         path = target / f"{view}.parquet"
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)  # a reader never sees half a file
+        atomic_write(path, data)  # a reader never sees half a file
         written[view] = path
     return written

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -31,6 +32,7 @@ from .options import ENV_TOKEN, ApiOptions, bind
 
 HEAD_START_TIMEOUT_S = 120.0
 HEAD_STOP_TIMEOUT_S = 60.0
+HEAD_START_ATTEMPTS = 3
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -102,6 +104,24 @@ def _auth_for_new_head(home: Path) -> tuple[str, str | None, dict[str, str]]:
 
 
 def _start_head(home: Path, options: HeadOptions) -> ServiceInfo:
+    """Start a local Ray head. On a busy machine a free port can be taken by another
+    process before Ray binds it, which makes `ray start` exit at once: that is retried
+    with new ports (a port the caller chose is not)."""
+    attempts = 1 if options.port else HEAD_START_ATTEMPTS
+    for attempt in range(1, attempts + 1):
+        try:
+            return _start_head_once(home, options)
+        except _HeadExited as exc:
+            if attempt == attempts:
+                raise ServiceError(str(exc)) from None
+    raise AssertionError("unreachable")
+
+
+class _HeadExited(Exception):
+    """`ray start --head` ended by itself before the head was up."""
+
+
+def _start_head_once(home: Path, options: HeadOptions) -> ServiceInfo:
     mode, token_path, auth_env = _auth_for_new_head(home)
     temp_dir = tempfile.mkdtemp(prefix="covalent-ray-")  # short: Ray's socket paths are long
     port = options.port or free_port()
@@ -151,7 +171,8 @@ def _start_head(home: Path, options: HeadOptions) -> ServiceInfo:
     while not marker.exists():
         if proc.poll() is not None:
             tail = log_path.read_text(errors="replace")[-2000:]
-            raise ServiceError(f"`ray start --head` exited with code {proc.returncode}:\n{tail}")
+            shutil.rmtree(temp_dir, ignore_errors=True)
+            raise _HeadExited(f"`ray start --head` exited with code {proc.returncode}:\n{tail}")
         if time.monotonic() > deadline:
             _terminate(proc.pid, temp_dir)
             raise ServiceError(
@@ -233,6 +254,11 @@ def _start_service_process(info: ServiceInfo, api: ApiOptions) -> None:
                 api.host,
                 "--api-port",
                 str(api.port),
+                *(
+                    ["--api-max-body-bytes", str(api.max_body_bytes)]
+                    if api.max_body_bytes is not None
+                    else []
+                ),
             ],
             env=env,
             stdout=log,
@@ -324,6 +350,7 @@ def _cleanup(info: ServiceInfo) -> None:
     """Remove the actors (if reachable) and the head we started, and the record."""
     import ray
 
+    _mark_stopping(info.home)
     try:
         if ray.is_initialized():
             for name in (DISPATCHER_NAME, RESULT_MANAGER_NAME):
@@ -350,6 +377,18 @@ def _cleanup(info: ServiceInfo) -> None:
 
                 shutil.rmtree(info.temp_dir, ignore_errors=True)
         service_file(info.home).unlink(missing_ok=True)
+
+
+def _mark_stopping(home: Path) -> None:
+    """Say in the record that the service is going away, so that a client connecting now
+    is told at once instead of joining a cluster that is shutting down."""
+    try:
+        current = ServiceInfo.read(home)
+    except Exception:
+        return
+    if current.ready:
+        current.ready = False
+        current.write()
 
 
 def stop(home: Path) -> ServiceInfo:
@@ -393,5 +432,10 @@ def status(home: Path) -> dict[str, Any]:
     out["running"] = True
     out["actors"] = {DISPATCHER_NAME: "alive", RESULT_MANAGER_NAME: "alive"}
     out["dispatches"] = ray.get(manager.counts.remote(), timeout=30)
+    try:
+        dispatcher = ray.get_actor(DISPATCHER_NAME, namespace=info.namespace)
+        out["adaptors"] = ray.get(dispatcher.adaptors.remote(), timeout=30)
+    except Exception:  # an older or restarting dispatcher: no adaptor list
+        out["adaptors"] = []
     out["nodes"] = len([n for n in ray.nodes() if n.get("Alive")])
     return out

@@ -7,6 +7,7 @@ import contextlib
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -32,10 +33,14 @@ class _Server(uvicorn.Server):
 
 def build_server(home: Path, options: ApiOptions) -> uvicorn.Server:
     """A uvicorn server for the service of ``home`` (not started)."""
+    bounds: dict[str, Any] = (
+        {} if options.max_body_bytes is None else {"max_body_bytes": options.max_body_bytes}
+    )
     app = create_app(
-        ServiceBackend.connect(home),
+        ServiceBackend.connect(home, check=False),
         token=options.token,
         allowed_hosts=LOOPBACK_HOSTS if is_loopback(options.host) else None,
+        **bounds,
     )
     config = uvicorn.Config(
         app,

@@ -22,6 +22,7 @@ DEFAULT_HOST = "127.0.0.1"
 ENV_TOKEN = "COVALENT_RAY_API_TOKEN"
 ENV_PORT = "COVALENT_RAY_API_PORT"
 ENV_HOST = "COVALENT_RAY_API_HOST"
+ENV_MAX_BODY = "COVALENT_RAY_API_MAX_BODY_BYTES"
 #: Shortest token accepted: a guessable token is no protection on a network
 MIN_TOKEN_LENGTH = 16
 
@@ -41,11 +42,13 @@ class ApiOptions:
     """How the service's HTTP server (REST API and dashboard) listens.
 
     ``port=0`` picks any free port; the one chosen is recorded in ``service.json``.
+    ``max_body_bytes`` bounds request bodies (None: the API's default, a few MB).
     """
 
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     token: str | None = None
+    max_body_bytes: int | None = None
 
     @classmethod
     def from_env(
@@ -53,10 +56,12 @@ class ApiOptions:
     ) -> ApiOptions:
         """Options from explicit values, else the environment, else the defaults."""
         env_port = os.environ.get(ENV_PORT)
+        env_body = os.environ.get(ENV_MAX_BODY)
         return cls(
             host=host or os.environ.get(ENV_HOST) or DEFAULT_HOST,
             port=port if port is not None else int(env_port) if env_port else DEFAULT_PORT,
             token=token or os.environ.get(ENV_TOKEN) or None,
+            max_body_bytes=int(env_body) if env_body else None,
         )
 
     def check(self) -> None:
@@ -64,6 +69,11 @@ class ApiOptions:
         if not 0 <= self.port <= 65535:
             raise ServiceError(
                 f"--port {self.port} is not a TCP port (0-65535; 0 picks a free one)."
+            )
+        if self.max_body_bytes is not None and self.max_body_bytes < 1024:
+            raise ServiceError(
+                f"--max-body-bytes {self.max_body_bytes} is too small for any API request; "
+                "give at least 1024 (the default is a few MB)."
             )
         if self.token is not None and len(self.token) < MIN_TOKEN_LENGTH:
             raise ServiceError(

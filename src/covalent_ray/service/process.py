@@ -119,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         "--api-host", default=None, help="serve the REST API and dashboard on this address"
     )
     parser.add_argument("--api-port", type=int, default=DEFAULT_PORT)
+    parser.add_argument("--api-max-body-bytes", type=int, default=None)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO,
@@ -128,7 +129,12 @@ def main(argv: list[str] | None = None) -> int:
     home = Path(args.home)
     api, sock = None, None
     if args.api_host is not None:
-        api = ApiOptions(args.api_host, args.api_port, os.environ.get(ENV_TOKEN) or None)
+        api = ApiOptions(
+            args.api_host,
+            args.api_port,
+            os.environ.get(ENV_TOKEN) or None,
+            max_body_bytes=args.api_max_body_bytes,
+        )
         try:
             sock = bind(api)
         except ServiceError as exc:

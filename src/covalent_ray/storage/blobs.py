@@ -14,6 +14,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from .._files import atomic_write
+
 INLINE_LIMIT = 256 * 1024
 
 _SCHEMA = pa.schema(
@@ -65,9 +67,7 @@ class BlobStore:
                 target = self._path(key)
                 if not target.exists():  # same key, same bytes: written once
                     target.parent.mkdir(parents=True, exist_ok=True)
-                    tmp = target.with_suffix(".tmp")
-                    tmp.write_bytes(data)
-                    os.replace(tmp, target)
+                    atomic_write(target, data)
                 path = str(target)
             rows["key"].append(key)
             rows["size"].append(len(data))

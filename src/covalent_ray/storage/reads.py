@@ -1,28 +1,89 @@
-"""Named read queries served by the result manager to other processes (HTTP server, CLI).
+"""The composite reads the result manager serves (each takes a cursor first; the actor
+runs them on its reader threads): everything ``get_result`` answers, a stored manifest
+with its blobs, what a deletion would remove, and the REST API's views.
 
-Each function takes a DuckDB cursor first; ``ResultManager.read(name, ...)`` runs the one
-registered under ``name`` on a reader thread. Registering a function here is how a new
-read becomes available to other processes without touching the actor.
+Their answers are the records of ``core.messages``: a ``ResultRecord``, a dispatch row
+with its electron counts and children, a ``GraphView``, an ``ElectronDetail``, a ``TimelineView``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import pickle
+from collections.abc import Sequence
+from typing import Any, cast
 
+from .._status import Status
+from ..core.manifest import DispatchManifest
+from ..core.messages import (
+    AttemptRow,
+    DispatchRow,
+    ElectronDetail,
+    GraphView,
+    ResultRecord,
+    TimelineView,
+)
 from . import repository as repo
-
-READS: dict[str, Callable[..., Any]] = {}
-
-
-def read(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Register ``fn`` under its name."""
-    READS[fn.__name__] = fn
-    return fn
+from .blobs import BlobStore
+from .rows import manifest_blob_keys
 
 
-@read
-def dispatch_summary(cur: Any, dispatch_id: str) -> dict[str, Any] | None:
+def result_record(
+    cur: Any, blobs: BlobStore, dispatch_id: str, outputs: bool, edges: bool
+) -> ResultRecord | None:
+    """A dispatch's row, electrons (with their attempts), edges if asked, children, and
+    the blobs of its result, inputs, lattice and (if ``outputs``) electron outputs."""
+    row = repo.get_dispatch(cur, dispatch_id)
+    if row is None:
+        return None
+    nodes = repo.get_nodes(cur, dispatch_id)
+    tries: dict[int, list[AttemptRow]] = {}
+    for a in repo.get_attempts(cur, dispatch_id):
+        tries.setdefault(a["node_id"], []).append(a)
+    for n in nodes:
+        n["attempts"] = tries.get(n["node_id"], [])
+    stored = cast(dict[str, Any], row)
+    keys = [stored[k] for k in ("result_blob", "inputs_blob", "lattice_blob") if stored[k]]
+    if outputs:
+        keys += [n["output_blob"] for n in nodes if n["output_blob"]]
+    has_children = any(n["sub_dispatch_id"] for n in nodes)
+    return {
+        "dispatch": row,
+        "nodes": nodes,
+        "edges": repo.get_edges(cur, dispatch_id) if edges else None,
+        "children": repo.children(cur, dispatch_id) if has_children else [],
+        "blobs": blobs.get_many(cur, keys),
+    }
+
+
+def stored_manifest(cur: Any, blobs: BlobStore, dispatch_id: str) -> DispatchManifest | None:
+    """The manifest a dispatch was registered with, with every blob it needs to run
+    (its skeleton is covalent-ray's own dataclasses: no user object is unpickled)."""
+    row = repo.get_dispatch(cur, dispatch_id)
+    if row is None or not row["manifest_blob"]:
+        return None
+    data = blobs.get(cur, row["manifest_blob"])
+    if data is None:
+        return None
+    manifest: DispatchManifest = pickle.loads(data)
+    manifest.blobs = blobs.get_many(cur, manifest_blob_keys(manifest))
+    return manifest
+
+
+def deletion_plan(cur: Any, dispatch_ids: Sequence[str]) -> tuple[list[str], list[str], list[str]]:
+    """What deleting ``dispatch_ids`` would remove (they and their sublattices'
+    dispatches), which of them are unknown, and which of those removed still run."""
+    known = {d: repo.get_dispatch(cur, d) for d in dispatch_ids}
+    missing = [d for d, row in known.items() if row is None]
+    doomed = repo.family(cur, [d for d, row in known.items() if row is not None])
+    running = []
+    for d in doomed:
+        row = repo.get_dispatch(cur, d)
+        if row is not None and not Status(row["status"]).is_terminal:
+            running.append(d)
+    return doomed, missing, running
+
+
+def dispatch_summary(cur: Any, dispatch_id: str) -> DispatchRow | None:
     """One dispatch row with its electron counts by status and its child dispatches."""
     row = repo.get_dispatch(cur, dispatch_id)
     if row is None:
@@ -32,16 +93,7 @@ def dispatch_summary(cur: Any, dispatch_id: str) -> dict[str, Any] | None:
     return row
 
 
-@read
-def graph(cur: Any, dispatch_id: str) -> dict[str, Any] | None:
-    """Nodes (state columns, no stored values) and edges of a dispatch's graph."""
-    if repo.get_dispatch(cur, dispatch_id) is None:
-        return None
-    return {"nodes": repo.get_nodes(cur, dispatch_id), "edges": repo.get_edges(cur, dispatch_id)}
-
-
-@read
-def graph_view(cur: Any, dispatch_id: str) -> dict[str, Any] | None:
+def graph_view(cur: Any, dispatch_id: str) -> GraphView | None:
     """A dispatch's graph for drawing: each node's state without values or logs (a
     thousand-node graph stays a small answer), and its edges."""
     if repo.get_dispatch(cur, dispatch_id) is None:
@@ -56,16 +108,15 @@ def graph_view(cur: Any, dispatch_id: str) -> dict[str, Any] | None:
     return {"nodes": nodes, "edges": repo.get_edges(cur, dispatch_id)}
 
 
-@read
-def electron_detail(cur: Any, dispatch_id: str, node_id: int) -> dict[str, Any] | None:
+def electron_detail(cur: Any, dispatch_id: str, node_id: int) -> ElectronDetail | None:
     """One node's row and its inputs (each parent's readable output with the parameter it
-    binds) and its recorded attempts; None for an unknown dispatch, ``{"node": None}`` for
-    an unknown node."""
+    binds) and its recorded attempts; None for an unknown dispatch, ``node`` None for an
+    unknown node."""
     if repo.get_dispatch(cur, dispatch_id) is None:
         return None
     nodes = repo.get_nodes(cur, dispatch_id, [node_id])
     if not nodes:
-        return {"node": None, "inputs": []}
+        return {"node": None, "inputs": [], "attempts": []}
     inputs = repo._rows(
         cur.execute(
             """SELECT e.kind, e.arg_index, e.param_name, e.parent_node_id,
@@ -82,3 +133,48 @@ def electron_detail(cur: Any, dispatch_id: str, node_id: int) -> dict[str, Any] 
         "inputs": inputs,
         "attempts": repo.get_attempts(cur, dispatch_id, node_id),
     }
+
+
+def timeline(cur: Any, dispatch_id: str) -> TimelineView | None:
+    """What a Gantt chart of a dispatch needs: every node but the parameters, with its
+    times, Ray node and worker, and its finished attempts (each a segment of its own)."""
+    dispatch = repo.get_dispatch(cur, dispatch_id)
+    if dispatch is None:
+        return None
+    nodes = repo._rows(
+        cur.execute(
+            "SELECT node_id, name, kind, status, executor, start_time, end_time, "
+            "ray_node_id, worker_pid, attempt, sub_dispatch_id FROM electrons "
+            "WHERE dispatch_id = ? AND kind <> 'parameter' ORDER BY node_id",
+            [dispatch_id],
+        )
+    )
+    tries: dict[int, list[AttemptRow]] = {}
+    for a in repo.get_attempts(cur, dispatch_id):
+        tries.setdefault(a["node_id"], []).append(a)
+    for n in nodes:
+        n["attempts"] = tries.get(n["node_id"], [])
+    return {
+        "status": dispatch["status"],
+        "start_time": dispatch["start_time"],
+        "end_time": dispatch["end_time"],
+        "nodes": nodes,
+    }
+
+
+def comparison_side(cur: Any, dispatch_id: str) -> dict[str, Any] | None:
+    """What comparing a dispatch with another needs (``core.compare.Side``): its row and
+    every node's status, times, readable output, output blob key and error (no logs, no
+    value bytes); None for an unknown dispatch."""
+    dispatch = repo.get_dispatch(cur, dispatch_id)
+    if dispatch is None:
+        return None
+    nodes = repo._rows(
+        cur.execute(
+            "SELECT node_id, name, kind, status, start_time, end_time, output_blob, "
+            "output_repr, output_json, error FROM electrons WHERE dispatch_id = ? "
+            "ORDER BY node_id",
+            [dispatch_id],
+        )
+    )
+    return {"dispatch": dispatch, "nodes": nodes}

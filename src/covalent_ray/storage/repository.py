@@ -7,7 +7,7 @@ through ``executemany``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from .._status import TERMINAL, Status
+from ..core.messages import SORT_KEYS, AttemptRow, ChildRow, DispatchRow, EdgeRow, NodeRow
 from .schema import migrate
 
 DISPATCH_COLUMNS = [
@@ -59,6 +61,8 @@ NODE_STATE_COLUMNS = [
     "attempt",
     "sub_dispatch_id",
     "reused_from",
+    "job_handle",
+    "remote_host",
 ]
 ATTEMPT_COLUMNS = [
     "dispatch_id",
@@ -98,6 +102,8 @@ _TYPES = {
     "arg_index": pa.int32(),
     "param_name": pa.string(),
     "reused_from": pa.string(),
+    "job_handle": pa.string(),
+    "remote_host": pa.string(),
     "key": pa.string(),
 }
 
@@ -110,7 +116,7 @@ def connect(path: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _table(rows: Sequence[dict[str, Any]], columns: list[str]) -> pa.Table:
+def _table(rows: Sequence[Mapping[str, Any]], columns: list[str]) -> pa.Table:
     schema = pa.schema([(c, _TYPES[c]) for c in columns])
     return pa.Table.from_pylist([{c: r.get(c) for c in columns} for r in rows], schema=schema)
 
@@ -118,7 +124,7 @@ def _table(rows: Sequence[dict[str, Any]], columns: list[str]) -> pa.Table:
 SMALL = 32  # below this many rows a multi-row VALUES statement beats an Arrow scan
 
 
-def _insert(con: Any, table: str, rows: Sequence[dict[str, Any]], columns: list[str]) -> None:
+def _insert(con: Any, table: str, rows: Sequence[Mapping[str, Any]], columns: list[str]) -> None:
     if not rows:
         return
     if len(rows) < SMALL:
@@ -181,12 +187,12 @@ def update_nodes(con: Any, dispatch_states: Sequence[dict[str, Any]]) -> None:
         con.unregister("_upd")
 
 
-def insert_attempts(con: Any, attempts: Sequence[dict[str, Any]]) -> None:
+def insert_attempts(con: Any, attempts: Sequence[Mapping[str, Any]]) -> None:
     """Record finished attempts of electrons (one row per try)."""
     _insert(con, "attempts", attempts, ATTEMPT_COLUMNS)
 
 
-def get_attempts(con: Any, dispatch_id: str, node_id: int | None = None) -> list[dict[str, Any]]:
+def get_attempts(con: Any, dispatch_id: str, node_id: int | None = None) -> list[AttemptRow]:
     """Attempts of a dispatch's electrons (of one electron if ``node_id`` is given)."""
     if node_id is None:
         return _rows(
@@ -217,20 +223,28 @@ def update_dispatch(con: Any, dispatch_id: str, fields: dict[str, Any]) -> None:
     )
 
 
-def _rows(cursor: Any) -> list[dict[str, Any]]:
+def _rows(cursor: Any) -> list[Any]:
+    """The rows of a query as dicts; a ``status`` column is read back as ``Status``."""
     names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row)) for row in cursor.fetchall()]
+    rows = [dict(zip(names, row)) for row in cursor.fetchall()]
+    if "status" in names:
+        for r in rows:
+            if r["status"] is not None:
+                r["status"] = Status(r["status"])
+    return rows
 
 
-def get_dispatch(con: Any, dispatch_id: str) -> dict[str, Any] | None:
+#: the terminal statuses as SQL values (``_status.TERMINAL``)
+TERMINAL_VALUES = sorted(s.value for s in TERMINAL)
+
+
+def get_dispatch(con: Any, dispatch_id: str) -> DispatchRow | None:
     """One dispatch row, or None."""
     rows = _rows(con.execute("SELECT * FROM dispatches WHERE dispatch_id = ?", [dispatch_id]))
     return rows[0] if rows else None
 
 
-def get_nodes(
-    con: Any, dispatch_id: str, node_ids: Iterable[int] | None = None
-) -> list[dict[str, Any]]:
+def get_nodes(con: Any, dispatch_id: str, node_ids: Iterable[int] | None = None) -> list[NodeRow]:
     """Electron rows of a dispatch, by node id."""
     if node_ids is None:
         return _rows(
@@ -247,7 +261,7 @@ def get_nodes(
     )
 
 
-def get_edges(con: Any, dispatch_id: str) -> list[dict[str, Any]]:
+def get_edges(con: Any, dispatch_id: str) -> list[EdgeRow]:
     """Edge rows of a dispatch."""
     return _rows(
         con.execute(
@@ -258,7 +272,7 @@ def get_edges(con: Any, dispatch_id: str) -> list[dict[str, Any]]:
     )
 
 
-_SORTABLE = {"created_at", "start_time", "end_time", "name", "status"}
+_SORTABLE = set(SORT_KEYS)
 
 
 def list_dispatches(
@@ -267,23 +281,28 @@ def list_dispatches(
     status: Sequence[str] | None = None,
     name: str | None = None,
     root_only: bool = False,
+    since: datetime | None = None,
     sort: str = "created_at",
     descending: bool = True,
     limit: int = 50,
     offset: int = 0,
-) -> tuple[list[dict[str, Any]], int]:
+) -> tuple[list[DispatchRow], int]:
     """A page of dispatch summaries and the total count matching the filters."""
     if sort not in _SORTABLE:
         raise ValueError(f"cannot sort by {sort!r}; choose one of {sorted(_SORTABLE)}")
-    where, params = [], []
+    where: list[str] = []
+    params: list[Any] = []
     if status:
         where.append("status IN (SELECT unnest(?::VARCHAR[]))")
-        params.append(list(status))
+        params.append([str(s) for s in status])
     if name:
         where.append("name ILIKE ?")
         params.append(f"%{name}%")
     if root_only:
         where.append("parent_dispatch_id IS NULL")
+    if since is not None:
+        where.append("created_at >= ?")
+        params.append(since)
     clause = f"WHERE {' AND '.join(where)}" if where else ""
     total = con.execute(f"SELECT count(*) FROM dispatches {clause}", params).fetchall()[0][0]
     order = "DESC" if descending else "ASC"
@@ -323,17 +342,18 @@ def count_by_status(con: Any) -> dict[str, int]:
     }
 
 
-def unfinished_dispatches(con: Any) -> list[dict[str, Any]]:
+def unfinished_dispatches(con: Any) -> list[DispatchRow]:
     """Dispatches not in a terminal status (candidates for recovery), oldest first."""
     return _rows(
         con.execute(
             "SELECT dispatch_id, parent_dispatch_id, status FROM dispatches WHERE status NOT IN "
-            "('COMPLETED', 'FAILED', 'CANCELLED', 'POSTPROCESSING_FAILED') ORDER BY created_at"
+            "(SELECT unnest(?::VARCHAR[])) ORDER BY created_at",
+            [TERMINAL_VALUES],
         )
     )
 
 
-def children(con: Any, dispatch_id: str) -> list[dict[str, Any]]:
+def children(con: Any, dispatch_id: str) -> list[ChildRow]:
     """Child dispatches (sublattices) of a dispatch."""
     return _rows(
         con.execute(

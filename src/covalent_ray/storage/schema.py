@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
-SCHEMA_VERSION = 3
+from .transaction import transaction
+
+SCHEMA_VERSION = 4
 
 _V1 = [
     """
@@ -123,8 +125,15 @@ _V3 = [
     "CREATE TABLE kept_blobs AS SELECT key FROM blobs",
 ]
 
+# v4: an electron on a remote executor (SSH, Slurm) keeps its job handle (the remote
+# process, the Slurm job ID) and the host it runs on, so a restarted service finds the job.
+_V4 = [
+    "ALTER TABLE electrons ADD COLUMN job_handle VARCHAR",
+    "ALTER TABLE electrons ADD COLUMN remote_host VARCHAR",
+]
+
 #: migrations[i] takes a database from version i to version i + 1
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3]
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4]
 
 
 class SchemaTooNewError(RuntimeError):
@@ -152,16 +161,11 @@ def migrate(con: Any) -> int:
         )
     if found == SCHEMA_VERSION:
         return found
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         for version in range(found, SCHEMA_VERSION):
             for statement in MIGRATIONS[version]:
                 con.execute(statement)
         con.execute(
             "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
         )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return found

@@ -7,10 +7,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query
 
 from ..._exceptions import DispatchNotFinishedError, MissingDispatchError
+from ...core.compare import Side, compare
+from ...core.graph_groups import group_graph
 from .._deps import Backend, DispatchId
 from .._models import (
     Cancelled,
     CancelRequest,
+    CompareQuery,
+    Comparison,
     Deleted,
     DispatchCreated,
     DispatchDetail,
@@ -19,7 +23,9 @@ from .._models import (
     DispatchSummary,
     ErrorBody,
     Graph,
+    GraphQuery,
     RedispatchRequest,
+    Timeline,
 )
 
 router = APIRouter(prefix="/dispatches", tags=["dispatches"])
@@ -48,7 +54,7 @@ async def list_dispatches(
 ) -> DispatchPage:
     """Dispatches matching the filters, newest first unless sorted otherwise."""
     page = await backend.list_dispatches(
-        status=[s.value for s in query.status] or None,
+        status=list(query.status) or None,
         name=query.name or None,
         root_only=query.root_only,
         sort=query.sort,
@@ -68,20 +74,70 @@ async def list_dispatches(
 async def get_dispatch(backend: Backend, dispatch_id: DispatchId) -> DispatchDetail:
     """One dispatch: status, times, inputs, result or error, electron counts, source,
     parent and child dispatches."""
-    row = await backend.read("dispatch_summary", dispatch_id)
+    row = await backend.dispatch_summary(dispatch_id)
     if row is None:
         raise missing(dispatch_id)
     return DispatchDetail.from_row(row)
 
 
 @router.get("/{dispatch_id}/graph", response_model=Graph, responses=NOT_FOUND)
-async def get_graph(backend: Backend, dispatch_id: DispatchId) -> Graph:
+async def get_graph(
+    backend: Backend, dispatch_id: DispatchId, query: Annotated[GraphQuery, Query()]
+) -> Graph:
     """The transport graph: nodes with name, kind, status, executor and times; edges
-    with the parameter each carries."""
-    data = await backend.read("graph_view", dispatch_id)
+    with the parameter each carries. With ``group=auto``, a graph of more than
+    ``threshold`` nodes comes with its repeated electrons aggregated into groups."""
+    data = await backend.graph_view(dispatch_id)
     if data is None:
         raise missing(dispatch_id)
-    return Graph.from_read(dispatch_id, data)
+    if query.group == "none":
+        return Graph.from_read(dispatch_id, data)
+    grouped = group_graph(
+        data["nodes"],
+        data["edges"],
+        mode=query.group,
+        threshold=query.threshold,
+        expanded=query.expand,
+    )
+    return Graph.from_grouped(dispatch_id, grouped)
+
+
+@router.get("/{dispatch_id}/timeline", response_model=Timeline, responses=NOT_FOUND)
+async def get_timeline(backend: Backend, dispatch_id: DispatchId) -> Timeline:
+    """When and where each node ran: times, Ray node, worker process and every attempt
+    (parameters left out), for a Gantt chart of the dispatch."""
+    data = await backend.timeline(dispatch_id)
+    if data is None:
+        raise missing(dispatch_id)
+    return Timeline.from_read(dispatch_id, data)
+
+
+@router.get("/{dispatch_id}/compare/{other_id}", response_model=Comparison, responses=NOT_FOUND)
+async def compare_dispatches(
+    backend: Backend,
+    dispatch_id: DispatchId,
+    other_id: DispatchId,
+    query: Annotated[CompareQuery, Query()],
+) -> Comparison:
+    """Two dispatches side by side (the first is the left, the baseline): inputs, result,
+    each node's status on both sides, outputs that differ, and nodes that ran slower or
+    faster. Nodes pair by name and occurrence, so a redispatch pairs node with node."""
+    summaries = {}
+    sides = {}
+    for d in (dispatch_id, other_id):
+        row = await backend.dispatch_summary(d)
+        side = await backend.comparison_side(d)
+        if row is None or side is None:
+            raise missing(d)
+        summaries[d], sides[d] = row, Side(side["dispatch"], side["nodes"])
+    data = compare(sides[dispatch_id], sides[other_id])
+    return Comparison.build(
+        summaries[dispatch_id],
+        summaries[other_id],
+        data,
+        differences_only=query.differences_only,
+        limit=query.limit,
+    )
 
 
 @router.post(

@@ -22,7 +22,7 @@ async def get_electron(
 ) -> ElectronDetail:
     """Inputs, output, stdout, stderr, error with traceback, executor, times, Ray node
     and attempts of one node."""
-    data = await backend.read("electron_detail", dispatch_id, node_id)
+    data = await backend.electron_detail(dispatch_id, node_id)
     if data is None:
         raise missing(dispatch_id)
     if data["node"] is None:

@@ -1,6 +1,6 @@
 """``/api/v1/sql``: read-only SQL over the result views, and their schema.
 
-The query runs in the result manager's SQL sandbox (``storage/sql.py`` has the policy);
+The query runs in the result manager's SQL sandbox (``storage/sql/policy.py`` has the policy);
 a refused or failed query is a 400 with the reason. Rows come back as arrays in column
 order; JSON columns as JSON values, timestamps as ISO 8601 UTC, and anything JSON cannot
 hold (NaN, bytes, intervals) as text.
@@ -18,7 +18,6 @@ from typing import Any, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..._exceptions import QueryError, QueryRejectedError
 from ...storage.sql import SqlLimits
 from .._deps import Backend
 from .._models import ErrorBody
@@ -131,17 +130,14 @@ BAD_QUERY: dict[int | str, dict[str, Any]] = {
 @router.post("", response_model=SqlAnswer, responses=BAD_QUERY)
 async def run_sql(backend: Backend, request: SqlRequest) -> SqlAnswer:
     """Run one read-only SQL query over the result views and return its rows."""
-    from ...storage.sql import ipc_to_arrow
+    from ...storage.sql import check_answer, ipc_to_arrow
 
     budget = (request.timeout or _LIMITS.timeout_s) + _LIMITS.grace_s + 60.0
     # the result manager's ``sql`` answers errors as data (no traceback crosses Ray)
     answer = await backend._call(
         "sql", request.query, request.params, request.max_rows, request.timeout, timeout=budget
     )
-    error = answer.get("error")
-    if error:
-        cls = QueryRejectedError if error.get("kind") == "rejected" else QueryError
-        raise cls(error.get("message", "the query failed"))
+    check_answer(answer)
     table = ipc_to_arrow(answer["arrow"])
     is_json = [t == "JSON" for t in answer["types"]]
     columns = [table.column(i).to_pylist() for i in range(table.num_columns)]

@@ -1,0 +1,115 @@
+"""Per-electron overhead of SSHExecutor, against the default executor in the same run.
+
+Starts its own sshd on 127.0.0.1 (as the tests do: ``tests/servers.py``; needs root and
+Debian's openssh-server) and runs against a started service (``covalent-ray start``):
+
+    python benchmarks/ssh_executor.py [--repeat 5] [--width 100]
+
+Prints medians of: the executor alone (one trivial electron, ``run`` to result, over an
+open connection); a one-electron lattice, dispatch to result, on SSH and on the default
+executor; a ``width``-wide fan-out of trivial electrons on SSH and on the default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+import covalent_ray as ct  # noqa: E402
+from covalent_ray.executors import SSHExecutor  # noqa: E402
+from covalent_ray.runtime.executor_calls import run_task  # noqa: E402
+from servers import start_sshd, stop  # noqa: E402
+
+
+def trivial(x: int) -> int:
+    return x + 1
+
+
+def median(fn: Callable[[], Any], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--width", type=int, default=100)
+    opts = parser.parse_args()
+    server = start_sshd(Path(tempfile.mkdtemp(prefix="covalent-ray-bench-sshd-")))
+    try:
+        ssh = SSHExecutor(**server.settings(max_sessions=64))
+
+        async def direct() -> list[float]:
+            await ssh.setup({})
+            await run_task(ssh, trivial, [0], {}, {"node_id": 0})  # runner uploaded
+            times = []
+            for i in range(opts.repeat):
+                start = time.perf_counter()
+                await run_task(ssh, trivial, [i], {}, {"node_id": i})
+                times.append(time.perf_counter() - start)
+            await ssh.teardown({})
+            return times
+
+        alone = statistics.median(asyncio.run(direct()))
+
+        remote = ct.electron(trivial, executor=ssh)
+        default = ct.electron(trivial)
+
+        @ct.lattice
+        def one_ssh(x: int) -> int:
+            return remote(x)
+
+        @ct.lattice
+        def one_default(x: int) -> int:
+            return default(x)
+
+        @ct.lattice
+        def wide_ssh(n: int) -> list[int]:
+            return [remote(i) for i in range(n)]
+
+        @ct.lattice
+        def wide_default(n: int) -> list[int]:
+            return [default(i) for i in range(n)]
+
+        def check(lattice: Any, arg: int) -> Callable[[], Any]:
+            def go() -> None:
+                result = ct.dispatch_sync(lattice)(arg)
+                assert result.status == ct.status.COMPLETED, result.error
+
+            return go
+
+        check(one_ssh, 1)()  # warm: the adaptor and its connection
+        rows = [
+            ("SSH executor alone, one electron", alone, None),
+            ("one electron, SSH", median(check(one_ssh, 1), opts.repeat), None),
+            ("one electron, default", median(check(one_default, 1), opts.repeat), None),
+            (f"{opts.width} at once, SSH", median(check(wide_ssh, opts.width), opts.repeat), None),
+            (
+                f"{opts.width} at once, default",
+                median(check(wide_default, opts.width), opts.repeat),
+                None,
+            ),
+        ]
+        for name, seconds, _ in rows:
+            print(f"{name:40s} {seconds * 1000:9.1f} ms")
+        print(f"SSH / default, one electron:  {rows[1][1] / rows[2][1]:.1f}x")
+        print(f"SSH / default, {opts.width} at once: {rows[3][1] / rows[4][1]:.1f}x")
+    finally:
+        stop(server.proc)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,198 @@
+"""``ct.triggers``: Covalent's triggers (``BaseTrigger``, ``DirTrigger``, ``TimeTrigger``).
+
+A trigger watches for something (files changing, time passing) and, in ``observe``,
+calls ``trigger()`` whenever it should act; ``trigger()`` runs the dispatch given by
+``lattice_dispatch_id`` again, under a new dispatch ID appended to ``new_dispatch_ids``.
+What each trigger decides is pure (``core.triggers``); this module holds the observers.
+
+Whoever runs a trigger may hand it a firing function (``_fire``: takes the trigger, returns
+the new dispatch ID); without one, ``trigger()`` asks the service to run the stored
+dispatch again (``Dispatcher.rerun``), so no user code runs in this process to do it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from ..core.triggers import EventBatch, FiringAction, event_names, firing_action
+
+__all__ = ["BaseTrigger", "DirTrigger", "TimeTrigger"]
+
+
+class BaseTrigger:
+    """The base of every trigger; subclasses implement ``observe`` and ``stop``.
+
+    ``observe`` either returns at once after starting its own observer
+    (``observe_blocks = False``, as ``DirTrigger``) or blocks until ``stop`` is called
+    (``observe_blocks = True``, the default, as ``TimeTrigger``)."""
+
+    def __init__(
+        self,
+        lattice_dispatch_id: str | None = None,
+        dispatcher_addr: str | None = None,
+        triggers_server_addr: str | None = None,
+    ) -> None:
+        self.lattice_dispatch_id = lattice_dispatch_id
+        self.dispatcher_addr = dispatcher_addr
+        self.triggers_server_addr = triggers_server_addr
+        self.new_dispatch_ids: list[str] = []
+        self.observe_blocks = True
+        self.use_internal_funcs = True
+        self.event_loop: Any = None
+        self.stop_flag: threading.Event | None = None
+        self._fire: Callable[[BaseTrigger], str] | None = None
+
+    def trigger(self) -> str:
+        """Run the attached dispatch again; returns (and records) the new dispatch ID.
+
+        Raises ``RuntimeError`` when no dispatch is attached (``lattice_dispatch_id``)."""
+        if not self.lattice_dispatch_id:
+            raise RuntimeError(
+                f"{type(self).__name__} has no lattice_dispatch_id: attach it to a dispatch "
+                "(trigger.lattice_dispatch_id = dispatch_id) before it fires."
+            )
+        fire = self._fire if self._fire is not None else _rerun_through_service
+        new_id = fire(self)
+        self.new_dispatch_ids.append(new_id)
+        return new_id
+
+    def to_dict(self) -> dict[str, Any]:
+        """The trigger's settings with its class name (Covalent's dictionary form)."""
+        out = {
+            k: v
+            for k, v in self.__dict__.items()
+            if not k.startswith("_") and k not in ("event_loop", "stop_flag") and not callable(v)
+        }
+        out["name"] = type(self).__name__
+        return out
+
+    def observe(self) -> None:
+        """Start watching; call ``self.trigger()`` whenever the dispatch should run."""
+        raise NotImplementedError(f"{type(self).__name__} must implement observe()")
+
+    def stop(self) -> None:
+        """Stop watching: no firing starts after this returns."""
+        raise NotImplementedError(f"{type(self).__name__} must implement stop()")
+
+
+def _rerun_through_service(trig: BaseTrigger) -> str:
+    """Run the stored dispatch again through the service, as a firing does."""
+    from .._exceptions import MissingDispatchError
+    from ..client.connect import call
+
+    dispatch_id = str(trig.lattice_dispatch_id)
+    status = call(
+        lambda conn, _: conn.result_manager.status.remote(dispatch_id),
+        f"reading the status of dispatch {dispatch_id}",
+    )
+    if status is None:
+        raise MissingDispatchError(
+            f"{type(trig).__name__} is attached to dispatch {dispatch_id!r}, which is not "
+            "stored; check the ID and that you use the same home directory."
+        )
+    if firing_action(status) is FiringAction.START:  # pragma: no cover - needs disable_run
+        raise RuntimeError(f"dispatch {dispatch_id} has not run yet; dispatch it first.")
+    return str(
+        call(
+            lambda conn, _: conn.dispatcher.rerun.remote(dispatch_id),
+            f"running dispatch {dispatch_id} again for a trigger",
+        )
+    )
+
+
+class DirTrigger(BaseTrigger):
+    """Fires once per ``batch_size`` events among ``event_names`` (a subset of
+    ``created``, ``deleted``, ``modified``, ``moved``, ``closed``) under ``dir_path``
+    (a directory or a file; with ``recursive``, its subdirectories too), observed with
+    watchdog."""
+
+    def __init__(
+        self,
+        dir_path: str | Path,
+        event_names: str | Iterable[str],
+        batch_size: int = 1,
+        recursive: bool = False,
+        lattice_dispatch_id: str | None = None,
+        dispatcher_addr: str | None = None,
+        triggers_server_addr: str | None = None,
+    ) -> None:
+        super().__init__(lattice_dispatch_id, dispatcher_addr, triggers_server_addr)
+        self.dir_path = str(dir_path)
+        self.event_names = _event_names(event_names)
+        self.batch_size = batch_size
+        self.recursive = recursive
+        self.observe_blocks = False
+        EventBatch(tuple(self.event_names), batch_size)  # refuse a bad batch_size now
+        self._observer: Any = None
+
+    @property
+    def n_changes(self) -> int:
+        """Matching events seen since the last firing."""
+        batch = getattr(self, "_batch", None)
+        return batch.pending if batch is not None else 0
+
+    def observe(self) -> None:
+        """Start a watchdog observer on ``dir_path`` and return."""
+        from watchdog.events import FileSystemEvent, FileSystemEventHandler
+        from watchdog.observers import Observer
+
+        path = Path(self.dir_path).expanduser().resolve()
+        self.dir_path = str(path)
+        self._batch = EventBatch(tuple(self.event_names), self.batch_size)
+        lock = threading.Lock()
+        trig = self
+
+        class Handler(FileSystemEventHandler):
+            def on_any_event(self, event: FileSystemEvent) -> None:
+                with lock:
+                    due = trig._batch.add(event.event_type)
+                if due:
+                    trig.trigger()
+
+        self._observer = Observer()
+        self._observer.schedule(Handler(), self.dir_path, recursive=self.recursive)
+        self._observer.start()
+
+    def stop(self) -> None:
+        """Stop the observer and wait for its thread to end."""
+        if self._observer is not None:
+            self._observer.stop()
+            self._observer.join()
+            self._observer = None
+
+
+def _event_names(names: str | Iterable[str]) -> list[str]:
+    return event_names(names)
+
+
+class TimeTrigger(BaseTrigger):
+    """Fires every ``time_gap`` seconds until stopped (``observe`` blocks)."""
+
+    def __init__(
+        self,
+        time_gap: float,
+        lattice_dispatch_id: str | None = None,
+        dispatcher_addr: str | None = None,
+        triggers_server_addr: str | None = None,
+    ) -> None:
+        super().__init__(lattice_dispatch_id, dispatcher_addr, triggers_server_addr)
+        if time_gap <= 0:
+            raise ValueError(f"TimeTrigger needs a positive time_gap in seconds, got {time_gap}")
+        self.time_gap = time_gap
+        self.stop_flag = threading.Event()
+
+    def observe(self) -> None:
+        """Fire every ``time_gap`` seconds; return once :meth:`stop` is called."""
+        flag = self.stop_flag
+        if flag is None or flag.is_set():
+            flag = self.stop_flag = threading.Event()
+        while not flag.wait(self.time_gap):
+            self.trigger()
+
+    def stop(self) -> None:
+        """Make :meth:`observe` return (a wait under way ends at once)."""
+        if self.stop_flag is not None:
+            self.stop_flag.set()
