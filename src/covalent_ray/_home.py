@@ -36,6 +36,11 @@ def objects_dir(home: Path) -> Path:
     return home / "objects"
 
 
+def results_path(home: Path) -> Path:
+    """Where electrons' results directories (executors' ``results_dir``) live."""
+    return home / "results"
+
+
 def logs_dir(home: Path) -> Path:
     """Logs of the processes the service starts."""
     return home / "logs"

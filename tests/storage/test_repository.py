@@ -135,3 +135,22 @@ def test_family_and_delete(con) -> None:
     assert repo.get_nodes(con, "child") == []
     kept = {r[0] for r in con.execute(repo.REFERENCED_BLOBS).fetchall()}
     assert kept == {"k1"}  # still used by "other"
+
+
+def test_files_written_elsewhere_are_recorded_and_left_to_their_reader(con, tmp_path: Path) -> None:
+    from covalent_ray.storage.blobs import write_blob_file
+
+    root = tmp_path / "objects"
+    store = BlobStore(root, inline_limit=1000)
+    path = write_blob_file(root, "big", b"B" * 5000)  # as a worker writes a large output
+    store.put_many(con, {"small": b"s" * 10}, {"big": (5000, path)})
+    assert con.execute("SELECT size, data IS NULL, path FROM blobs WHERE key='big'").fetchone() == (
+        5000,
+        True,
+        path,
+    )
+    assert store.get(con, "big") == b"B" * 5000
+    small, large = store.get_small(con, ["small", "big"], limit=4000)
+    assert small == {"small": b"s" * 10} and large == {"big": path}
+    small, large = store.get_small(con, ["small", "big"], limit=10_000)
+    assert small == {"small": b"s" * 10, "big": b"B" * 5000} and large == {}

@@ -43,21 +43,29 @@ class AttemptRecord(TypedDict, total=False):
 
 
 class OutputFields(TypedDict):
-    """A stored value: the pickled bytes, their key and the readable forms."""
+    """A stored value: the pickled bytes, their key and the readable forms.
 
-    output_data: bytes
+    A large value is written once as the blob's file where it was made (see
+    ``runtime.worker``): then ``output_data`` is None and ``output_file`` names the file,
+    so the bytes never travel through the result manager."""
+
+    output_data: bytes | None
     output_blob: str
     output_repr: str
     output_json: str | None
+    output_file: NotRequired[str]
+    output_size: NotRequired[int]
 
 
 class ResultFields(TypedDict, total=False):
     """A lattice's result, as its final task hands it to the result manager."""
 
-    result_data: bytes
+    result_data: bytes | None
     result_blob: str
     result_repr: str
     result_json: str | None
+    result_file: str  # as ``OutputFields.output_file``
+    result_size: int
 
 
 class NodeKey(TypedDict):
@@ -93,8 +101,10 @@ class ElectronEvent(TypedDict):
     ray_node_id: NotRequired[str | None]
     worker_pid: NotRequired[int | None]
     sub_dispatch_id: NotRequired[str]
-    output_data: NotRequired[bytes]
+    output_data: NotRequired[bytes | None]
     output_blob: NotRequired[str]
+    output_file: NotRequired[str]
+    output_size: NotRequired[int]
     output_repr: NotRequired[str]
     output_json: NotRequired[str | None]
     attempts: NotRequired[list[AttemptRecord]]
@@ -218,6 +228,8 @@ class ResultRecord(TypedDict):
     edges: list[EdgeRow] | None
     children: list[ChildRow]
     blobs: dict[str, bytes]  # blob key -> pickled bytes (inputs, result, outputs)
+    # large blobs not sent along: key -> their file (read there, or fetched on use)
+    blob_files: NotRequired[dict[str, str]]
 
 
 class GraphNodeRow(TypedDict):
@@ -286,15 +298,19 @@ def output_fields(value: Any, what: str) -> OutputFields:
     }
 
 
-def result_fields(value: Any, what: str) -> ResultFields:
-    """The stored forms of a lattice's result."""
-    out = output_fields(value, what)
-    return {
+def result_fields(out: OutputFields) -> ResultFields:
+    """A lattice result's stored forms, from its ``output_fields`` (perhaps written to
+    its file already)."""
+    fields: ResultFields = {
         "result_data": out["output_data"],
         "result_blob": out["output_blob"],
         "result_repr": out["output_repr"],
         "result_json": out["output_json"],
     }
+    if "output_file" in out:
+        fields["result_file"] = out["output_file"]
+        fields["result_size"] = out["output_size"]
+    return fields
 
 
 #: bytes kept of each stream an electron writes (it may print gigabytes), by any executor

@@ -77,6 +77,14 @@ def _executor_key(node: Node) -> str | None:
 _direct_node = ray.remote(run_node)  # electrons of a RayExecutor: plain Ray tasks
 
 
+def _resolve(future: asyncio.Future[None], error: BaseException | None = None) -> None:
+    if not future.done():
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(error)
+
+
 class Dispatcher:
     """Run as a detached, restartable Ray actor."""
 
@@ -87,6 +95,9 @@ class Dispatcher:
         self._runs: dict[str, Run] = {}
         self._graphs: dict[str, TransportGraph] = {}  # what each run launched (for cancel)
         self._starting: dict[str, asyncio.Future[Run | None]] = {}  # submits under way
+        # their registrations: a submit returns once its dispatch is committed, while
+        # its launch goes on (issue 12)
+        self._registered: dict[str, asyncio.Future[None]] = {}
         self._children: dict[str, set[str]] = {}
         self._cancelled: dict[str, set[int]] = {}  # dispatch -> electrons cancelled
         self._recovery: asyncio.Task[None] | None = None
@@ -248,9 +259,8 @@ class Dispatcher:
         received = time.time()
         plan = self._compile(manifest, reuse)
         compiled = time.time()
-        results_dir = os.path.join(self.home, "results")
         run = await loop.run_in_executor(
-            self._pool, launch, manifest, plan, reuse, self._submitter(manifest), results_dir
+            self._pool, launch, manifest, plan, reuse, self._submitter(manifest), self.home
         )
         self._timings[manifest.dispatch_id] = {
             **run.timings,  # first_submitted: when the first task was handed to Ray
@@ -287,7 +297,9 @@ class Dispatcher:
         Idempotent by dispatch ID (the client makes the ID): ``retry`` says the caller may
         have sent this manifest before (to this dispatcher or to one that has since died),
         so the dispatch is looked up first and launched only if nobody runs it, never
-        created twice. A first try registers and launches at the same time.
+        created twice. A first try registers and launches at the same time; without
+        ``want_refs`` the call returns once the registration is committed, while the
+        launch goes on (a launch that fails then ends the dispatch FAILED, saying why).
         """
         await self._recover()
         dispatch_id = manifest.dispatch_id
@@ -295,9 +307,24 @@ class Dispatcher:
         if run is None:
             starting = self._starting.get(dispatch_id)
             if starting is None:
-                starting = asyncio.ensure_future(self._start(manifest, reuse_from, retry))
+                registered = asyncio.get_running_loop().create_future()
+                self._registered[dispatch_id] = registered
+                starting = asyncio.ensure_future(
+                    self._start(manifest, reuse_from, retry, registered)
+                )
                 self._starting[dispatch_id] = starting
-                starting.add_done_callback(lambda _: self._starting.pop(dispatch_id, None))
+
+                def started(done: asyncio.Future[Run | None]) -> None:
+                    self._starting.pop(dispatch_id, None)
+                    self._registered.pop(dispatch_id, None)
+                    if not done.cancelled() and done.exception() is not None:
+                        log.warning("dispatch %s: %s", dispatch_id, done.exception())
+
+                starting.add_done_callback(started)
+            registration = self._registered.get(dispatch_id)
+            if not want_refs and registration is not None:
+                await asyncio.shield(registration)
+                return None
             run = await asyncio.shield(starting)
         if not want_refs:
             return None
@@ -309,43 +336,83 @@ class Dispatcher:
         return run.outcome_ref, run.value_ref
 
     async def _start(
-        self, manifest: DispatchManifest, reuse_from: str | None, retry: bool
+        self,
+        manifest: DispatchManifest,
+        reuse_from: str | None,
+        retry: bool,
+        registered: asyncio.Future[None],
     ) -> Run | None:
-        """Register and launch ``manifest``; None if it existed already and has ended."""
-        reuse: dict[int, str] = {}
-        reused_rows: dict[int, dict[str, Any]] = {}
-        if reuse_from is not None:
-            reuse, reused_rows = await self._reusable(manifest, reuse_from)
-        if manifest.parent_dispatch_id:
-            self._children.setdefault(manifest.parent_dispatch_id, set()).add(manifest.dispatch_id)
-        started = time.time()  # before any electron can start: the dispatch's start time
-        if retry:  # it may exist: register first, and resume what exists
-            existing = await self._rm.register.remote(
-                manifest, reused_rows, check=True, started=started
-            )
-            if existing is not None:
-                if Status(existing).is_terminal:
-                    return None
-                await self._resume(manifest.dispatch_id)
-                return self._runs.get(manifest.dispatch_id)
-            registered = None
-        else:
-            # a new ID: registration commits while the tasks launch; the caller hears
-            # back once both are done (the result manager holds back events that outrun
-            # the registration)
-            registered = self._rm.register.remote(manifest, reused_rows, started=started)
+        """Register and launch ``manifest``; None if it existed already and has ended.
+        ``registered`` is resolved once the registration is committed (or has failed)."""
+        try:
+            reuse: dict[int, str] = {}
+            reused_rows: dict[int, dict[str, Any]] = {}
+            if reuse_from is not None:
+                reuse, reused_rows = await self._reusable(manifest, reuse_from)
+            if manifest.parent_dispatch_id:
+                self._children.setdefault(manifest.parent_dispatch_id, set()).add(
+                    manifest.dispatch_id
+                )
+            started = time.time()  # before any electron can start: the dispatch's start time
+            if retry:  # it may exist: register first, and resume what exists
+                existing = await self._rm.register.remote(
+                    manifest, reused_rows, check=True, started=started
+                )
+                _resolve(registered)
+                if existing is not None:
+                    if Status(existing).is_terminal:
+                        return None
+                    await self._resume(manifest.dispatch_id)
+                    return self._runs.get(manifest.dispatch_id)
+                return await self._launch_registered(manifest, reuse)
+        except BaseException as exc:
+            _resolve(registered, exc)
+            raise
+        # a new ID: registration commits while the tasks launch (the result manager
+        # holds back events that outrun the registration)
+        registration = asyncio.ensure_future(
+            self._register(manifest, reused_rows, started, registered)
+        )
         try:
             run = await self._launch(manifest, reuse)
         except Exception as exc:
-            if registered is not None:
-                await registered
+            if await registration:
+                await self._rm.abort.remote(
+                    manifest.dispatch_id, Status.FAILED, f"launching the dispatch failed: {exc!r}"
+                )
+            raise
+        if not await registration:  # no dispatch exists: its tasks must not run either
+            self._runs.pop(manifest.dispatch_id, None)
+            self._graphs.pop(manifest.dispatch_id, None)
+            for ref in list(run.refs.values()):
+                ray.cancel(ref, recursive=True)
+            return None
+        return run
+
+    async def _register(
+        self,
+        manifest: DispatchManifest,
+        reused_rows: dict[int, dict[str, Any]],
+        started: float,
+        registered: asyncio.Future[None],
+    ) -> bool:
+        """Register a new dispatch; whether that worked (the caller hears why not)."""
+        try:
+            await self._rm.register.remote(manifest, reused_rows, started=started)
+        except Exception as exc:
+            _resolve(registered, exc)
+            return False
+        _resolve(registered)
+        return True
+
+    async def _launch_registered(self, manifest: DispatchManifest, reuse: dict[int, str]) -> Run:
+        try:
+            return await self._launch(manifest, reuse)
+        except Exception as exc:
             await self._rm.abort.remote(
                 manifest.dispatch_id, Status.FAILED, f"launching the dispatch failed: {exc!r}"
             )
             raise
-        if registered is not None:
-            await registered
-        return run
 
     async def rerun(self, dispatch_id: str, reuse_previous_results: bool = False) -> str:
         """Run a stored dispatch again as it was stored: the same graph, functions and

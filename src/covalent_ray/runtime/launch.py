@@ -18,10 +18,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import ray
 
+from .._home import objects_dir, results_path
 from ..core.compile import Plan
 from ..core.graph import NodeKind
 from ..core.manifest import DispatchManifest
@@ -83,14 +85,15 @@ def launch(
     plan: Plan,
     reused: dict[int, str] | None = None,
     submit: SubmitToExecutor | None = None,
-    results_dir: str = "",
+    home: str = "",
     run: Run | None = None,
 ) -> Run:
     """Submit every task of ``plan`` and the final step; return their ObjectRefs.
 
     ``reused`` maps nodes whose stored output replaces running them to that output's
     blob key (the blob must be in ``manifest.blobs``). Nodes of explicit executors go
-    through ``submit`` with their inputs as ObjectRefs (or constants). Given ``run``,
+    through ``submit`` with their inputs as ObjectRefs (or constants); ``home`` is the
+    service's home (its ``results`` and ``objects`` directories). Given ``run``,
     refs are added to it as they are submitted, and submission stops early once
     ``run.stop`` is set (then no final step is submitted).
     """
@@ -114,6 +117,8 @@ def launch(
         return payload(key)
 
     root = manifest.root_id
+    results_dir = str(results_path(Path(home))) if home else ""
+    objects = str(objects_dir(Path(home))) if home else ""
     run.planned = tuple(plan.tasks)
     run.timings["submit_start"] = time.time()
     for stage in plan.stages:
@@ -124,7 +129,7 @@ def launch(
             blobs = {
                 k: payload(k) for k in (spec.function, spec.value, spec.metadata.get("hooks")) if k
             }
-            packed, blob_refs = NodeTask(spec, root, blobs, results_dir).pack()
+            packed, blob_refs = NodeTask(spec, root, blobs, results_dir, objects).pack()
             args = [
                 constant(i) if const else refs[i] for i, const in zip(spec.inputs, spec.constants)
             ]
@@ -152,6 +157,7 @@ def launch(
         tuple(plan.final_inputs),
         manifest.blobs[manifest.output_template],
         template_constants,
+        objects,
     )
     run.outcome_ref, run.value_ref, run.fields_ref = _finalize.options(
         name=f"finalize:{manifest.name}"

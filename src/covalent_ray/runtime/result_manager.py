@@ -301,11 +301,15 @@ class ResultManager:
                 continue
             if node_id in active.executors:
                 self._metrics.electron_event(active.executors[node_id], before, state)
-            if event.get("output_data") is not None:
-                self._batch.blobs[event["output_blob"]] = event["output_data"]
-                if active.memo is not None and not active.memo.keep(
-                    event["output_blob"], event["output_data"]
-                ):
+            if event.get("output_file"):  # written where it was made: record the file
+                self._batch.files[event["output_blob"]] = (
+                    int(event["output_size"]),
+                    event["output_file"],
+                )
+                active.memo = None  # a large output is read from its file
+            elif (data := event.get("output_data")) is not None:
+                self._batch.blobs[event["output_blob"]] = data
+                if active.memo is not None and not active.memo.keep(event["output_blob"], data):
                     active.memo = None
             if event.get("sub_dispatch_id"):
                 active.memo = None  # its children are read back with it
@@ -348,12 +352,19 @@ class ResultManager:
                 except TimeoutError:
                     pass
         update: dict[str, Any] = {"status": status, "end_time": repo.now(), "error": error}
-        if fields.get("result_data") is not None:
-            self._batch.blobs[fields["result_blob"]] = fields["result_data"]
+        if fields.get("result_file"):
+            self._batch.files[fields["result_blob"]] = (
+                int(fields["result_size"]),
+                fields["result_file"],
+            )
+            if active is not None:
+                active.memo = None
+        elif (data := fields.get("result_data")) is not None:
+            self._batch.blobs[fields["result_blob"]] = data
             if (
                 active is not None
                 and active.memo is not None
-                and not active.memo.keep(fields["result_blob"], fields["result_data"])
+                and not active.memo.keep(fields["result_blob"], data)
             ):
                 active.memo = None
         for key in ("result_blob", "result_repr", "result_json"):

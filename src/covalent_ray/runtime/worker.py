@@ -50,6 +50,7 @@ from ..core.messages import (
 )
 from ..core.operators import glue_value
 from ..core.outcome import Failed, Skipped, collect_failures, failure_message, substitute
+from ..storage.blobs import INLINE_LIMIT, write_blob_file
 from .capture import capture_fds
 
 
@@ -61,6 +62,7 @@ class NodeTask:
     root_dispatch_id: str
     blobs: dict[str, Any] = field(default_factory=dict)
     results_dir: str = ""
+    objects_dir: str = ""  # the service's objects directory (large outputs go there)
 
     def pack(self) -> tuple[bytes, dict[str, Any] | None]:
         """Plain-pickled bytes of everything but ObjectRefs, plus those refs.
@@ -71,17 +73,18 @@ class NodeTask:
         refs = {k: v for k, v in self.blobs.items() if isinstance(v, ray.ObjectRef)}
         inline = {k: v for k, v in self.blobs.items() if k not in refs}
         data = pickle.dumps(
-            (self.spec, self.root_dispatch_id, inline, self.results_dir), protocol=5
+            (self.spec, self.root_dispatch_id, inline, self.results_dir, self.objects_dir),
+            protocol=5,
         )
         return data, (refs or None)
 
     @classmethod
     def unpack(cls, data: bytes, refs: dict[str, Any] | None) -> NodeTask:
         """Inverse of :meth:`pack`."""
-        spec, root, blobs, results_dir = pickle.loads(data)
+        spec, root, blobs, results_dir, objects = pickle.loads(data)
         if refs:
             blobs.update(refs)
-        return cls(spec, root, blobs, results_dir)
+        return cls(spec, root, blobs, results_dir, objects)
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,7 @@ class FinalSpec:
     inputs: tuple[int, ...]  # node ids of the values the final step receives, in order
     template: bytes  # pickled result template
     constants: dict[int, bytes] = field(default_factory=dict)  # reused outputs in the template
+    objects_dir: str = ""  # as ``NodeTask.objects_dir``
 
 
 _cache: dict[str, Any] = {}
@@ -119,6 +123,20 @@ def _blob(task: NodeTask, key: str) -> Any:
         _cache.clear()
     _cache[key] = value
     return value
+
+
+def stored_output(value: Any, what: str, objects: str) -> OutputFields:
+    """``output_fields`` of ``value``; a large one is written here, once, as its blob's
+    file in the service's ``objects`` directory when this machine has it (the service's
+    own, or a shared file system), so its bytes never travel through the result manager
+    (issue 13). Elsewhere the bytes travel with the event, as small ones always do."""
+    fields = output_fields(value, what)
+    data = fields["output_data"]
+    if data is not None and len(data) > INLINE_LIMIT and objects and os.path.isdir(objects):
+        fields["output_file"] = write_blob_file(Path(objects), fields["output_blob"], data)
+        fields["output_size"] = len(data)
+        fields["output_data"] = None
+    return fields
 
 
 class _Reporter:
@@ -469,7 +487,9 @@ def run_electron(task: NodeTask, values: list[Any], invoke: Invoke) -> Any:
             current.reset(token)
         if error is None:
             try:
-                fields = output_fields(output, f"the output of electron {spec.name!r}")
+                fields = stored_output(
+                    output, f"the output of electron {spec.name!r}", task.objects_dir
+                )
             except Exception as exc:  # an unpicklable output fails the same way every time
                 error = exc
                 retries = attempt - 1
@@ -685,7 +705,7 @@ def _run_auxiliary(task: NodeTask, values: list[Any]) -> Any:
     start = time.time()
     try:
         output = _auxiliary_value(task, values)
-        fields = output_fields(output, f"the output of electron {spec.name!r}")
+        fields = stored_output(output, f"the output of electron {spec.name!r}", task.objects_dir)
     except Exception as exc:
         report(
             [
@@ -791,7 +811,7 @@ def run_sublattice(
                 f"sublattice dispatch {child_id} ended {outcome.status}: {outcome.error}"
             )
         value = ray.get(value_ref)
-        fields = output_fields(value, f"the output of electron {spec.name!r}")
+        fields = stored_output(value, f"the output of electron {spec.name!r}", task.objects_dir)
     except Exception as exc:
         report(
             [
@@ -839,7 +859,9 @@ def finalize(final: FinalSpec, *values: Any) -> tuple[Outcome, Any, ResultFields
             outputs = dict(zip(final.inputs, values))
             outputs.update({k: _serialize.loads(v) for k, v in final.constants.items()})
             result = substitute(_serialize.loads(final.template), outputs)
-            fields = result_fields(result, f"the result of lattice {final.name!r}")
+            fields = result_fields(
+                stored_output(result, f"the result of lattice {final.name!r}", final.objects_dir)
+            )
             status, error = Status.COMPLETED, None
         except Exception as exc:
             status = Status.POSTPROCESSING_FAILED

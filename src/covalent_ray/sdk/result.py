@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -237,6 +237,47 @@ class LatticeInputs(TransportableObject):
     __hash__ = TransportableObject.__hash__
 
 
+class _Blobs(Mapping[str, bytes]):
+    """A result's stored blobs: the small ones came with its record; a large one is read
+    from its file on first use (the service's machine), or fetched from the result
+    manager where that file is not here (issue 13: a large result never passes whole
+    through the result manager on this machine)."""
+
+    def __init__(
+        self,
+        sent: dict[str, bytes],
+        files: dict[str, str],
+        fetch: Callable[[list[str]], dict[str, bytes]] | None,
+    ) -> None:
+        self._sent = sent
+        self._files = files
+        self._fetch = fetch
+
+    def __getitem__(self, key: str) -> bytes:
+        if key in self._sent:
+            return self._sent[key]
+        if key not in self._files:
+            raise KeyError(key)
+        try:
+            with open(self._files[key], "rb") as f:
+                return f.read()
+        except OSError:  # not on this machine: the result manager reads it
+            fetched = self._fetch([key]) if self._fetch else {}
+            if key not in fetched:
+                raise KeyError(key) from None
+            return fetched[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._sent or key in self._files
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._sent
+        yield from (k for k in self._files if k not in self._sent)
+
+    def __len__(self) -> int:
+        return len(self._sent) + sum(1 for k in self._files if k not in self._sent)
+
+
 class Result:
     """The state and outputs of a dispatch."""
 
@@ -264,7 +305,7 @@ class Result:
         self._edges = record.get("edges")
         self._fetch_edges = fetch_edges
         self._children = record.get("children", [])
-        self._blobs: dict[str, bytes] = record.get("blobs", {})
+        self._blobs = _Blobs(record.get("blobs", {}), record.get("blob_files") or {}, fetch_blobs)
         self._workflow_output = workflow_output
         self._intermediate = intermediate_outputs
         self._fetch_child = fetch_child
@@ -377,13 +418,16 @@ class Result:
                 if n.executor and n.executor.instance_blob
             }
             wanted |= {n.value for n in graph.nodes if n.value}
-            cache: dict[str, bytes] = dict(self._blobs)
-            missing = sorted(k for k in wanted if k not in cache)
+            known = self._blobs
+            cache: dict[str, bytes] = {}
+            missing = sorted(k for k in wanted if k not in known)
             if missing:
                 cache.update(self._fetch_blobs(missing))
             fetch = self._fetch_blobs
 
             def load(blob: str) -> Any:
+                if blob in known:
+                    return _serialize.loads(known[blob])
                 if blob not in cache:
                     cache.update(fetch([blob]))
                 data = cache.get(blob)

@@ -25,6 +25,8 @@ class WriteBatch:
         default_factory=list
     )
     blobs: dict[str, bytes] = field(default_factory=dict)
+    # blobs their maker wrote as files already: key -> (size, path)
+    files: dict[str, tuple[int, str]] = field(default_factory=dict)
     # (dispatch_id, node_id) -> the node's state columns; a later state replaces an earlier
     nodes: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
     dispatch_updates: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
@@ -37,7 +39,7 @@ class WriteBatch:
 def write_batch(con: Any, blobs: BlobStore, batch: WriteBatch) -> None:
     """Apply ``batch`` in one transaction (blobs first: rows refer to them)."""
     with transaction(con):
-        blobs.put_many(con, batch.blobs)
+        blobs.put_many(con, batch.blobs, batch.files)
         for dispatch, nodes, edges in batch.registrations:
             repo.insert_dispatch(con, dispatch, nodes, edges)
         if batch.nodes:

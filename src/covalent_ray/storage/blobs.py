@@ -42,37 +42,60 @@ def _known(con: Any, keys: list[str]) -> set[str]:
     return {row[0] for row in _lookup(con, "key", keys)}
 
 
+def blob_file(root: Path, key: str) -> Path:
+    """Where the blob ``key`` lives as a file under the objects directory ``root``."""
+    return root / key[:2] / key
+
+
+def write_blob_file(root: Path, key: str, data: bytes) -> str:
+    """Write a blob's file (once: same key, same bytes) and return its path. Workers on
+    the service's machine call it for large outputs, so their bytes never pass through
+    the result manager, which then only records the file (``put_many``'s ``files``)."""
+    target = blob_file(root, key)
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(target, data)
+    return str(target)
+
+
 class BlobStore:
     """Blobs keyed by content hash, in the database or in files beside it."""
 
     def __init__(self, root: Path, inline_limit: int = INLINE_LIMIT) -> None:
         self.root = root
         self.inline_limit = inline_limit
+        # there from the start: workers on this machine write large outputs into it
+        root.mkdir(parents=True, exist_ok=True)
 
-    def _path(self, key: str) -> Path:
-        return self.root / key[:2] / key
-
-    def put_many(self, con: Any, blobs: dict[str, bytes]) -> None:
+    def put_many(
+        self,
+        con: Any,
+        blobs: dict[str, bytes],
+        files: dict[str, tuple[int, str]] | None = None,
+    ) -> None:
         """Store every blob not stored yet (keys are content hashes, so equal keys are
-        equal bytes)."""
-        if not blobs:
+        equal bytes); ``files`` are blobs already written as files (key -> size, path)."""
+        files = {k: v for k, v in (files or {}).items() if k not in blobs}
+        if not blobs and not files:
             return
-        known = _known(con, list(blobs))
+        known = _known(con, [*blobs, *files])
         rows: dict[str, list[Any]] = {"key": [], "size": [], "data": [], "path": []}
         for key, data in blobs.items():
             if key in known:
                 continue
             path = None
             if len(data) > self.inline_limit:
-                target = self._path(key)
-                if not target.exists():  # same key, same bytes: written once
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    atomic_write(target, data)
-                path = str(target)
+                path = write_blob_file(self.root, key, data)
             rows["key"].append(key)
             rows["size"].append(len(data))
             rows["data"].append(None if path else data)
             rows["path"].append(path)
+        for key, (size, path) in files.items():
+            if key not in known:
+                rows["key"].append(key)
+                rows["size"].append(size)
+                rows["data"].append(None)
+                rows["path"].append(path)
         count = len(rows["key"])
         if not count:
             return
@@ -104,6 +127,26 @@ class BlobStore:
             elif path is not None and os.path.exists(path):
                 out[key] = Path(path).read_bytes()
         return out
+
+    def get_small(
+        self, con: Any, keys: list[str], limit: int
+    ) -> tuple[dict[str, bytes], dict[str, str]]:
+        """The bytes of each key found that is at most ``limit`` bytes, and the file of
+        each larger one (left for the reader to open, so it is never held here)."""
+        small: dict[str, bytes] = {}
+        large: dict[str, str] = {}
+        if not keys:
+            return small, large
+        for key, size, data, path in _lookup(
+            con, "key, size, data, path", list(dict.fromkeys(keys))
+        ):
+            if data is not None:
+                small[key] = bytes(data)
+            elif path is not None and size > limit:
+                large[key] = path
+            elif path is not None and os.path.exists(path):
+                small[key] = Path(path).read_bytes()
+        return small, large
 
     def get(self, con: Any, key: str) -> bytes | None:
         """The stored bytes of ``key``, or None."""

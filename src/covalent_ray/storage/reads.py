@@ -26,6 +26,11 @@ from . import repository as repo
 from .blobs import BlobStore
 from .rows import manifest_blob_keys
 
+#: blobs larger than this are not read into a ``ResultRecord``: the record names their
+#: files, which the reader opens itself (or fetches on use, from another machine), so a
+#: large result never passes whole through the result manager
+SENT_BLOB_BYTES = 8 * 1024 * 1024
+
 
 def result_record(
     cur: Any, blobs: BlobStore, dispatch_id: str, outputs: bool, edges: bool
@@ -46,12 +51,14 @@ def result_record(
     if outputs:
         keys += [n["output_blob"] for n in nodes if n["output_blob"]]
     has_children = any(n["sub_dispatch_id"] for n in nodes)
+    small, large = blobs.get_small(cur, keys, SENT_BLOB_BYTES)
     return {
         "dispatch": row,
         "nodes": nodes,
         "edges": repo.get_edges(cur, dispatch_id) if edges else None,
         "children": repo.children(cur, dispatch_id) if has_children else [],
-        "blobs": blobs.get_many(cur, keys),
+        "blobs": small,
+        "blob_files": large,
     }
 
 
