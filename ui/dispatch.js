@@ -6,6 +6,7 @@ import {
   badge, elapsed, fill, formatDuration, formatTime, h, textBlock, throttle, toast, valueBlock,
 } from "./dom.js";
 import { drawGraph } from "./graph.js";
+import { attachMinimap } from "./minimap.js";
 import { drawTimeline } from "./timeline.js";
 import { STATUS_COLORS, TERMINAL } from "./status.js";
 
@@ -74,6 +75,16 @@ export function dispatchView(root, dispatchId, query = new URLSearchParams()) {
   const timelineModeBtn = h("button", { onclick: () => setMode("timeline"), dataset: { mode: "timeline" } }, "Timeline");
   const timelineBox = h("div", { class: "timeline", id: "timeline", hidden: true });
   const glueToggle = h("input", { type: "checkbox" });
+  const graphGlueToggle = h("input", { type: "checkbox", id: "graph-glue", checked: true });
+  const layoutDirection = ["TB", "LR"].includes(query.get("dir")) ? query.get("dir") : "auto";
+  const directionChoice = h("select", { id: "graph-direction", "aria-label": "Layout direction", title: "Layout direction" },
+    [["auto", "auto layout"], ["TB", "top-down"], ["LR", "left-right"]].map(([v, t]) => h("option", { value: v, selected: v === layoutDirection }, t)));
+  const minimapToggle = h("input", { type: "checkbox", id: "minimap-toggle", checked: true });
+  const minimapCanvas = h("canvas", { class: "minimap", id: "minimap", title: "Click or drag to move the view" });
+  const pngBtn = h("button", { id: "export-png", onclick: () => exportPng(), title: "Download the whole graph as a PNG image" }, "PNG");
+  const subChoice = h("select", { id: "sublattices", "aria-label": "Sublattices", title: "Open a sublattice's own graph", hidden: true });
+  const breadcrumb = h("nav", { class: "breadcrumb", id: "breadcrumb", "aria-label": "Parent dispatches", hidden: true });
+  let minimap = null;
   const timelineInfo = h("span", { class: "muted" });
   const graphTools = h("span", { class: "tool-group" });
   const timelineTools = h("span", { class: "tool-group", hidden: true },
@@ -90,18 +101,22 @@ export function dispatchView(root, dispatchId, query = new URLSearchParams()) {
   fill(root, h("div", { class: "dispatch" },
     h("div", { class: "dispatch-head" },
       h("div", { class: "actions" }, cancelBtn, redoBtn, reuseBtn, compareBtn),
-      h("a", { href: "#/" }, "← Dispatches"), " ", title, statusSlot, " ", idSlot, meta, origin),
+      h("a", { href: "#/" }, "← Dispatches"), breadcrumb, " ", title, statusSlot, " ", idSlot, meta, origin),
     h("div", { class: "dispatch-body" },
       h("div", { class: "graph-wrap" },
         h("div", { class: "graph-tools" },
           h("span", { class: "mode-switch", role: "group", "aria-label": "View" }, graphModeBtn, timelineModeBtn),
           graphTools, timelineTools),
-        graphBox, timelineBox, graphStatus),
+        graphBox, minimapCanvas, timelineBox, graphStatus),
       h("div", { class: "side" }, h("div", { class: "tabs" }, tabOverview, tabElectron), panel))));
 
   graphTools.append(findBox,
     h("label", {}, paramToggle, " parameters"),
+    h("label", { title: "Collections, getitem, attributes and operators: hidden, their inputs are linked straight to their users" }, graphGlueToggle, " glue nodes"),
+    directionChoice,
     h("button", { onclick: () => graph && graph.fit() }, "Fit"),
+    h("label", {}, minimapToggle, " minimap"),
+    pngBtn, subChoice,
     collapseBtn,
     h("span", { class: "legend" }, ["RUNNING", "COMPLETED", "FAILED", "CANCELLED", "NEW_OBJECT"].map((st) => badge(st))),
     h("span", { style: { flex: 1 } }), graphInfo);
@@ -113,15 +128,74 @@ export function dispatchView(root, dispatchId, query = new URLSearchParams()) {
     graphModeBtn.classList.toggle("active", which === "graph");
     timelineModeBtn.classList.toggle("active", which === "timeline");
     graphBox.hidden = which !== "graph";
+    minimapCanvas.hidden = which !== "graph" || !minimapToggle.checked;
     graphTools.hidden = which !== "graph";
     timelineBox.hidden = which !== "timeline";
     timelineTools.hidden = which !== "timeline";
-    const q = new URLSearchParams(location.hash.split("?")[1] || "");
-    if (which === "timeline") q.set("view", "timeline"); else q.delete("view");
-    const target = `#/dispatches/${dispatchId}${q.toString() ? `?${q}` : ""}`;
-    if (location.hash !== target) history.replaceState(null, "", target);
+    setQuery("view", which === "timeline" ? "timeline" : null);
     if (which === "timeline") loadTimeline();
     else if (graph) { graph.cy.resize(); graph.fit(); }
+  }
+
+  /** Keep a view setting in the page's address (replaced, not a new history entry). */
+  function setQuery(key, value) {
+    const q = new URLSearchParams(location.hash.split("?")[1] || "");
+    if (value === null) q.delete(key); else q.set(key, value);
+    const target = `#/dispatches/${dispatchId}${q.toString() ? `?${q}` : ""}`;
+    if (location.hash !== target) history.replaceState(null, "", target);
+  }
+
+  // -- graph toolbar: export, sublattices, the way back up ----------------------------
+
+  async function exportPng() {
+    if (!graph) return;
+    pngBtn.disabled = true;
+    try {
+      const blob = await graph.png();
+      const link = h("a", { href: URL.createObjectURL(blob), download: `${(detail ? detail.name : "graph").replace(/[^A-Za-z0-9_.-]+/g, "_")}-${dispatchId.slice(0, 8)}.png` });
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+    } catch (err) {
+      toast(`Exporting the graph failed: ${err.message}`, true);
+    } finally {
+      pngBtn.disabled = false;
+    }
+  }
+
+  function renderSublattices() {
+    const children = detail.children || [];
+    subChoice.hidden = !children.length;
+    const keep = subChoice.value;
+    fill(subChoice,
+      h("option", { value: "" }, `Sublattices (${children.length})…`),
+      children.map((c) => h("option", { value: c.dispatch_id, selected: c.dispatch_id === keep && keep !== "" ? true : undefined, dataset: { status: c.status } },
+        `${c.name} · node ${c.parent_node_id} · ${c.status.toLowerCase().replaceAll("_", " ")}`)));
+    subChoice.value = "";
+  }
+
+  let trailShown = null;
+  /** root › … › parent links above a sublattice's own graph (read once per page). */
+  async function renderTrail() {
+    if (!detail.parent_dispatch_id || trailShown === detail.parent_dispatch_id) return;
+    trailShown = detail.parent_dispatch_id;
+    const trail = [];
+    let at = detail.parent_dispatch_id;
+    for (let depth = 0; at && depth < 20; depth++) {
+      let d;
+      try {
+        d = await apiGet(`/dispatches/${at}`);
+      } catch {
+        trail.unshift({ dispatch_id: at, name: at.slice(0, 8) });
+        break;
+      }
+      trail.unshift(d);
+      at = d.parent_dispatch_id;
+    }
+    if (disposed) return;
+    fill(breadcrumb, trail.map((d) => [h("a", { href: `#/dispatches/${d.dispatch_id}`, dataset: { dispatchId: d.dispatch_id } }, d.name), " › "]));
+    breadcrumb.hidden = false;
   }
 
   let timelineGeneration = 0;
@@ -308,6 +382,8 @@ export function dispatchView(root, dispatchId, query = new URLSearchParams()) {
     }
     if (disposed) return false;
     renderHead();
+    renderSublattices();
+    renderTrail();
     if (tab === "overview") renderOverview();
     return true;
   }
@@ -316,17 +392,22 @@ export function dispatchView(root, dispatchId, query = new URLSearchParams()) {
     graphData = await apiGet(`/dispatches/${dispatchId}/graph`, graphParams());
     if (disposed) return;
     collapseBtn.hidden = expanded.size === 0;
+    if (minimap) minimap.destroy();
     if (graph) graph.destroy();
     graphStatus.textContent = `Laying out ${graphData.nodes.length} nodes…`;
     graphStatus.hidden = false;
     await new Promise((r) => setTimeout(r, 0)); // let the message paint before the layout runs
     graph = await drawGraph(graphBox, graphData, {
       showParameters,
+      showGlue: graphGlueToggle.checked,
+      layoutDirection: directionChoice.value,
       onSelect: (nodeId) => select(nodeId),
       onSelectGroup: (gid) => selectGroup(gid),
       onOpenChild: (sub) => { location.hash = `#/dispatches/${sub}`; },
     });
     graphStatus.hidden = true;
+    minimap = attachMinimap(graph.cy, minimapCanvas);
+    graphBox.dataset.rankDir = graph.stats.rankDir;
     const s = graph.stats;
     const groups = (graphData.groups || []).length;
     graphInfo.textContent = graphData.grouped
@@ -335,7 +416,7 @@ export function dispatchView(root, dispatchId, query = new URLSearchParams()) {
     graphBox.dataset.ready = "true";
     performance.mark("covalent-ray:graph-drawn");
     graphBox.dataset.grouped = graphData.grouped ? "true" : "false";
-    window.covalentRay = { cy: graph.cy, graphStats: s, select, graph };
+    window.covalentRay = { cy: graph.cy, graphStats: s, select, graph, minimap };
     if (selected !== null) graph.select(selected);
     else if (query.get("node") !== null && /^\d+$/.test(query.get("node"))) select(Number(query.get("node")), true);
   }
@@ -422,6 +503,18 @@ export function dispatchView(root, dispatchId, query = new URLSearchParams()) {
     if (hit === null) toast(`No node matches "${findBox.value}".`);
     else select(hit, true);
   });
+  graphGlueToggle.addEventListener("change", () => loadGraph());
+  directionChoice.addEventListener("change", () => {
+    setQuery("dir", directionChoice.value === "auto" ? null : directionChoice.value);
+    if (graph) graphBox.dataset.rankDir = graph.relayout(directionChoice.value);
+  });
+  minimapToggle.addEventListener("change", () => {
+    minimapCanvas.hidden = !minimapToggle.checked || mode !== "graph";
+    if (minimap) minimap.redraw();
+  });
+  subChoice.addEventListener("change", () => {
+    if (subChoice.value) location.hash = `#/dispatches/${subChoice.value}`;
+  });
   paramToggle.addEventListener("change", () => {
     showParameters = paramToggle.checked;
     loadGraph();
@@ -499,6 +592,7 @@ export function dispatchView(root, dispatchId, query = new URLSearchParams()) {
     disposed = true;
     stop();
     clearInterval(ticker);
+    if (minimap) minimap.destroy();
     if (graph) graph.destroy();
     if (timeline) timeline.destroy();
     delete window.covalentRay;

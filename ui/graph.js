@@ -69,6 +69,7 @@ function styles(large) {
     },
     { selector: "edge[count > 1]", style: { width: "mapData(count, 1, 1000, 1.5, 7)" } },
     { selector: 'edge[kind = "wait"]', style: { "line-style": "dashed" } },
+    { selector: 'edge[kind = "bridge"]', style: { "line-style": "dotted", "line-color": "#868e96", "target-arrow-color": "#868e96" } },
     {
       selector: "node:selected",
       style: { "border-width": 3, "border-color": "#1d2330", "underlay-color": "#3b5bdb",
@@ -94,12 +95,29 @@ function groupData(g) {
   return { label, status: groupStatus(g.counts), w, tw: w - 8, size: g.size };
 }
 
-function elements(graph, showParameters) {
-  const hidden = new Set();
+/** Covalent's glue nodes: collections built from electrons, getitem, attributes, operators. */
+export const GLUE_KINDS = new Set([
+  "electron_list", "electron_tuple", "electron_set", "electron_dict", "getitem", "getattr", "operator",
+]);
+
+/**
+ * Cytoscape's elements of `graph`. Hidden parameters drop out with their edges; hidden
+ * glue nodes are bridged: an electron fed through a chain of glue nodes gets one dotted
+ * edge from each electron that fed the chain, so the dependencies stay visible.
+ */
+export function elements(graph, { showParameters = true, showGlue = true } = {}) {
+  const dropped = new Set();
+  const glue = new Set();
   const els = [];
+  const hide = (kind) => {
+    if (!showParameters && kind === "parameter") return "drop";
+    if (!showGlue && GLUE_KINDS.has(kind)) return "glue";
+    return null;
+  };
   for (const g of graph.groups || []) {
-    if (!showParameters && g.kind === "parameter") {
-      hidden.add(g.id);
+    const why = hide(g.kind);
+    if (why) {
+      (why === "glue" ? glue : dropped).add(g.id);
       continue;
     }
     els.push({
@@ -108,8 +126,9 @@ function elements(graph, showParameters) {
     });
   }
   for (const n of graph.nodes) {
-    if (!showParameters && n.kind === "parameter") {
-      hidden.add(n.id);
+    const why = hide(n.kind);
+    if (why) {
+      (why === "glue" ? glue : dropped).add(n.id);
       continue;
     }
     const text = label(n);
@@ -119,8 +138,40 @@ function elements(graph, showParameters) {
       data: { id: `n${n.id}`, nid: n.id, label: text, kind: n.kind, status: n.status, w, tw: w - 8, sub: n.sub_dispatch_id },
     });
   }
+  const into = new Map();
+  if (glue.size) {
+    for (const e of graph.edges) {
+      if (!glue.has(e.target)) continue;
+      if (!into.has(e.target)) into.set(e.target, []);
+      into.get(e.target).push(e.source);
+    }
+  }
+  const fedBy = new Map();
+  // the shown nodes feeding a hidden glue node, through any chain of glue nodes
+  function feeders(id) {
+    if (fedBy.has(id)) return fedBy.get(id);
+    fedBy.set(id, new Set()); // a cycle cannot happen in a DAG; this only guards
+    const out = new Set();
+    for (const s of into.get(id) || []) {
+      if (dropped.has(s)) continue;
+      if (glue.has(s)) for (const f of feeders(s)) out.add(f);
+      else out.add(s);
+    }
+    fedBy.set(id, out);
+    return out;
+  }
+  const bridged = new Set();
   graph.edges.forEach((e, i) => {
-    if (hidden.has(e.source) || hidden.has(e.target)) return;
+    if (dropped.has(e.source) || dropped.has(e.target) || glue.has(e.target)) return;
+    if (glue.has(e.source)) {
+      for (const f of feeders(e.source)) {
+        const key = `${f}>${e.target}`;
+        if (bridged.has(key)) continue;
+        bridged.add(key);
+        els.push({ group: "edges", data: { id: `b${f}_${e.target}`, source: `n${f}`, target: `n${e.target}`, kind: "bridge", count: 1 } });
+      }
+      return;
+    }
     const data = { id: `e${i}`, source: `n${e.source}`, target: `n${e.target}`, kind: e.kind, count: e.count || 1 };
     if (e.param_name) data.label = e.param_name;
     els.push({ group: "edges", data });
@@ -169,12 +220,16 @@ function nextFrame() {
 
 /**
  * Draw `graph` (the API's {nodes, edges}) into `container`. Resolves once drawn, with
- * {cy, stats, setStatus, refresh, find, destroy}; `onSelect(nodeId)` fires on a click.
+ * {cy, stats, setStatus, refresh, find, relayout, png, destroy}; `onSelect(nodeId)` fires
+ * on a click. `layoutDirection` is "TB", "LR" or "auto" (whichever fits the view better);
+ * hidden glue nodes are bridged (see `elements`).
  */
-export async function drawGraph(container, graph, { showParameters, onSelect, onSelectGroup, onOpenChild }) {
+export async function drawGraph(container, graph, {
+  showParameters = true, showGlue = true, layoutDirection = "auto", onSelect, onSelectGroup, onOpenChild,
+}) {
   const started = performance.now();
   let index = new GroupIndex(graph.groups || []);
-  const els = elements(graph, showParameters);
+  const els = elements(graph, { showParameters, showGlue });
   const large = els.length > LARGE;
   const cy = cytoscape({
     container, elements: els, style: styles(large), layout: { name: "preset" },
@@ -184,16 +239,21 @@ export async function drawGraph(container, graph, { showParameters, onSelect, on
   });
   const built = performance.now();
   const sep = { node: 14, rank: large ? 45 : 55 };
-  const rankDir = direction(els, Math.max(container.clientWidth, 1), Math.max(container.clientHeight, 1), sep);
-  cy.layout({
-    name: "dagre", rankDir, nodeSep: sep.node, rankSep: sep.rank, edgeSep: 8,
-    ranker: large ? "longest-path" : "network-simplex", fit: true, padding: 24, animate: false,
-  }).run();
-  // a small graph fitted to the view would be drawn huge
-  if (cy.zoom() > 1.5) {
-    cy.zoom(1.5);
-    cy.center();
+  const chosen = (dir) => (dir === "TB" || dir === "LR" ? dir
+    : direction(els, Math.max(container.clientWidth, 1), Math.max(container.clientHeight, 1), sep));
+  let rankDir = chosen(layoutDirection);
+  function layout() {
+    cy.layout({
+      name: "dagre", rankDir, nodeSep: sep.node, rankSep: sep.rank, edgeSep: 8,
+      ranker: large ? "longest-path" : "network-simplex", fit: true, padding: 24, animate: false,
+    }).run();
+    // a small graph fitted to the view would be drawn huge
+    if (cy.zoom() > 1.5) {
+      cy.zoom(1.5);
+      cy.center();
+    }
   }
+  layout();
   const laidOut = performance.now();
   await nextFrame();
   const stats = {
@@ -273,6 +333,19 @@ export async function drawGraph(container, graph, { showParameters, onSelect, on
       return hits.nonempty() ? hits[0].data("nid") : null;
     },
     fit() { cy.fit(undefined, 24); },
+    /** Lay the graph out again "TB", "LR" or "auto"; answers the direction used. */
+    relayout(dir) {
+      rankDir = chosen(dir);
+      stats.rankDir = rankDir;
+      layout();
+      return rankDir;
+    },
+    /** The whole graph as a PNG blob (white background), at most 8k pixels a side. */
+    png() {
+      const bb = cy.elements().boundingBox();
+      const scale = Math.min(2, 8000 / Math.max(bb.w, 1), 8000 / Math.max(bb.h, 1));
+      return cy.png({ output: "blob-promise", full: true, bg: "#ffffff", scale });
+    },
     destroy() { cy.destroy(); },
   };
 }
