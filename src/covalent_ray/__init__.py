@@ -37,6 +37,7 @@ _EXPORTS = {
     "covalent_start": "covalent_ray.sdk.service",
     "covalent_stop": "covalent_ray.sdk.service",
     "is_covalent_running": "covalent_ray.sdk.service",
+    "stop_triggers": "covalent_ray.sdk.triggers",
 }
 
 #: names that are modules (``ct.fs.FileTransfer``, ``ct.leptons.bash``)

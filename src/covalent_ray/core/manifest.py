@@ -37,6 +37,8 @@ class DispatchManifest:
     parent_dispatch_id: str | None = None
     parent_node_id: int | None = None
     root_dispatch_id: str | None = None
+    triggered_by: str | None = None  # the dispatch whose trigger started this one
+    trigger_id: str | None = None  # the trigger that fired
     metadata: dict[str, Any] = field(default_factory=dict)
 
     @property

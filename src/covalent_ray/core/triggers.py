@@ -10,13 +10,21 @@
   running (``NEW_OBJECT``) is started by the first firing; any other status means the
   firing runs the registered dispatch again under a new dispatch ID (Covalent's
   ``BaseTrigger.trigger``).
+- **Registration and lineage.** :class:`TriggerSpec` is what the service keeps of one
+  registered trigger (its ID, its dispatch, its kind, readable settings and the
+  cloudpickled trigger); :func:`trigger_row` is its row in the ``triggers`` table, whose
+  :class:`TriggerState` moves ``active`` -> ``stopped`` only. :func:`lineage` is what a
+  new dispatch started by a firing records about where it came from.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from enum import Enum
+from typing import Any
 
 #: the events a DirTrigger can react to (watchdog's event types, Covalent's names)
 DIR_EVENTS = ("created", "deleted", "modified", "moved", "closed")
@@ -68,3 +76,63 @@ def firing_action(status: str | None) -> FiringAction:
     if status is None or status == "NEW_OBJECT":
         return FiringAction.START
     return FiringAction.REDISPATCH
+
+
+class TriggerState(str, Enum):
+    """Where a registered trigger is in its life."""
+
+    ACTIVE = "active"  # observing (recreated whenever the service starts)
+    STOPPED = "stopped"  # ct.stop_triggers stopped it; never runs again
+
+    def __str__(self) -> str:
+        return self.value
+
+
+#: attributes of a trigger that are state of a run, not settings
+_RUNTIME_KEYS = frozenset({"event_loop", "stop_flag", "new_dispatch_ids", "name"})
+
+
+def readable_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """A trigger's settings (its ``to_dict()``) as JSON values, for display and SQL;
+    values that are not JSON types appear as their ``repr``."""
+    out: dict[str, Any] = {}
+    for key, value in settings.items():
+        if key in _RUNTIME_KEYS or key.startswith("_"):
+            continue
+        try:
+            json.dumps(value)
+            out[key] = value
+        except (TypeError, ValueError):
+            out[key] = repr(value)
+    return out
+
+
+@dataclass(frozen=True)
+class TriggerSpec:
+    """One trigger as the service keeps it."""
+
+    trigger_id: str
+    dispatch_id: str  # the dispatch its firings start or run again
+    kind: str  # the trigger's class name (``DirTrigger``, ``TimeTrigger``, ...)
+    settings: dict[str, Any]  # readable settings (``readable_settings``)
+    data: bytes  # the cloudpickled trigger
+
+
+def trigger_row(spec: TriggerSpec, now: datetime) -> dict[str, Any]:
+    """The ``triggers`` row of a newly registered trigger."""
+    return {
+        "trigger_id": spec.trigger_id,
+        "dispatch_id": spec.dispatch_id,
+        "kind": spec.kind,
+        "settings": json.dumps(spec.settings),
+        "trigger_data": spec.data,
+        "state": TriggerState.ACTIVE.value,
+        "created_at": now,
+    }
+
+
+def lineage(dispatch_id: str | None, trigger_id: str | None) -> dict[str, str | None]:
+    """The columns a dispatch started by a firing of ``trigger_id`` (a trigger of
+    ``dispatch_id``) records: SQL finds every firing's dispatch by ``triggered_by``
+    (both None for a dispatch no trigger started)."""
+    return {"triggered_by": dispatch_id, "trigger_id": trigger_id}

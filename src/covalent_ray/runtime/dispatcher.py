@@ -31,7 +31,12 @@ Policy
   every FAILED electron's failure kept. A dispatch that cannot be resumed (its manifest
   or outputs are gone) ends FAILED with an error saying it was interrupted. Child
   dispatches of sublattices are ended instead: their parent starts a new child when its
-  sublattice electron runs again.
+  sublattice electron runs again. A dispatch registered without running
+  (``disable_run``, status NEW_OBJECT) is left alone: its triggers start it.
+- **Triggers.** Registered triggers run in actors this dispatcher owns
+  (``runtime.triggers``); on start it creates one for each active trigger stored. A
+  firing (``fire``) starts the registered dispatch if it never ran, else runs it again
+  as a new dispatch (``rerun``) that records which dispatch and trigger it came from.
 """
 
 from __future__ import annotations
@@ -60,8 +65,10 @@ from ..core.manifest import DispatchManifest
 from ..core.messages import last_line, node_label
 from ..core.outcome import Failed
 from ..core.reuse import reusable_nodes
+from ..core.triggers import FiringAction, TriggerState, firing_action, lineage, trigger_row
 from .adaptor import RESUME_JOB_HANDLE, ExecutorAdaptor
 from .launch import Run, SubmitToExecutor, launch, ray_retries
+from .triggers import TriggerPool
 from .worker import run_node, running_marker
 
 log = logging.getLogger(__name__)
@@ -107,6 +114,8 @@ class Dispatcher:
         self._adaptor_lock = threading.Lock()  # launches run in threads
         # where the last dispatches' launch time went (benchmarks/profile_dispatch.py)
         self._timings: OrderedDict[str, dict[str, float]] = OrderedDict()
+        self._triggers = TriggerPool()
+        self._firing = asyncio.Lock()  # one firing decides start-or-rerun at a time
         # after a crash nobody may call us for a while: queue our own first call so
         # interrupted dispatches resume as soon as this actor is up
         ray.get_runtime_context().current_actor.ping.remote()
@@ -130,8 +139,8 @@ class Dispatcher:
     async def _recover_all(self) -> None:
         for row in await self._rm.unfinished.remote():
             dispatch_id = row["dispatch_id"]
-            if dispatch_id in self._runs:
-                continue
+            if dispatch_id in self._runs or row["status"] == Status.NEW_OBJECT:
+                continue  # NEW_OBJECT: registered without running; its triggers start it
             if row["parent_dispatch_id"]:
                 await self._rm.abort.remote(
                     dispatch_id,
@@ -151,6 +160,7 @@ class Dispatcher:
                     f"interrupted: the service restarted while this dispatch ran and it "
                     f"could not be resumed ({exc!r}); redispatch it to run it again.",
                 )
+        await self._start_stored_triggers()
 
     async def _resume(self, dispatch_id: str) -> None:
         manifest: DispatchManifest | None = await self._rm.load_manifest.remote(dispatch_id)
@@ -287,6 +297,7 @@ class Dispatcher:
         want_refs: bool = False,
         reuse_from: str | None = None,
         retry: bool = False,
+        pending: bool = False,
     ) -> Any:
         """Register and launch a dispatch; the only way a dispatch comes to exist.
 
@@ -300,9 +311,15 @@ class Dispatcher:
         created twice. A first try registers and launches at the same time; without
         ``want_refs`` the call returns once the registration is committed, while the
         launch goes on (a launch that fails then ends the dispatch FAILED, saying why).
+
+        With ``pending`` (``ct.dispatch(..., disable_run=True)``) the dispatch is only
+        registered, NEW_OBJECT: the first firing of its triggers (or ``start``) runs it.
         """
         await self._recover()
         dispatch_id = manifest.dispatch_id
+        if pending:
+            await self._rm.register.remote(manifest, None, check=True, pending=True)
+            return None
         run = self._runs.get(dispatch_id)
         if run is None:
             starting = self._starting.get(dispatch_id)
@@ -414,7 +431,110 @@ class Dispatcher:
             )
             raise
 
-    async def rerun(self, dispatch_id: str, reuse_previous_results: bool = False) -> str:
+    async def start(self, dispatch_id: str) -> bool:
+        """Run a dispatch registered without running (NEW_OBJECT) under its own ID; False
+        if it is not NEW_OBJECT (it runs or ran already: nothing changed)."""
+        await self._recover()
+        if dispatch_id in self._runs or dispatch_id in self._starting:
+            return False
+        manifest: DispatchManifest | None = await self._rm.load_manifest.remote(dispatch_id)
+        if manifest is None:
+            raise MissingDispatchError(f"dispatch {dispatch_id} has no stored manifest to run.")
+        if not await self._rm.mark_started.remote(dispatch_id, time.time()):
+            return False
+        try:
+            await self._launch(manifest, {})
+        except Exception as exc:
+            await self._rm.abort.remote(
+                dispatch_id, Status.FAILED, f"launching the dispatch failed: {exc!r}"
+            )
+            raise
+        return True
+
+    async def fire(self, dispatch_id: str, trigger_id: str | None = None) -> str:
+        """One firing of a trigger of ``dispatch_id``: start it if it never ran (its ID is
+        returned), else run it again as a new dispatch recording its lineage (the new ID
+        is returned). Covalent's ``BaseTrigger.trigger``."""
+        async with self._firing:  # two firings never both start the registered dispatch
+            status = await self._rm.status.remote(dispatch_id)
+            if status is None:
+                raise MissingDispatchError(
+                    f"a trigger fired for dispatch {dispatch_id}, which is not stored (was "
+                    f"it deleted?); stop its triggers: ct.stop_triggers({dispatch_id!r})."
+                )
+            started = firing_action(status) is FiringAction.START and await self.start(dispatch_id)
+        if started:
+            new_id = dispatch_id
+        else:
+            new_id = await self.rerun(dispatch_id, trigger_id=trigger_id, triggered=True)
+        if trigger_id is not None:
+            await self._rm.trigger_fired.remote(trigger_id)
+        return new_id
+
+    # -- triggers -----------------------------------------------------------------------
+
+    async def register_triggers(self, specs: list[Any]) -> list[str]:
+        """Store triggers (``core.triggers.TriggerSpec``) and start their actors; returns
+        their IDs. A trigger whose observer cannot start is stopped and its error raised."""
+        await self._recover()
+        now = self._now()
+        await self._rm.add_triggers.remote([trigger_row(s, now) for s in specs])
+        me = ray.get_runtime_context().current_actor
+        for spec in specs:
+            started = self._triggers.start(spec.trigger_id, spec.dispatch_id, spec.data, me)
+            if started is None:
+                continue
+            try:
+                await started
+            except Exception:
+                await self._rm.stop_triggers.remote([spec.dispatch_id])
+                await self._triggers.stop([s.trigger_id for s in specs])
+                raise
+        return [s.trigger_id for s in specs]
+
+    async def stop_triggers(self, dispatch_ids: list[str]) -> list[str]:
+        """Stop every active trigger of these dispatches (and mark them stopped)."""
+        await self._recover()
+        stopped = await self._rm.stop_triggers.remote(dispatch_ids)
+        await self._triggers.stop(stopped)
+        return list(stopped)
+
+    async def triggers(self) -> dict[str, dict[str, Any]]:
+        """The live state of each running trigger, by trigger ID."""
+        return await self._triggers.describe()
+
+    async def _start_stored_triggers(self) -> None:
+        rows = await self._rm.triggers.remote(state=TriggerState.ACTIVE.value, data=True)
+        me = ray.get_runtime_context().current_actor
+        for row in rows:
+            started = self._triggers.start(
+                row["trigger_id"], row["dispatch_id"], row["trigger_data"], me
+            )
+            if started is None:
+                continue
+            try:
+                await started
+                log.info("started trigger %s of dispatch %s", row["trigger_id"], row["dispatch_id"])
+            except Exception as exc:
+                log.exception("cannot start trigger %s", row["trigger_id"])
+                await self._rm.trigger_fired.remote(
+                    row["trigger_id"], f"could not start after a restart: {exc!r}"
+                )
+
+    @staticmethod
+    def _now() -> Any:
+        from datetime import UTC, datetime
+
+        return datetime.now(UTC).replace(tzinfo=None)  # the schema's naive UTC
+
+    async def rerun(
+        self,
+        dispatch_id: str,
+        reuse_previous_results: bool = False,
+        *,
+        trigger_id: str | None = None,
+        triggered: bool = False,
+    ) -> str:
         """Run a stored dispatch again as it was stored: the same graph, functions and
         inputs, under a new dispatch ID (returned once registered and launched).
 
@@ -428,12 +548,15 @@ class Dispatcher:
                 f"dispatch {dispatch_id} has no stored manifest to run again; redispatch "
                 f"it from Python instead: ct.redispatch({dispatch_id!r})()."
             )
+        came_from = lineage(dispatch_id, trigger_id) if triggered else lineage(None, None)
         manifest = dataclasses.replace(
             stored,
             dispatch_id=str(uuid.uuid4()),
             parent_dispatch_id=None,
             parent_node_id=None,
             root_dispatch_id=None,
+            triggered_by=came_from["triggered_by"],
+            trigger_id=came_from["trigger_id"],
         )
         await self.submit(manifest, reuse_from=dispatch_id if reuse_previous_results else None)
         return manifest.dispatch_id

@@ -184,6 +184,7 @@ class ResultManager:
         reused: dict[int, dict[str, Any]] | None = None,
         check: bool = False,
         started: float | None = None,
+        pending: bool = False,
     ) -> Status | None:
         """Store a new dispatch with its graph and blobs; returns once committed.
 
@@ -191,7 +192,9 @@ class ResultManager:
         ``output_blob``/``output_repr``/``output_json`` and ``reused_from``): they are
         stored COMPLETED, with equal start and end times. ``started`` (epoch seconds) is
         when the dispatcher began the dispatch, before any of its electrons could start:
-        the dispatch's start time (now, when not given).
+        the dispatch's start time (now, when not given). A ``pending`` dispatch is stored
+        NEW_OBJECT, not started (``ct.dispatch(..., disable_run=True)``): ``mark_started``
+        starts it when a trigger fires.
 
         Idempotent: an ID registered before changes nothing and answers its stored status
         (None: newly registered). The database is asked when the caller says the ID may
@@ -205,7 +208,7 @@ class ResultManager:
                 return Status(row["status"])
             if manifest.dispatch_id in self._active:  # registered while we read
                 return Status.RUNNING
-        rows = registration_rows(manifest, reused, timestamp(started) or repo.now())
+        rows = registration_rows(manifest, reused, timestamp(started) or repo.now(), pending)
         self._active[manifest.dispatch_id] = Active.registered(manifest, rows, reused)
         self._batch.registrations.append((rows.dispatch, rows.nodes, rows.edges))
         self._batch.blobs.update(manifest.blobs)
@@ -222,7 +225,7 @@ class ResultManager:
                 {
                     "type": "dispatch",
                     "dispatch_id": manifest.dispatch_id,
-                    "status": Status.RUNNING,
+                    "status": rows.dispatch["status"],
                     "parent": manifest.parent_dispatch_id,
                 }
             )
@@ -231,6 +234,60 @@ class ResultManager:
             for change in held:
                 self._publish(change)
         return None
+
+    async def mark_started(self, dispatch_id: str, started: float) -> bool:
+        """Start a dispatch registered without running (NEW_OBJECT): it becomes RUNNING
+        with ``started`` (epoch seconds) as its start time. False (nothing changed) when
+        it is unknown or not NEW_OBJECT; returns once committed."""
+        active, _ = await self._lookup(dispatch_id)
+        row = await self._read(repo.get_dispatch, dispatch_id)
+        if active is None or row is None or row["status"] != Status.NEW_OBJECT:
+            return False
+        update = {"status": Status.RUNNING, "start_time": timestamp(started)}
+        if active.memo is not None:
+            active.memo.row.update(update)
+        self._batch.dispatch_updates.append((dispatch_id, update))
+        await self._commit()
+        self._publish({"type": "dispatch", "dispatch_id": dispatch_id, "status": Status.RUNNING})
+        return True
+
+    # -- triggers (the rows of core.triggers; the actors are runtime.triggers') -------
+
+    async def _write(self, fn: Any, *args: Any) -> Any:
+        """Run one write on the writer thread, after everything queued so far."""
+        await self._commit()
+
+        def run() -> Any:
+            with transaction(self._con) as con:
+                return fn(con, *args)
+
+        return await asyncio.get_running_loop().run_in_executor(self._writer, run)
+
+    async def add_triggers(self, rows: list[dict[str, Any]]) -> list[str]:
+        """Store registered triggers (``core.triggers.trigger_row``); returns the IDs
+        newly stored (a trigger sent again is stored once)."""
+
+        def add(con: Any) -> list[str]:
+            return [r["trigger_id"] for r in rows if repo.insert_trigger(con, r)]
+
+        return cast(list[str], await self._write(add))
+
+    async def stop_triggers(self, dispatch_ids: list[str]) -> list[str]:
+        """Mark the active triggers of these dispatches stopped; returns their IDs."""
+        return cast(list[str], await self._write(repo.stop_triggers, dispatch_ids, repo.now()))
+
+    async def trigger_fired(self, trigger_id: str, error: str | None = None) -> None:
+        """Count a firing of a trigger, with the error it met (None if it worked)."""
+        await self._write(repo.trigger_fired, trigger_id, repo.now(), error)
+
+    async def triggers(
+        self, state: str | None = None, dispatch_id: str | None = None, data: bool = False
+    ) -> list[dict[str, Any]]:
+        """Registered triggers, oldest first (``repository.list_triggers``)."""
+        return cast(
+            list[dict[str, Any]],
+            await self._read(repo.list_triggers, state=state, dispatch_id=dispatch_id, data=data),
+        )
 
     async def _await_registered(self, dispatch_id: str, timeout: float = 60.0) -> Active | None:
         """The active view of a dispatch, waiting for a registration still in flight."""

@@ -39,8 +39,15 @@ def dispatch(
 
     The lattice body runs here to build the graph (so its errors raise here); the graph is
     then handed to the service, and the returned ID is durable: this process may exit.
+
+    With ``disable_run=True`` the dispatch is only registered (status ``NEW_OBJECT``): its
+    triggers, or ``ct.triggers``' ``trigger()``, start it. A lattice with ``triggers=``
+    implies it, as in Covalent: the triggers are registered with the service and their
+    first firing runs the dispatch, each later one runs it again as a new dispatch.
     """
     lat = _as_lattice(lattice)
+    triggers = list(lat.triggers or ())
+    pending = bool(disable_run or triggers)
 
     @functools.wraps(lat.workflow_function)
     def submit(*args: Any, **kwargs: Any) -> str:
@@ -50,10 +57,16 @@ def dispatch(
         # one call: the dispatcher registers and launches; a retry after a restart finds
         # the dispatch by its ID instead of creating it again
         call(
-            lambda conn, retrying: conn.dispatcher.submit.remote(manifest, retry=retrying),
+            lambda conn, retrying: conn.dispatcher.submit.remote(
+                manifest, retry=retrying, pending=pending
+            ),
             f"dispatching lattice {lat.name!r} as dispatch {manifest.dispatch_id}",
             home=home,
         )
+        if triggers:
+            from .triggers import register_triggers
+
+            register_triggers(triggers, manifest.dispatch_id, home=home)
         return DispatchId.of(manifest.dispatch_id, home)
 
     return submit

@@ -62,7 +62,14 @@ class Lattice:
             }.items()
             if v
         }
-        self.triggers = triggers
+        # Covalent accepts one trigger or a list of them
+        self.triggers = (
+            None
+            if triggers is None
+            else list(triggers)
+            if isinstance(triggers, (list, tuple))
+            else [triggers]
+        )
         functools.update_wrapper(self, function)
         self._reset_graph()
 
@@ -73,11 +80,14 @@ class Lattice:
         self.inputs: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
-        # the graph of the last build_graph() is a view for this process, not the lattice
-        return {k: v for k, v in self.__dict__.items() if k not in ("transport_graph", "inputs")}
+        # the graph of the last build_graph() is a view for this process, not the lattice;
+        # its triggers are registered with the service on their own (ct.dispatch)
+        skip = ("transport_graph", "inputs", "triggers")
+        return {k: v for k, v in self.__dict__.items() if k not in skip}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        self.triggers = None
         self._reset_graph()
 
     @property

@@ -1,25 +1,39 @@
-"""``ct.triggers``: Covalent's triggers (``BaseTrigger``, ``DirTrigger``, ``TimeTrigger``).
+"""``ct.triggers``: Covalent's triggers (``BaseTrigger``, ``DirTrigger``, ``TimeTrigger``)
+and ``ct.stop_triggers``.
 
 A trigger watches for something (files changing, time passing) and, in ``observe``,
-calls ``trigger()`` whenever it should act; ``trigger()`` runs the dispatch given by
-``lattice_dispatch_id`` again, under a new dispatch ID appended to ``new_dispatch_ids``.
-What each trigger decides is pure (``core.triggers``); this module holds the observers.
+calls ``trigger()`` whenever it should act. ``trigger()`` starts the dispatch given by
+``lattice_dispatch_id`` if it was registered without running (``disable_run``), else runs
+it again under a new dispatch ID appended to ``new_dispatch_ids`` (Covalent's
+``BaseTrigger.trigger``). What each trigger decides is pure (``core.triggers``); this
+module holds the observers.
+
+Triggers usually run inside the service: ``ct.lattice(triggers=...)`` with ``ct.dispatch``,
+or ``trigger.register()``, hand them (cloudpickled) to the service, which observes in an
+actor per trigger (``runtime.triggers``) and keeps them until ``ct.stop_triggers``.
+Calling ``observe()`` yourself runs one in this process instead.
 
 Whoever runs a trigger may hand it a firing function (``_fire``: takes the trigger, returns
-the new dispatch ID); without one, ``trigger()`` asks the service to run the stored
-dispatch again (``Dispatcher.rerun``), so no user code runs in this process to do it.
+the new dispatch ID or None when the firing failed); without one, ``trigger()`` asks the
+service (``Dispatcher.fire``), so no user code runs in this process to do it.
 """
 
 from __future__ import annotations
 
+import os
 import threading
+import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from ..core.triggers import EventBatch, FiringAction, event_names, firing_action
+from .. import _serialize
+from ..core.triggers import EventBatch, TriggerSpec, event_names, readable_settings
 
-__all__ = ["BaseTrigger", "DirTrigger", "TimeTrigger"]
+__all__ = ["BaseTrigger", "DirTrigger", "TimeTrigger", "stop_triggers"]
+
+#: attributes that belong to one run of a trigger, never pickled with it
+_RUN_STATE = ("_fire", "_observer", "_batch", "event_loop", "stop_flag")
 
 
 class BaseTrigger:
@@ -43,10 +57,21 @@ class BaseTrigger:
         self.use_internal_funcs = True
         self.event_loop: Any = None
         self.stop_flag: threading.Event | None = None
-        self._fire: Callable[[BaseTrigger], str] | None = None
+        self._fire: Callable[[BaseTrigger], str | None] | None = None
 
-    def trigger(self) -> str:
-        """Run the attached dispatch again; returns (and records) the new dispatch ID.
+    def __getstate__(self) -> dict[str, Any]:
+        # what observes (threads, observers, locks) belongs to the process running it
+        return {k: v for k, v in self.__dict__.items() if k not in _RUN_STATE}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        for key in _RUN_STATE:
+            setattr(self, key, None)
+
+    def trigger(self) -> str | None:
+        """Start the attached dispatch if it never ran, else run it again as a new
+        dispatch (its ID is returned and appended to ``new_dispatch_ids``). Returns None
+        when the firing failed (the service logs and counts it).
 
         Raises ``RuntimeError`` when no dispatch is attached (``lattice_dispatch_id``)."""
         if not self.lattice_dispatch_id:
@@ -54,10 +79,22 @@ class BaseTrigger:
                 f"{type(self).__name__} has no lattice_dispatch_id: attach it to a dispatch "
                 "(trigger.lattice_dispatch_id = dispatch_id) before it fires."
             )
-        fire = self._fire if self._fire is not None else _rerun_through_service
+        fire = self._fire if self._fire is not None else _fire_through_service
         new_id = fire(self)
-        self.new_dispatch_ids.append(new_id)
+        if new_id is not None and new_id != self.lattice_dispatch_id:
+            self.new_dispatch_ids.append(new_id)
         return new_id
+
+    def register(self, *, home: str | os.PathLike[str] | None = None) -> str:
+        """Hand this trigger to the service, which starts observing at once and keeps it
+        (across restarts) until ``ct.stop_triggers(lattice_dispatch_id)``; returns the
+        trigger's ID. Its ``lattice_dispatch_id`` must be set."""
+        if not self.lattice_dispatch_id:
+            raise RuntimeError(
+                f"{type(self).__name__} has no lattice_dispatch_id: set it to the dispatch "
+                "its firings should run before registering it."
+            )
+        return register_triggers([self], str(self.lattice_dispatch_id), home=home)[0]
 
     def to_dict(self) -> dict[str, Any]:
         """The trigger's settings with its class name (Covalent's dictionary form)."""
@@ -78,8 +115,8 @@ class BaseTrigger:
         raise NotImplementedError(f"{type(self).__name__} must implement stop()")
 
 
-def _rerun_through_service(trig: BaseTrigger) -> str:
-    """Run the stored dispatch again through the service, as a firing does."""
+def _fire_through_service(trig: BaseTrigger) -> str:
+    """Start or run again the attached dispatch through the service, as a firing does."""
     from .._exceptions import MissingDispatchError
     from ..client.connect import call
 
@@ -93,12 +130,71 @@ def _rerun_through_service(trig: BaseTrigger) -> str:
             f"{type(trig).__name__} is attached to dispatch {dispatch_id!r}, which is not "
             "stored; check the ID and that you use the same home directory."
         )
-    if firing_action(status) is FiringAction.START:  # pragma: no cover - needs disable_run
-        raise RuntimeError(f"dispatch {dispatch_id} has not run yet; dispatch it first.")
     return str(
         call(
-            lambda conn, _: conn.dispatcher.rerun.remote(dispatch_id),
-            f"running dispatch {dispatch_id} again for a trigger",
+            lambda conn, _: conn.dispatcher.fire.remote(dispatch_id),
+            f"firing a trigger of dispatch {dispatch_id}",
+        )
+    )
+
+
+def trigger_spec(trig: BaseTrigger, dispatch_id: str) -> TriggerSpec:
+    """What the service keeps of a trigger attached to ``dispatch_id``."""
+    if not isinstance(trig, BaseTrigger):
+        raise TypeError(
+            f"triggers must be ct.triggers.BaseTrigger instances (DirTrigger, TimeTrigger or "
+            f"a subclass), got {type(trig).__name__}: {trig!r}"
+        )
+    trig.lattice_dispatch_id = dispatch_id
+    kind = type(trig).__name__
+    return TriggerSpec(
+        trigger_id=str(uuid.uuid4()),
+        dispatch_id=dispatch_id,
+        kind=kind,
+        settings=readable_settings(trig.to_dict()),
+        data=_serialize.dumps(trig, f"{kind} of dispatch {dispatch_id}"),
+    )
+
+
+def register_triggers(
+    triggers: Iterable[BaseTrigger],
+    dispatch_id: str,
+    *,
+    home: str | os.PathLike[str] | None = None,
+) -> list[str]:
+    """Attach ``triggers`` to ``dispatch_id`` and have the service run them; returns
+    their IDs once they observe (a trigger that cannot start raises here)."""
+    from ..client.connect import call
+
+    specs = [trigger_spec(t, dispatch_id) for t in triggers]
+    if not specs:
+        return []
+    return list(
+        call(
+            lambda conn, _: conn.dispatcher.register_triggers.remote(specs),
+            f"registering the triggers of dispatch {dispatch_id}",
+            home=home,
+        )
+    )
+
+
+def stop_triggers(
+    dispatch_ids: str | list[str],
+    triggers_server_addr: str | None = None,
+    *,
+    home: str | os.PathLike[str] | None = None,
+) -> list[str]:
+    """Stop every trigger of these dispatches (Covalent's ``ct.stop_triggers``): no firing
+    starts after this returns, and they stay stopped when the service restarts. Returns
+    the IDs of the triggers stopped."""
+    from ..client.connect import call
+
+    ids = [dispatch_ids] if isinstance(dispatch_ids, str) else list(dispatch_ids)
+    return list(
+        call(
+            lambda conn, _: conn.dispatcher.stop_triggers.remote(ids),
+            f"stopping the triggers of {', '.join(ids)}",
+            home=home,
         )
     )
 

@@ -44,6 +44,8 @@ DISPATCH_COLUMNS = [
     "executor",
     "workflow_executor",
     "blob_keys",
+    "triggered_by",
+    "trigger_id",
 ]
 
 NODE_STATE_COLUMNS = [
@@ -381,10 +383,69 @@ def family(con: Any, dispatch_ids: Sequence[str]) -> list[str]:
 
 
 def delete_dispatches(con: Any, dispatch_ids: Sequence[str]) -> None:
-    """Remove dispatches with their electrons, edges, attempts and blob links."""
+    """Remove dispatches with their electrons, edges, attempts, triggers and blob links."""
     ids = [list(dispatch_ids)]
-    for table in ("electrons", "edges", "attempts", "dispatches"):
+    for table in ("electrons", "edges", "attempts", "triggers", "dispatches"):
         con.execute(f"DELETE FROM {table} WHERE dispatch_id IN (SELECT unnest(?::VARCHAR[]))", ids)
+
+
+def insert_trigger(con: Any, row: Mapping[str, Any]) -> bool:
+    """Store a registered trigger (``core.triggers.trigger_row``); False if its ID exists."""
+    if con.execute("SELECT 1 FROM triggers WHERE trigger_id = ?", [row["trigger_id"]]).fetchall():
+        return False
+    cols = list(row)
+    con.execute(
+        f"INSERT INTO triggers ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+        [row[c] for c in cols],
+    )
+    return True
+
+
+def stop_triggers(con: Any, dispatch_ids: Sequence[str], when: datetime) -> list[str]:
+    """Mark the active triggers of these dispatches stopped; returns their IDs."""
+    ids = [
+        r[0]
+        for r in con.execute(
+            "SELECT trigger_id FROM triggers WHERE state = 'active' AND "
+            "dispatch_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY created_at",
+            [list(dispatch_ids)],
+        ).fetchall()
+    ]
+    if ids:
+        con.execute(
+            "UPDATE triggers SET state = 'stopped', stopped_at = ? "
+            "WHERE trigger_id IN (SELECT unnest(?::VARCHAR[]))",
+            [when, ids],
+        )
+    return ids
+
+
+def trigger_fired(con: Any, trigger_id: str, when: datetime, error: str | None) -> None:
+    """Count one firing of a trigger (with the error it met, or None)."""
+    con.execute(
+        "UPDATE triggers SET firings = firings + 1, last_fired_at = ?, error = ? "
+        "WHERE trigger_id = ?",
+        [when, error, trigger_id],
+    )
+
+
+def list_triggers(
+    con: Any, *, state: str | None = None, dispatch_id: str | None = None, data: bool = False
+) -> list[dict[str, Any]]:
+    """Registered triggers, oldest first; ``data`` includes the cloudpickled trigger."""
+    cols = "trigger_id, dispatch_id, kind, settings, state, created_at, stopped_at, "
+    cols += "firings, last_fired_at, error" + (", trigger_data" if data else "")
+    where, params = [], []
+    if state is not None:
+        where.append("state = ?")
+        params.append(state)
+    if dispatch_id is not None:
+        where.append("dispatch_id = ?")
+        params.append(dispatch_id)
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    cursor = con.execute(f"SELECT {cols} FROM triggers {clause} ORDER BY created_at", params)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row)) for row in cursor.fetchall()]
 
 
 #: the blob keys some row still uses (``BlobStore.delete_unreferenced`` keeps these)

@@ -48,9 +48,12 @@ def registration_rows(
     manifest: DispatchManifest,
     reused: dict[int, dict[str, Any]] | None,
     now: datetime,
+    pending: bool = False,
 ) -> Registration:
     """The rows of a new RUNNING dispatch: parameters and reused electrons are stored
-    COMPLETED (equal start and end times), every other node NEW_OBJECT."""
+    COMPLETED (equal start and end times), every other node NEW_OBJECT. A ``pending``
+    dispatch (registered without running, ``disable_run``) is stored NEW_OBJECT with no
+    start time, until a trigger starts it."""
     g = manifest.graph
     skeleton = DispatchManifest(**{**manifest.__dict__, "blobs": {}})
     skeleton_data = pickle.dumps(skeleton)
@@ -62,9 +65,11 @@ def registration_rows(
         "parent_dispatch_id": manifest.parent_dispatch_id,
         "parent_node_id": manifest.parent_node_id,
         "name": manifest.name,
-        "status": Status.RUNNING,
+        "status": Status.NEW_OBJECT if pending else Status.RUNNING,
         "created_at": now,
-        "start_time": now,
+        "start_time": None if pending else now,
+        "triggered_by": getattr(manifest, "triggered_by", None),
+        "trigger_id": getattr(manifest, "trigger_id", None),
         "num_nodes": len(g.nodes),
         "inputs_blob": manifest.inputs,
         "inputs_repr": manifest.inputs_repr,

@@ -16,7 +16,7 @@ from typing import Any
 
 from .transaction import transaction
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _V1 = [
     """
@@ -132,8 +132,32 @@ _V4 = [
     "ALTER TABLE electrons ADD COLUMN remote_host VARCHAR",
 ]
 
+# v5: triggers. A dispatch started by a trigger's firing says which dispatch the trigger
+# belongs to (``triggered_by``) and which trigger fired (``trigger_id``); the triggers
+# themselves are kept (cloudpickled, with their state) so a restarted service runs them.
+_V5 = [
+    "ALTER TABLE dispatches ADD COLUMN triggered_by VARCHAR",
+    "ALTER TABLE dispatches ADD COLUMN trigger_id VARCHAR",
+    """
+    CREATE TABLE triggers (
+        trigger_id VARCHAR PRIMARY KEY,
+        dispatch_id VARCHAR NOT NULL,
+        kind VARCHAR NOT NULL,
+        settings JSON,
+        trigger_data BLOB NOT NULL,
+        state VARCHAR NOT NULL,
+        created_at TIMESTAMP NOT NULL,
+        stopped_at TIMESTAMP,
+        firings INTEGER NOT NULL DEFAULT 0,
+        last_fired_at TIMESTAMP,
+        error VARCHAR
+    )
+    """,
+    "CREATE INDEX triggers_dispatch ON triggers (dispatch_id)",
+]
+
 #: migrations[i] takes a database from version i to version i + 1
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4]
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5]
 
 
 class SchemaTooNewError(RuntimeError):

@@ -100,6 +100,19 @@ _DISPATCHES = View(
             "d.parent_node_id",
         ),
         Column(
+            "triggered_by",
+            "VARCHAR",
+            "The dispatch whose trigger fired to start this one (a new run of it); NULL "
+            "unless a trigger started it.",
+            "d.triggered_by",
+        ),
+        Column(
+            "trigger_id",
+            "VARCHAR",
+            "The trigger whose firing started this dispatch; NULL unless a trigger did.",
+            "d.trigger_id",
+        ),
+        Column(
             "executor", "VARCHAR", "The lattice's default executor for its electrons.", "d.executor"
         ),
         Column(

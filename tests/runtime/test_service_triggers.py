@@ -1,0 +1,143 @@
+"""Triggers registered with the service: ``ct.lattice(triggers=...)``, ``disable_run``,
+firings as new dispatches with their lineage in SQL, and ``ct.stop_triggers``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import covalent_ray as ct
+from covalent_ray.client.connect import call
+
+pytestmark = pytest.mark.usefixtures("service")
+
+DEADLINE_S = 120.0
+
+
+def _feed(since: int, timeout: float) -> dict[str, Any]:
+    return dict(
+        call(
+            lambda conn, _: conn.result_manager.changes.remote(since, timeout),
+            "reading the change feed",
+        )
+    )
+
+
+def _cursor() -> int:
+    return int(_feed(2**62, 0.0)["seq"])
+
+
+def _new_dispatches(since: int, want: Callable[[list[str]], bool], deadline_s: float) -> list[str]:
+    """IDs of dispatches registered after feed position ``since``, waiting on the feed
+    (no polling) until ``want(ids)`` holds or the deadline passes."""
+    ids: list[str] = []
+    deadline = time.monotonic() + deadline_s
+    while not want(ids):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        news = _feed(since, min(remaining, 10.0))
+        since = news["seq"]
+        for change in news["changes"]:
+            if (
+                change["type"] == "dispatch"
+                and change["status"] == ct.status.RUNNING
+                and change["dispatch_id"] not in ids
+            ):
+                ids.append(change["dispatch_id"])
+    return ids
+
+
+def _triggered_by(dispatch_id: str) -> list[dict[str, Any]]:
+    rows = ct.sql(
+        "SELECT dispatch_id, trigger_id, status FROM dispatches WHERE triggered_by = ? "
+        "ORDER BY created_at",
+        [dispatch_id],
+    )
+    return [dict(r) for r in rows]
+
+
+@ct.electron
+def count_files(folder: str) -> int:
+    return len(list(Path(folder).iterdir()))
+
+
+def test_a_dir_trigger_starts_the_registered_dispatch_then_runs_it_again(tmp_path: Path) -> None:
+    watched = tmp_path / "inbox"
+    watched.mkdir()
+
+    @ct.lattice(triggers=ct.triggers.DirTrigger(str(watched), event_names="created"))
+    def on_new_file(folder: str) -> int:
+        return count_files(folder)
+
+    dispatch_id = ct.dispatch(on_new_file, disable_run=True)(str(watched))
+    try:
+        assert ct.get_result(dispatch_id, status_only=True)["status"] == ct.status.NEW_OBJECT
+        listed = call(
+            lambda conn, _: conn.result_manager.triggers.remote(dispatch_id=dispatch_id),
+            "listing triggers",
+        )
+        assert [(t["kind"], t["state"]) for t in listed] == [("DirTrigger", "active")]
+
+        (watched / "first.txt").write_text("1")  # the first firing runs the dispatch itself
+        first = ct.get_result(dispatch_id, wait=True, timeout=DEADLINE_S)
+        assert first.status == ct.status.COMPLETED, first.error
+        assert first.result >= 1
+
+        cursor = _cursor()
+        (watched / "second.txt").write_text("2")  # a later one is a new dispatch
+        [again] = _new_dispatches(cursor, lambda ids: len(ids) >= 1, DEADLINE_S)
+        assert again != dispatch_id
+        second = ct.get_result(again, wait=True, timeout=DEADLINE_S)
+        assert second.status == ct.status.COMPLETED, second.error
+        assert second.result == 2
+        lineage = _triggered_by(dispatch_id)
+        assert [r["dispatch_id"] for r in lineage] == [again]
+        assert lineage[0]["trigger_id"] == listed[0]["trigger_id"]
+    finally:
+        stopped = ct.stop_triggers(dispatch_id)
+    assert len(stopped) == 1
+    listed = call(
+        lambda conn, _: conn.result_manager.triggers.remote(dispatch_id=dispatch_id),
+        "listing triggers",
+    )
+    assert [t["state"] for t in listed] == ["stopped"]
+    assert listed[0]["firings"] == 2
+
+
+@ct.electron
+def stamp() -> str:
+    return "fired"
+
+
+@ct.lattice
+def stamped() -> str:
+    return stamp()
+
+
+def test_a_time_trigger_fires_until_stop_triggers_stops_it() -> None:
+    dispatch_id = ct.dispatch(stamped)()  # ran at once; its trigger then runs it again
+    assert ct.get_result(dispatch_id, wait=True, timeout=DEADLINE_S).result == "fired"
+    cursor = _cursor()
+    trig = ct.triggers.TimeTrigger(time_gap=0.2, lattice_dispatch_id=dispatch_id)
+    trig.register()
+    fired = _new_dispatches(cursor, lambda ids: len(ids) >= 2, DEADLINE_S)
+    stopped = ct.stop_triggers([dispatch_id])
+    assert len(stopped) == 1
+    assert len(fired) >= 2
+    for new_id in fired:
+        result = ct.get_result(new_id, wait=True, timeout=DEADLINE_S)
+        assert result.status == ct.status.COMPLETED and result.result == "fired"
+    # once stop_triggers has returned no firing starts: the feed stays quiet for ten gaps
+    after = _cursor()
+    assert _new_dispatches(after, lambda ids: False, 2.0) == []
+    assert {r["dispatch_id"] for r in _triggered_by(dispatch_id)} >= set(fired)
+
+
+def test_a_trigger_needs_a_dispatch_to_register() -> None:
+    with pytest.raises(RuntimeError, match="lattice_dispatch_id"):
+        ct.triggers.TimeTrigger(time_gap=1).register()
