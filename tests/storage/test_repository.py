@@ -154,3 +154,72 @@ def test_files_written_elsewhere_are_recorded_and_left_to_their_reader(con, tmp_
     assert small == {"small": b"s" * 10} and large == {"big": path}
     small, large = store.get_small(con, ["small", "big"], limit=10_000)
     assert small == {"small": b"s" * 10, "big": b"B" * 5000} and large == {}
+
+
+def test_a_group_of_registrations_and_ends_is_written_in_a_few_statements(con) -> None:
+    repo.insert_dispatch(con, _dispatch("old", "COMPLETED"), _nodes("old", 1), [])
+    regs = [
+        (
+            _dispatch(f"d{i}"),
+            _nodes(f"d{i}", 2),
+            [
+                dict(
+                    dispatch_id=f"d{i}",
+                    parent_node_id=0,
+                    child_node_id=1,
+                    kind="arg",
+                    arg_index=0,
+                    param_name=None,
+                )
+            ],
+        )
+        for i in range(40)  # more than one VALUES chunk
+    ]
+    regs.append((dict(_dispatch("x"), parent_dispatch_id="d0", parent_node_id=1), [], []))
+    regs.append((_dispatch("old"), _nodes("old", 5), []))  # exists: left as it is
+    regs.append((_dispatch("d0", name="again"), [], []))  # twice in one batch: first wins
+    statements: list[str] = []
+    traced = _Tracing(con, statements)
+    assert repo.insert_dispatches(traced, regs) == [f"d{i}" for i in range(40)] + ["x"]
+    assert len([s for s in statements if s.startswith("INSERT")]) <= 6
+    assert con.execute("SELECT count(*) FROM electrons").fetchone() == (81,)
+    assert con.execute("SELECT count(*) FROM edges").fetchone() == (40,)
+    assert con.execute("SELECT name FROM dispatches WHERE dispatch_id='d0'").fetchone() == ("wf",)
+    assert con.execute(
+        "SELECT parent_dispatch_id FROM dispatches WHERE dispatch_id='x'"
+    ).fetchone() == ("d0",)
+
+    end = repo.now()
+    updates = [
+        (f"d{i}", {"status": "COMPLETED", "end_time": end, "error": None}) for i in range(40)
+    ]
+    updates.append(("d1", {"status": "FAILED", "error": "boom"}))  # a later update wins
+    updates.append(("x", {"result_repr": "3"}))
+    statements.clear()
+    repo.update_dispatches(traced, updates)
+    assert len(statements) <= 4
+    rows = dict(con.execute("SELECT dispatch_id, status FROM dispatches").fetchall())
+    assert rows["d0"] == "COMPLETED" and rows["d39"] == "COMPLETED" and rows["d1"] == "FAILED"
+    assert rows["old"] == "COMPLETED" and rows["x"] == "RUNNING"
+    assert con.execute(
+        "SELECT error, end_time IS NOT NULL FROM dispatches WHERE dispatch_id='d1'"
+    ).fetchone() == ("boom", True)
+    assert con.execute("SELECT result_repr FROM dispatches WHERE dispatch_id='x'").fetchone() == (
+        "3",
+    )
+    with pytest.raises(ValueError, match="unknown dispatch columns"):
+        repo.update_dispatches(con, [("d0", {"nope": 1}), ("d1", {"nope": 2})])
+
+
+class _Tracing:
+    """A connection that records the statements run through it."""
+
+    def __init__(self, con, statements: list[str]) -> None:
+        self._con, self._statements = con, statements
+
+    def execute(self, sql: str, *args):
+        self._statements.append(sql.strip())
+        return self._con.execute(sql, *args)
+
+    def __getattr__(self, name):
+        return getattr(self._con, name)

@@ -6,10 +6,12 @@ then acknowledges all those callers together. Throughput therefore grows with lo
 instead of being bounded by one transaction per call.
 
 Pacing: each commit costs a few ms whatever its size, so under load writes gather for
-``interval`` seconds; when commits turn slow (the machine is busy), for twice as long as
-the last one took, so that writing takes at most half of the process's time. When idle,
-a commit starts at once. A failed write is logged and raised in the callers waiting on
-that batch; the committer keeps serving.
+``interval`` seconds between the starts of two commits; when a commit takes longer than
+that (the machine is busy), the next starts as soon as it has ended, with everything that
+arrived meanwhile: a pause on top would only add to every caller's wait (measured: 16
+clients dispatching at once got 30-37 dispatches/s with a pause as long as the last
+commit, 49-59/s without). When idle, a commit starts at once. A failed write is logged
+and raised in the callers waiting on that batch; the committer keeps serving.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from typing import Generic, TypeVar
 log = logging.getLogger(__name__)
 
 COMMIT_INTERVAL_S = 0.01  # under load, at most one group commit per interval
-SLOW_COMMIT_S = 0.025  # commits slower than this stretch the interval
 
 B = TypeVar("B")
 
@@ -56,14 +57,12 @@ class GroupCommitter(Generic[B]):
         writer: ThreadPoolExecutor,
         on_commit: Callable[[B, float], None] | None = None,
         interval: float = COMMIT_INTERVAL_S,
-        slow: float = SLOW_COMMIT_S,
     ) -> None:
         self._new_batch = new_batch
         self._write = write
         self._writer = writer
         self._on_commit = on_commit
         self._interval = interval
-        self._slow = slow
         self.batch: B = new_batch()
         self._waiters: list[asyncio.Future[None]] = []
         self._wake: asyncio.Event | None = None
@@ -87,11 +86,10 @@ class GroupCommitter(Generic[B]):
     async def _flush_loop(self) -> None:
         assert self._wake is not None
         loop = asyncio.get_running_loop()
-        last_start = last_took = 0.0
+        last_start = 0.0
         while True:
             await self._wake.wait()
-            gather = 2 * last_took if last_took > self._slow else self._interval
-            pause = last_start + gather - loop.time()
+            pause = last_start + self._interval - loop.time()
             if pause > 0:
                 await asyncio.sleep(pause)
             self._wake.clear()
@@ -102,10 +100,10 @@ class GroupCommitter(Generic[B]):
             started = last_start = loop.time()
             try:
                 await loop.run_in_executor(self._writer, self._write, batch)
-                last_took = loop.time() - started
-                self.stats.add(last_took)
+                took = loop.time() - started
+                self.stats.add(took)
                 if self._on_commit is not None:
-                    self._on_commit(batch, last_took)
+                    self._on_commit(batch, took)
             except Exception as exc:  # keep serving; callers waiting on this batch learn why
                 log.exception("writing a batch of results failed")
                 _settle(waiters, exc)
@@ -123,4 +121,4 @@ def _settle(waiters: list[asyncio.Future[None]], exc: BaseException | None) -> N
             w.set_exception(exc)
 
 
-__all__ = ["COMMIT_INTERVAL_S", "SLOW_COMMIT_S", "CommitStats", "GroupCommitter"]
+__all__ = ["COMMIT_INTERVAL_S", "CommitStats", "GroupCommitter"]

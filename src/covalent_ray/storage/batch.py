@@ -40,8 +40,7 @@ def write_batch(con: Any, blobs: BlobStore, batch: WriteBatch) -> None:
     """Apply ``batch`` in one transaction (blobs first: rows refer to them)."""
     with transaction(con):
         blobs.put_many(con, batch.blobs, batch.files)
-        for dispatch, nodes, edges in batch.registrations:
-            repo.insert_dispatch(con, dispatch, nodes, edges)
+        repo.insert_dispatches(con, batch.registrations)
         if batch.nodes:
             repo.update_nodes(
                 con,
@@ -51,5 +50,4 @@ def write_batch(con: Any, blobs: BlobStore, batch: WriteBatch) -> None:
                 ],
             )
         repo.insert_attempts(con, batch.attempts)
-        for dispatch_id, fields in batch.dispatch_updates:
-            repo.update_dispatch(con, dispatch_id, fields)
+        repo.update_dispatches(con, batch.dispatch_updates)
