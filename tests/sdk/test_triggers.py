@@ -85,3 +85,43 @@ def test_a_trigger_without_a_dispatch_refuses_to_fire() -> None:
 def test_dir_trigger_refuses_unknown_event_names(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="choose among"):
         ct.triggers.DirTrigger(str(tmp_path), event_names=["renamed"])
+
+
+def test_a_trigger_travels_to_the_service_without_what_observes(tmp_path: Path) -> None:
+    import cloudpickle
+
+    trig = ct.triggers.TimeTrigger(time_gap=0.01, lattice_dispatch_id="d3")
+    trig._fire = Firings(1)
+    observer = threading.Thread(target=trig.observe, daemon=True)
+    observer.start()
+    assert trig._fire.reached.wait(DEADLINE_S)
+    trig.stop()
+    observer.join(DEADLINE_S)
+    copy = cloudpickle.loads(cloudpickle.dumps(trig))  # its stop flag (a lock) stays here
+    assert (copy.time_gap, copy.lattice_dispatch_id) == (0.01, "d3")
+    assert copy._fire is None and copy.stop_flag is None
+    watcher = ct.triggers.DirTrigger(str(tmp_path), "created")
+    watcher.observe()
+    try:
+        copy = cloudpickle.loads(cloudpickle.dumps(watcher))
+    finally:
+        watcher.stop()
+    copy.stop()  # never observed there: stopping is a no-op, not an error
+    assert copy.dir_path == str(tmp_path.resolve())
+
+
+def test_a_lattice_takes_one_trigger_or_a_list_and_pickles_without_them() -> None:
+    import cloudpickle
+
+    one = ct.triggers.TimeTrigger(time_gap=1)
+
+    @ct.lattice(triggers=one)
+    def workflow() -> int:
+        return 1
+
+    assert workflow.triggers == [one]
+    assert cloudpickle.loads(cloudpickle.dumps(workflow)).triggers is None
+    with pytest.raises(TypeError, match="BaseTrigger"):
+        from covalent_ray.sdk.triggers import trigger_spec
+
+        trigger_spec("every minute", "d4")  # type: ignore[arg-type]

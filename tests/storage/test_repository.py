@@ -223,3 +223,43 @@ class _Tracing:
 
     def __getattr__(self, name):
         return getattr(self._con, name)
+
+
+def test_a_v4_database_gains_the_triggers_table_and_lineage_columns(tmp_path: Path) -> None:
+    import duckdb
+
+    from covalent_ray.storage.schema import MIGRATIONS
+
+    c = duckdb.connect(str(tmp_path / "old.duckdb"))
+    for statements in MIGRATIONS[:4]:
+        for statement in statements:
+            c.execute(statement)
+    c.execute("INSERT INTO meta VALUES ('schema_version', '4')")
+    repo.insert_dispatch(c, _dispatch("old"), [], [])
+    assert migrate(c) == 4 and current_version(c) == SCHEMA_VERSION
+    assert repo.get_dispatch(c, "old")["triggered_by"] is None
+    assert repo.list_triggers(c) == []
+    c.close()
+
+
+def test_triggers_are_stored_stopped_counted_and_deleted_with_their_dispatch(con) -> None:
+    from covalent_ray.core.triggers import TriggerSpec, trigger_row
+
+    repo.insert_dispatch(con, _dispatch("d1", status="COMPLETED"), [], [])
+    spec = TriggerSpec("t1", "d1", "TimeTrigger", {"time_gap": 2}, b"pickled")
+    assert repo.insert_trigger(con, trigger_row(spec, repo.now()))
+    assert not repo.insert_trigger(con, trigger_row(spec, repo.now()))  # sent again: once
+    repo.trigger_fired(con, "t1", repo.now(), None)
+    repo.trigger_fired(con, "t1", repo.now(), "firing failed: boom")
+    [row] = repo.list_triggers(con, state="active", data=True)
+    assert (row["firings"], row["error"], row["trigger_data"]) == (
+        2,
+        "firing failed: boom",
+        b"pickled",
+    )
+    assert repo.stop_triggers(con, ["d1", "unknown"], repo.now()) == ["t1"]
+    assert repo.stop_triggers(con, ["d1"], repo.now()) == []  # already stopped
+    assert repo.list_triggers(con, state="active") == []
+    assert [t["state"] for t in repo.list_triggers(con, dispatch_id="d1")] == ["stopped"]
+    repo.delete_dispatches(con, ["d1"])
+    assert repo.list_triggers(con) == []

@@ -105,6 +105,12 @@ class ServiceBackend:
         """Dispatches by status."""
         return dict(await self._call("counts"))
 
+    async def triggers(
+        self, state: str | None = None, dispatch_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Registered triggers, oldest first (result manager ``triggers``)."""
+        return list(await self._call("triggers", state=state, dispatch_id=dispatch_id))
+
     async def metrics(self) -> bytes:
         """The result manager's metrics in Prometheus' text format."""
         return bytes(await self._call("metrics", timeout=10.0))

@@ -474,6 +474,27 @@ class Stats(_Model):
     dispatches_by_status: dict[str, int]
 
 
+class TriggerSummary(_Model):
+    """One trigger registered with the service."""
+
+    trigger_id: str
+    dispatch_id: str = Field(description="The dispatch its firings start or run again.")
+    kind: str = Field(description="Its class: DirTrigger, TimeTrigger or a custom one.")
+    settings: dict[str, Any] = Field(description="Its settings (dir_path, time_gap, ...).")
+    state: Literal["active", "stopped"]
+    created_at: str
+    stopped_at: str | None
+    firings: int = Field(description="How many times it has fired.")
+    last_fired_at: str | None
+    error: str | None = Field(description="What its last firing met, if it failed.")
+
+
+class TriggerList(_Model):
+    """Registered triggers, oldest first."""
+
+    items: list[TriggerSummary]
+
+
 class CancelRequest(_Model):
     """Which electrons to cancel (all of the dispatch when omitted)."""
 

@@ -203,6 +203,10 @@ def status(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     typer.echo("Dispatches: " + (", ".join(f"{s} {n}" for s, n in counts.items()) or "none"))
     for a in data.get("adaptors") or []:
         typer.echo(f"Executor:  {adaptor_line(a)}")
+    from ..core.triggers import trigger_line
+
+    for t in data.get("triggers") or []:
+        typer.echo(f"Trigger:   {trigger_line(t)}")
 
 
 def logs(

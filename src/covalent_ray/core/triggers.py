@@ -15,6 +15,9 @@
   cloudpickled trigger); :func:`trigger_row` is its row in the ``triggers`` table, whose
   :class:`TriggerState` moves ``active`` -> ``stopped`` only. :func:`lineage` is what a
   new dispatch started by a firing records about where it came from.
+- **Listing.** :func:`public_row` is a stored trigger as ``status``, the REST API and the
+  dashboard show it (JSON values, without the pickled trigger); :func:`trigger_line` is
+  its line in ``covalent-ray status``.
 """
 
 from __future__ import annotations
@@ -136,3 +139,42 @@ def lineage(dispatch_id: str | None, trigger_id: str | None) -> dict[str, str | 
     ``dispatch_id``) records: SQL finds every firing's dispatch by ``triggered_by``
     (both None for a dispatch no trigger started)."""
     return {"triggered_by": dispatch_id, "trigger_id": trigger_id}
+
+
+def public_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A ``triggers`` row as JSON values: times in ISO 8601 (UTC), settings as a dict,
+    the pickled trigger left out."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if key == "trigger_data":
+            continue
+        if isinstance(value, datetime):
+            value = value.isoformat()
+        elif key == "settings" and isinstance(value, str):
+            value = json.loads(value)
+        out[key] = value
+    return out
+
+
+#: the settings shown in a trigger's status line, by kind (others: all of them)
+_SHOWN = {
+    "DirTrigger": ("dir_path", "event_names", "batch_size"),
+    "TimeTrigger": ("time_gap",),
+}
+
+
+def trigger_line(row: Mapping[str, Any]) -> str:
+    """``TimeTrigger of <dispatch> (time_gap=2): fired 4 times`` for ``status``."""
+    settings = row.get("settings") or {}
+    if isinstance(settings, str):
+        settings = json.loads(settings)
+    shown = _SHOWN.get(str(row.get("kind")))
+    if shown is None:
+        shown = tuple(k for k in settings if k not in ("lattice_dispatch_id", "observe_blocks"))
+    words = ", ".join(f"{k}={settings[k]!r}" for k in shown if k in settings)
+    n = int(row.get("firings") or 0)
+    line = f"{row.get('kind')} of {row.get('dispatch_id')} ({words}): fired {n} time"
+    line += "" if n == 1 else "s"
+    if row.get("error"):
+        line += f"; last error: {row['error']}"
+    return line

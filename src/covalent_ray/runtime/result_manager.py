@@ -68,6 +68,7 @@ from ..core.messages import (
     ResultRecord,
     TimelineView,
 )
+from ..core.triggers import public_row
 from ..storage import reads
 from ..storage import repository as repo
 from ..storage.batch import WriteBatch, write_batch
@@ -283,11 +284,10 @@ class ResultManager:
     async def triggers(
         self, state: str | None = None, dispatch_id: str | None = None, data: bool = False
     ) -> list[dict[str, Any]]:
-        """Registered triggers, oldest first (``repository.list_triggers``)."""
-        return cast(
-            list[dict[str, Any]],
-            await self._read(repo.list_triggers, state=state, dispatch_id=dispatch_id, data=data),
-        )
+        """Registered triggers, oldest first (``repository.list_triggers``); as JSON values
+        (``core.triggers.public_row``) unless ``data`` asks for the pickled triggers."""
+        rows = await self._read(repo.list_triggers, state=state, dispatch_id=dispatch_id, data=data)
+        return list(rows) if data else [public_row(r) for r in rows]
 
     async def _await_registered(self, dispatch_id: str, timeout: float = 60.0) -> Active | None:
         """The active view of a dispatch, waiting for a registration still in flight."""

@@ -437,5 +437,6 @@ def status(home: Path) -> dict[str, Any]:
         out["adaptors"] = ray.get(dispatcher.adaptors.remote(), timeout=30)
     except Exception:  # an older or restarting dispatcher: no adaptor list
         out["adaptors"] = []
+    out["triggers"] = ray.get(manager.triggers.remote(state="active"), timeout=30)
     out["nodes"] = len([n for n in ray.nodes() if n.get("Alive")])
     return out

@@ -1,0 +1,45 @@
+"""Listing the service's triggers through the REST API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+import covalent_ray as ct
+
+from . import workflows as wf
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def registered(service: object) -> Iterator[str]:
+    """A dispatch registered without running, with a trigger that will not fire soon."""
+    dispatch_id = ct.dispatch(wf.api_hello, disable_run=True)("Hello", "World")
+    ct.triggers.TimeTrigger(time_gap=3600, lattice_dispatch_id=dispatch_id).register()
+    yield dispatch_id
+    ct.stop_triggers(dispatch_id)
+
+
+async def test_lists_a_registered_trigger_and_its_state(
+    client: httpx.AsyncClient, registered: str
+) -> None:
+    r = await client.get("/api/v1/triggers", params={"dispatch_id": registered})
+    assert r.status_code == 200
+    [item] = r.json()["items"]
+    assert item["kind"] == "TimeTrigger" and item["state"] == "active"
+    assert item["settings"]["time_gap"] == 3600 and item["firings"] == 0
+    active = await client.get("/api/v1/triggers", params={"state": "active"})
+    assert item["trigger_id"] in {t["trigger_id"] for t in active.json()["items"]}
+
+    assert ct.stop_triggers(registered) == [item["trigger_id"]]
+    r = await client.get("/api/v1/triggers", params={"dispatch_id": registered})
+    [item] = r.json()["items"]
+    assert item["state"] == "stopped" and item["stopped_at"] is not None
+
+
+async def test_refuses_an_unknown_state(client: httpx.AsyncClient, service: object) -> None:
+    r = await client.get("/api/v1/triggers", params={"state": "paused"})
+    assert r.status_code == 422
