@@ -222,8 +222,9 @@ def _locked(file: Path) -> Iterator[None]:
     """Serialize writers (two processes setting keys at once must not lose either)."""
     import fcntl
 
-    file.parent.mkdir(parents=True, exist_ok=True)
-    with open(file.with_name(file.name + ".lock"), "a") as lock:
+    file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # the home is private
+    lock_path = file.with_name(file.name + ".lock")
+    with os.fdopen(os.open(lock_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield
@@ -264,7 +265,7 @@ def set_config(new_config: Mapping[str, Any] | str, new_value: Any = None) -> No
             text = tomli_w.dumps(data)
         except TypeError as exc:
             raise ValueError(f"cannot store {updates!r} in the TOML config file: {exc}") from exc
-        atomic_write(file, text)
+        atomic_write(file, text, mode=0o600)
 
 
 def reload_config() -> None:

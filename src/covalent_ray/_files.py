@@ -15,11 +15,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 
-def atomic_write(path: Path, data: bytes | str) -> None:
-    """Replace ``path`` with ``data`` (text is written as UTF-8) in one rename."""
+def atomic_write(path: Path, data: bytes | str, mode: int | None = None) -> None:
+    """Replace ``path`` with ``data`` (text is written as UTF-8) in one rename; ``mode``
+    sets the file's permissions whatever the umask (from its creation on)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
-        tmp.write_bytes(data.encode() if isinstance(data, str) else data)
+        if mode is None:
+            tmp.write_bytes(data.encode() if isinstance(data, str) else data)
+        else:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+            with os.fdopen(fd, "wb") as f:
+                os.fchmod(f.fileno(), mode)
+                f.write(data.encode() if isinstance(data, str) else data)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

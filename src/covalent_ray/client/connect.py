@@ -54,7 +54,7 @@ class ServiceInfo:
         """Write ``service.json`` atomically."""
         path = service_file(self.home)
         data = {k: v for k, v in self.__dict__.items() if k != "home"}
-        atomic_write(path, json.dumps(data, indent=2))
+        atomic_write(path, json.dumps(data, indent=2), mode=0o600)
 
 
 def apply_cluster_env(info: ServiceInfo) -> None:

@@ -57,7 +57,7 @@ import ray
 
 from .. import _serialize
 from .._exceptions import CancelError, MissingDispatchError
-from .._home import NAMESPACE, RESULT_MANAGER_NAME
+from .._home import NAMESPACE, RESULT_MANAGER_NAME, private_umask
 from .._status import Status
 from ..core.compile import Plan, compile_plan
 from ..core.graph import Node, NodeKind, TransportGraph, descendants
@@ -96,6 +96,7 @@ class Dispatcher:
     """Run as a detached, restartable Ray actor."""
 
     def __init__(self, home: str) -> None:
+        private_umask()  # what this actor writes in the home (logs, objects) stays private
         self.home = home
         self._rm = ray.get_actor(RESULT_MANAGER_NAME, namespace=NAMESPACE)
         self._pool = ThreadPoolExecutor(2, thread_name_prefix="covalent-ray-launch")

@@ -52,7 +52,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, cast
 
-from .._home import db_path, objects_dir
+from .._home import db_path, objects_dir, private_umask
 from .._status import Status
 from ..core.graph import descendants
 from ..core.manifest import DispatchManifest
@@ -105,6 +105,7 @@ class ResultManager:
     """Owner of the results database (run as a detached, restartable Ray actor)."""
 
     def __init__(self, home: str) -> None:
+        private_umask()  # the database, its WAL and stored objects: 0600
         self.home = Path(home)
         self._con = repo.connect(db_path(self.home))
         self._blobs = BlobStore(objects_dir(self.home))

@@ -7,6 +7,12 @@ result manager as detached named actors and waits until they answer.
 
 ``stop`` removes exactly what ``start`` created: the two actors, and the Ray head only if
 ``start`` started it (by signalling that head's own process, never with ``ray stop``).
+
+Privacy: the home is made private first (``_home.make_private``: 0700, files 0600). A head
+we start keeps its temporary directory (session logs, sockets, spilled objects) in
+``<tmp>/covalent-ray-XXXXXXXX/ray``: Ray makes that ``ray`` directory world-writable, but
+its parent is ours, created 0700, so no other user can reach anything below it. The
+parent is recorded in ``service.json`` (``temp_dir``) and removed on ``stop``.
 """
 
 from __future__ import annotations
@@ -26,7 +32,15 @@ from pathlib import Path
 from typing import Any
 
 from .._exceptions import ServiceError
-from .._home import DISPATCHER_NAME, RESULT_MANAGER_NAME, db_path, logs_dir, service_file
+from .._home import (
+    DISPATCHER_NAME,
+    PRIVATE_UMASK,
+    RESULT_MANAGER_NAME,
+    db_path,
+    logs_dir,
+    make_private,
+    service_file,
+)
 from ..client.connect import ServiceInfo, apply_cluster_env, disconnect, use_loopback
 from .options import ENV_TOKEN, ApiOptions, bind
 
@@ -57,6 +71,12 @@ def pid_alive(pid: int | None) -> bool:
             return f.read().split(")")[-1].split()[0] != "Z"
     except OSError:
         return True
+
+
+def _private_log(path: Path) -> int:
+    """A log file of the home opened for appending, 0600 whatever the umask."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
 
 
 def _cmdline(pid: int) -> str:
@@ -123,7 +143,9 @@ class _HeadExited(Exception):
 
 def _start_head_once(home: Path, options: HeadOptions) -> ServiceInfo:
     mode, token_path, auth_env = _auth_for_new_head(home)
-    temp_dir = tempfile.mkdtemp(prefix="covalent-ray-")  # short: Ray's socket paths are long
+    # 0700 (mkdtemp's mode), and short: Ray's socket paths must fit in 107 characters
+    temp_dir = tempfile.mkdtemp(prefix="covalent-ray-")
+    ray_temp = os.path.join(temp_dir, "ray")  # Ray makes this one 0777: its parent guards it
     port = options.port or free_port()
     cmd = [
         sys.executable,
@@ -134,7 +156,7 @@ def _start_head_once(home: Path, options: HeadOptions) -> ServiceInfo:
         "--block",
         "--node-ip-address=127.0.0.1",
         f"--port={port}",
-        f"--temp-dir={temp_dir}",
+        f"--temp-dir={ray_temp}",
         "--include-dashboard=false",
         "--disable-usage-stats",
         f"--ray-client-server-port={free_port()}",
@@ -155,9 +177,8 @@ def _start_head_once(home: Path, options: HeadOptions) -> ServiceInfo:
         RAY_USAGE_STATS_ENABLED="0",
         RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S="0",
     )
-    logs_dir(home).mkdir(parents=True, exist_ok=True)
     log_path = logs_dir(home) / "ray-head.log"
-    with open(log_path, "ab") as log:
+    with os.fdopen(_private_log(log_path), "ab") as log:
         proc = subprocess.Popen(
             cmd,
             env=env,
@@ -166,7 +187,7 @@ def _start_head_once(home: Path, options: HeadOptions) -> ServiceInfo:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-    marker = Path(temp_dir) / "ray_current_cluster"  # written once the head is up
+    marker = Path(ray_temp) / "ray_current_cluster"  # written once the head is up
     deadline = time.monotonic() + HEAD_START_TIMEOUT_S
     while not marker.exists():
         if proc.poll() is not None:
@@ -236,13 +257,12 @@ def _start_service_process(info: ServiceInfo, api: ApiOptions) -> None:
     """Start the long-lived service process (actors and HTTP server) and wait until its
     actors answer and its server listens."""
     home = info.home
-    logs_dir(home).mkdir(parents=True, exist_ok=True)
     log_path = logs_dir(home) / "service.log"
     env = dict(os.environ)
     env.pop(ENV_TOKEN, None)
     if api.token:  # by environment: a command line is visible to every local user
         env[ENV_TOKEN] = api.token
-    with open(log_path, "ab") as log:
+    with os.fdopen(_private_log(log_path), "ab") as log:
         proc = subprocess.Popen(
             [
                 sys.executable,
@@ -265,6 +285,7 @@ def _start_service_process(info: ServiceInfo, api: ApiOptions) -> None:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            umask=PRIVATE_UMASK,  # the database, its WAL, stored objects: 0600
         )
     deadline = time.monotonic() + HEAD_START_TIMEOUT_S
     while True:
@@ -327,7 +348,7 @@ def start(
         use_loopback()
     import ray
 
-    home.mkdir(parents=True, exist_ok=True)
+    make_private(home)  # before anything is written there
     if service_file(home).exists():
         info = ServiceInfo.read(home)
         if _answers(info):

@@ -25,6 +25,7 @@ import sys
 from pathlib import Path
 
 from .._exceptions import ServiceError
+from .._home import private_umask
 from ..client.connect import ServiceInfo, apply_cluster_env
 from .options import DEFAULT_PORT, ENV_TOKEN, ApiOptions, bind, url_for
 
@@ -126,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    private_umask()  # everything this process writes in the home stays the user's
     home = Path(args.home)
     api, sock = None, None
     if args.api_host is not None:
