@@ -102,12 +102,17 @@ def private_service(shared_dir: Path) -> Iterator[tuple[Path, dict[str, object]]
             def secret(x):
                 return "the secret of " + x
 
+            @ct.electron
+            def big():
+                return "x" * 1_000_000  # above the inline limit: the worker writes its file
+
             @ct.lattice
             def wf(x):
-                return secret(x)
+                return secret(x), big()
 
             result = ct.get_result(ct.dispatch(wf)("lattice"), wait=True)
-            assert result.result == "the secret of lattice", result
+            assert result.result[0] == "the secret of lattice", result
+            assert len(result.result[1]) == 1_000_000
             """
         )
         ran = _run([sys.executable, "-c", code], home)
@@ -199,6 +204,8 @@ def test_home_files_and_ray_temp_dir_are_private(
         "ray_auth_token",
     ):
         assert modes.get(name) == 0o600, (name, oct(modes.get(name, 0)))
+    blobs = [p for p in modes if p.startswith("objects/") and not (home / p).is_dir()]
+    assert len(blobs) >= 2, blobs  # the legacy one and the large output's file
     loose = {p: oct(m) for p, m in modes.items() if m & 0o077}
     assert not loose, f"readable by others in the home: {loose}"
     dirs = [p for p in modes if (home / p).is_dir()]

@@ -53,8 +53,9 @@ def write_blob_file(root: Path, key: str, data: bytes) -> str:
     the result manager, which then only records the file (``put_many``'s ``files``)."""
     target = blob_file(root, key)
     if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(target, data)
+        # private whatever the worker's umask (electrons keep the user's): the home is 0700
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        atomic_write(target, data, mode=0o600)
     return str(target)
 
 
