@@ -28,6 +28,7 @@ LAYERS: dict[str, int] = {
     "_config": 0,
     "_version": 0,
     "_files": 0,
+    "_logfile": 0,
     "core": 0,
     "storage": 1,
     "executors": 1,

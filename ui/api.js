@@ -151,3 +151,94 @@ export function subscribe(params, onEvent) {
     setLive(false);
   };
 }
+
+/**
+ * Follow a server-sent event stream other than /events (the service's log):
+ * `onEvent(name, data)` for each event; after a dropped connection it resumes from the
+ * last event id seen. Returns a function that stops it.
+ */
+export function followStream(path, params, onEvent) {
+  let stopped = false;
+  let lastId = null;
+  let controller = null;
+
+  function dispatchBlock(block) {
+    let event = "message";
+    const data = [];
+    for (const line of block.split("\n")) {
+      if (!line || line.startsWith(":")) continue;
+      const colon = line.indexOf(":");
+      const field = colon < 0 ? line : line.slice(0, colon);
+      const value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+      if (field === "event") event = value;
+      else if (field === "data") data.push(value);
+      else if (field === "id") lastId = value;
+    }
+    if (!data.length) return;
+    try {
+      onEvent(event, JSON.parse(data.join("\n")));
+    } catch (err) {
+      console.error("stream event handler failed", err);
+    }
+  }
+
+  (async () => {
+    while (!stopped) {
+      controller = new AbortController();
+      try {
+        const headers = { Accept: "text/event-stream", ...authHeaders() };
+        if (lastId !== null) headers["Last-Event-ID"] = lastId;
+        const res = await fetch(url(path, params), { headers, signal: controller.signal, cache: "no-store" });
+        if (res.status === 401) {
+          await askToken();
+          continue;
+        }
+        if (!res.ok) throw new ApiError(res.status, res.statusText);
+        const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+        let buffer = "";
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buffer += value.replace(/\r\n?/g, "\n");
+          let end;
+          while ((end = buffer.indexOf("\n\n")) >= 0) {
+            dispatchBlock(buffer.slice(0, end));
+            buffer = buffer.slice(end + 2);
+          }
+        }
+      } catch (err) {
+        if (stopped) return;
+      }
+      onEvent("disconnected", {});
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+  })();
+  return () => {
+    stopped = true;
+    if (controller) controller.abort();
+  };
+}
+
+/** A file from the API saved by the browser (the token travels as a header, not in the URL). */
+export async function apiDownload(path, filename) {
+  for (let tries = 0; ; tries++) {
+    const res = await fetch(url(path), { headers: authHeaders(), cache: "no-store" });
+    if (res.status === 401 && tries < 3) {
+      await askToken();
+      continue;
+    }
+    if (!res.ok) {
+      const data = await res.json().catch(() => ({}));
+      throw new ApiError(res.status, typeof data.detail === "string" ? data.detail : res.statusText);
+    }
+    const blob = await res.blob();
+    const link = document.createElement("a");
+    link.href = URL.createObjectURL(blob);
+    link.download = filename;
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+    return;
+  }
+}

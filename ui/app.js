@@ -1,12 +1,15 @@
 // The dashboard's entry point: a hash router over its views, the dispatch list (#/),
-// one dispatch (#/dispatches/<id>), two side by side (#/compare/<a>/<b>) and the SQL
-// console (#/sql). Each view returns a function that releases what it
-// holds (its live stream, timers, the graph) when the user navigates away.
+// one dispatch (#/dispatches/<id>), two side by side (#/compare/<a>/<b>), the SQL
+// console (#/sql), the settings (#/settings) and the service's log (#/logs). Each view
+// returns a function that releases what it holds (its live stream, timers, the graph)
+// when the user navigates away.
 
 import { listView } from "./list.js";
 import { dispatchView } from "./dispatch.js";
 import { sqlView } from "./sql.js";
 import { compareView } from "./compare.js";
+import { settingsView } from "./settings.js";
+import { logsView } from "./logs.js";
 
 const view = document.getElementById("view");
 let dispose = null;
@@ -27,6 +30,12 @@ function route() {
   } else if (path === "/sql") {
     document.title = "covalent-ray · SQL";
     dispose = sqlView(view, new URLSearchParams(query || ""));
+  } else if (path === "/settings") {
+    document.title = "covalent-ray · settings";
+    dispose = settingsView(view);
+  } else if (path === "/logs") {
+    document.title = "covalent-ray · log";
+    dispose = logsView(view, new URLSearchParams(query || ""));
   } else {
     document.title = "covalent-ray · dispatches";
     dispose = listView(view, new URLSearchParams(query || ""));

@@ -143,12 +143,14 @@ def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _effective(
-    extra: Mapping[str, Any] | None = None, over: Mapping[str, Any] | None = None
+    extra: Mapping[str, Any] | None = None,
+    over: Mapping[str, Any] | None = None,
+    home: Path | None = None,
 ) -> dict[str, Any]:
-    data = defaults()
+    data = defaults(home)
     if extra:
         _merge(data, extra)
-    _merge(data, _read_file(path()))
+    _merge(data, _read_file(config_file(home) if home else path()))
     return _merge(data, over) if over else data
 
 
@@ -188,16 +190,18 @@ def get_config(
     *,
     extra: Mapping[str, Any] | None = None,
     over: Mapping[str, Any] | None = None,
+    home: Path | None = None,
 ) -> Any:
     """Read settings: everything (no key), one value (a dotted key), or several.
 
     A list of one key returns that value and a longer list a ``{key: value}`` dict, as in
     Covalent. A key that is neither set nor defaulted raises ``KeyError``. ``extra`` is a
     layer merged between the defaults and the file, ``over`` one merged over the file
-    (facts rather than settings, such as the running service's address).
+    (facts rather than settings, such as the running service's address). ``home``: that
+    home's defaults and file rather than the home in effect's.
     """
     keys = requested_keys(key)
-    data = _effective(extra, over)
+    data = _effective(extra, over, home)
     if keys is None:
         return data
     if len(keys) == 1:

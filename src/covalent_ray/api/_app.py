@@ -17,7 +17,18 @@ from ._backend import ServiceBackend
 from ._bodies import DEFAULT_MAX_BODY_BYTES, BodyGuard
 from ._errors import UnknownPathError
 from ._security import same_origin_writes, token_guard
-from .routes import dispatches, electrons, events, metrics, previews, sql, system, triggers
+from .routes import (
+    dispatches,
+    electrons,
+    events,
+    logs,
+    metrics,
+    previews,
+    settings,
+    sql,
+    system,
+    triggers,
+)
 
 API_PREFIX = "/api/v1"
 #: The dashboard's files, shipped inside the package (no build step, no Node.js)
@@ -70,7 +81,7 @@ def create_app(
         dependencies.append(Depends(token_guard(token)))
 
     app.include_router(system.public_router, prefix=API_PREFIX)
-    for module in (system, dispatches, electrons, events, sql, previews, triggers):
+    for module in (system, dispatches, electrons, events, sql, previews, triggers, settings, logs):
         app.include_router(module.router, prefix=API_PREFIX, dependencies=dependencies)
 
     # where Prometheus scrapes by default; with a token, scrapers send it as a bearer token

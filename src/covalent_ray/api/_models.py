@@ -668,3 +668,21 @@ class Comparison(_Model):
             ],
             truncated=len(pairs) > limit,
         )
+
+
+class EffectiveConfig(_Model):
+    """The settings in effect (defaults, plugins' defaults, the config file, the running
+    service's address), with secrets' values hidden."""
+
+    config: dict[str, Any]
+    file: str = Field(description="The home's config file (it may not exist yet).")
+    redacted: list[str] = Field(description="Dotted keys whose values are hidden.")
+
+
+class LogTail(_Model):
+    """The end of the service's log, and where to follow it from."""
+
+    path: str
+    text: str
+    offset: int = Field(description="Byte offset after `text`: follow from here.")
+    exists: bool

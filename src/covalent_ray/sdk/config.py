@@ -13,6 +13,7 @@ The file and built-in defaults are :mod:`covalent_ray._config`'s; this adds
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,13 +32,14 @@ def _wants_service(keys: list[str] | None) -> bool:
     return keys is None or any(k.split(".", 1)[0] in sections for k in keys)
 
 
-def running_service_address() -> tuple[str, int] | None:
-    """Host and port of the running service's REST API for the home in effect, if any."""
+def running_service_address(home: Path | None = None) -> tuple[str, int] | None:
+    """Host and port of the running service's REST API for the home in effect (or
+    ``home``), if any."""
     from .._home import home_dir
     from ..client.connect import ServiceInfo
 
     try:
-        info = ServiceInfo.read(home_dir())
+        info = ServiceInfo.read(home or home_dir())
     except Exception:  # not running (or an unreadable record): nothing to report
         return None
     if not info.api_url:
@@ -48,11 +50,12 @@ def running_service_address() -> tuple[str, int] | None:
     return url.hostname, url.port
 
 
-def get_config(key: str | list[str] | None = None) -> Any:
+def get_config(key: str | list[str] | None = None, *, home: Path | None = None) -> Any:
     """Read settings: everything (no key), one value (a dotted key), or several.
 
     A list of one key returns that value and a longer list a ``{key: value}`` dict, as in
-    Covalent. A key that is neither set nor defaulted raises ``KeyError``.
+    Covalent. A key that is neither set nor defaulted raises ``KeyError``. ``home``: the
+    settings of that home (the service reads its own) rather than the home in effect's.
     """
     keys = _config.requested_keys(key)
     extra = over = None
@@ -61,11 +64,11 @@ def get_config(key: str | list[str] | None = None) -> Any:
 
         extra = {"executors": plugin_defaults()}
     if _wants_service(keys):
-        address = running_service_address()
+        address = running_service_address(home)
         if address is not None:
             host, port = address
             over = {
                 "dispatcher": {"address": host, "port": port},
                 "user_interface": {"address": host, "port": port},
             }
-    return _config.get_config(key, extra=extra, over=over)
+    return _config.get_config(key, extra=extra, over=over, home=home)
