@@ -4,11 +4,28 @@
 // changed, and the page re-reads its own page (at most once a second), so a thousand
 // electrons finishing cost a handful of small requests, not one per electron.
 
-import { apiDelete, apiGet, subscribe } from "./api.js";
+import { apiDelete, apiGet, apiPost, subscribe } from "./api.js";
 import { badge, clear, elapsed, fill, formatDuration, formatTime, h, throttle, toast } from "./dom.js";
 import { STATUS_COLORS, STATUSES, TERMINAL } from "./status.js";
 
 const PAGE = 50;
+/** The time-range choices: how far back from now, in hours ("custom": two dates). */
+const RANGES = [["", "any time"], ["1h", "last hour"], ["24h", "last 24 hours"], ["7d", "last 7 days"], ["30d", "last 30 days"], ["custom", "between…"]];
+const HOURS = { "1h": 1, "24h": 24, "7d": 24 * 7, "30d": 24 * 30 };
+
+/** A datetime-local input's value (local time) as an ISO instant, or "". */
+function instant(local) {
+  if (!local) return "";
+  const d = new Date(local);
+  return Number.isNaN(d.getTime()) ? "" : d.toISOString();
+}
+
+/** The API's since/until for a range choice (`now` in ms). */
+export function rangeParams(range, from, to, now = Date.now()) {
+  if (HOURS[range]) return { since: new Date(now - HOURS[range] * 3600e3).toISOString() };
+  if (range === "custom") return { since: instant(from) || undefined, until: instant(to) || undefined };
+  return {};
+}
 
 function countsCell(counts) {
   const total = Object.values(counts).reduce((a, b) => a + b, 0);
@@ -29,6 +46,10 @@ export function listView(root, query) {
     name: query.get("name") || "",
     status: query.get("status") || "",
     includeChildren: query.get("children") === "1",
+    executor: query.get("executor") || "",
+    range: RANGES.some(([k]) => k === query.get("range")) ? query.get("range") : "",
+    from: query.get("from") || "",
+    to: query.get("to") || "",
     offset: Number(query.get("offset") || 0),
   };
   let rows = [];
@@ -41,6 +62,13 @@ export function listView(root, query) {
     h("option", { value: "" }, "All statuses"),
     STATUSES.map((s) => h("option", { value: s, selected: s === state.status }, s)));
   const children = h("input", { type: "checkbox", checked: state.includeChildren });
+  const executorList = h("datalist", { id: "executor-names" });
+  const executorBox = h("input", { type: "search", id: "filter-executor", list: "executor-names", placeholder: "Executor", value: state.executor, "aria-label": "Filter by executor", size: 10 });
+  const rangeSelect = h("select", { id: "filter-range", "aria-label": "Created" },
+    RANGES.map(([k, t]) => h("option", { value: k, selected: k === state.range }, t)));
+  const fromBox = h("input", { type: "datetime-local", id: "filter-from", value: state.from, "aria-label": "Created from" });
+  const toBox = h("input", { type: "datetime-local", id: "filter-to", value: state.to, "aria-label": "Created before" });
+  const between = h("span", { class: "between", hidden: state.range !== "custom" }, fromBox, " – ", toBox);
   const summary = h("span", { class: "muted" });
   const body = h("tbody");
   const prev = h("button", { onclick: () => { state.offset = Math.max(0, state.offset - PAGE); reload(); } }, "← Newer");
@@ -56,7 +84,7 @@ export function listView(root, query) {
   const clearBtn = h("button", { class: "link", onclick: () => { picked.clear(); syncPicks(); } }, "clear");
 
   fill(root, h("div", { class: "page" },
-    h("div", { class: "toolbar" }, search, statusSelect,
+    h("div", { class: "toolbar" }, search, statusSelect, executorBox, executorList, rangeSelect, between,
       h("label", {}, children, " include sublattice dispatches"), h("span", { class: "spacer" }),
       h("span", { class: "selection" }, pickedInfo, clearBtn, compareBtn, deleteBtn), summary),
     table,
@@ -131,6 +159,10 @@ export function listView(root, query) {
     if (state.name) q.set("name", state.name);
     if (state.status) q.set("status", state.status);
     if (state.includeChildren) q.set("children", "1");
+    if (state.executor) q.set("executor", state.executor);
+    if (state.range) q.set("range", state.range);
+    if (state.range === "custom" && state.from) q.set("from", state.from);
+    if (state.range === "custom" && state.to) q.set("to", state.to);
     if (state.offset) q.set("offset", String(state.offset));
     const target = `#/${q.toString() ? `?${q}` : ""}`;
     if (location.hash !== target) history.replaceState(null, "", target);
@@ -141,7 +173,7 @@ export function listView(root, query) {
     clear(body);
     if (!rows.length) {
       body.append(h("tr", {}, h("td", { colspan: 8, class: "empty-state" },
-        state.name || state.status ? "No dispatch matches." : "No dispatches yet: run ct.dispatch(lattice)(...) and it appears here.")));
+        state.name || state.status || state.executor || state.range ? "No dispatch matches." : "No dispatches yet: run ct.dispatch(lattice)(...) and it appears here.")));
     }
     for (const d of rows) {
       const duration = h("td", { class: "duration" }, formatDuration(d.duration_s ?? elapsed(d.start_time, d.end_time)));
@@ -179,6 +211,7 @@ export function listView(root, query) {
       const page = await apiGet("/dispatches", {
         name: state.name, status: state.status || undefined,
         root_only: state.includeChildren ? undefined : "true", limit: PAGE, offset: state.offset,
+        executor: state.executor, ...rangeParams(state.range, state.from, state.to),
       });
       if (mine === generation) render(page); // an older answer must not overwrite a newer one
     } catch (err) {
@@ -190,6 +223,20 @@ export function listView(root, query) {
   search.addEventListener("input", throttle(() => { state.name = search.value.trim(); state.offset = 0; reload(); }, 300));
   statusSelect.addEventListener("change", () => { state.status = statusSelect.value; state.offset = 0; reload(); });
   children.addEventListener("change", () => { state.includeChildren = children.checked; state.offset = 0; reload(); });
+  executorBox.addEventListener("input", throttle(() => { state.executor = executorBox.value.trim(); state.offset = 0; reload(); }, 300));
+  rangeSelect.addEventListener("change", () => {
+    state.range = rangeSelect.value;
+    between.hidden = state.range !== "custom";
+    state.offset = 0;
+    reload();
+  });
+  for (const box of [fromBox, toBox]) {
+    box.addEventListener("change", () => { state.from = fromBox.value; state.to = toBox.value; state.offset = 0; reload(); });
+  }
+  // the executors in use, offered as the filter's suggestions (best effort: SQL may be off)
+  apiPost("/sql", { query: "SELECT DISTINCT executor FROM electrons WHERE executor IS NOT NULL ORDER BY 1", max_rows: 100 })
+    .then((answer) => fill(executorList, answer.rows.map((r) => h("option", { value: String(r[0]) }))))
+    .catch(() => {});
 
   syncPicks();
   reload();

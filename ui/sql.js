@@ -6,6 +6,7 @@
 // is kept in the URL (#/sql?q=...) so a console state can be shared or bookmarked.
 
 import { apiGet, apiPost } from "./api.js";
+import { CHART_KINDS, drawChart } from "./chart.js";
 import { clear, fill, h } from "./dom.js";
 
 const EXAMPLES = [
@@ -38,6 +39,17 @@ export function sqlView(root, query) {
   const status = h("span", { class: "muted sql-status", role: "status" });
   const error = h("pre", { class: "error sql-error", hidden: true });
   const results = h("div", { class: "sql-results" });
+  // the chart of two columns (kept in the URL with the query: #/sql?q=...&chart=line&x=..&y=..)
+  const chartKind = h("select", { id: "chart-kind", "aria-label": "Show as" },
+    h("option", { value: "" }, "table"), CHART_KINDS.map((k) => h("option", { value: k, selected: k === query.get("chart") }, `${k} chart`)));
+  const chartX = h("select", { id: "chart-x", "aria-label": "x column" });
+  const chartY = h("select", { id: "chart-y", "aria-label": "y column" });
+  const chartAxes = h("span", { class: "chart-axes", hidden: true }, " x ", chartX, " y ", chartY);
+  const chartInfo = h("span", { class: "muted", id: "chart-info" });
+  const chartBar = h("div", { class: "toolbar chart-bar-tools", hidden: true }, h("label", { class: "muted" }, "show as ", chartKind), chartAxes, chartInfo);
+  const chartBox = h("div", { class: "chart-box", id: "chart", hidden: true });
+  let lastAnswer = null;
+  let wanted = { x: query.get("x") || "", y: query.get("y") || "" };
   const schemaPanel = h("div", { class: "sql-schema" }, h("p", { class: "muted" }, "Loading views…"));
 
   fill(root, h("div", { class: "sql-page" },
@@ -47,6 +59,7 @@ export function sqlView(root, query) {
         h("label", { class: "muted" }, "max rows ", maxRows),
         h("span", { class: "spacer" }), status),
       error,
+      chartBar, chartBox,
       results),
     h("aside", { class: "sql-side" }, h("h3", {}, "Views"), schemaPanel)));
 
@@ -109,8 +122,7 @@ export function sqlView(root, query) {
     const text = editor.value.trim();
     if (!text) return;
     localStorage.setItem(LAST_KEY, text);
-    const target = `#/sql?${new URLSearchParams({ q: text })}`;
-    if (location.hash !== target) history.replaceState(null, "", target);
+    keepInUrl();
     const mine = ++generation;
     runButton.disabled = true;
     error.hidden = true;
@@ -118,7 +130,9 @@ export function sqlView(root, query) {
     try {
       const answer = await apiPost("/sql", { query: text, max_rows: Number(maxRows.value) || 1000 });
       if (mine !== generation) return;
+      lastAnswer = answer;
       renderRows(answer);
+      renderChartTools();
       const count = `${answer.row_count} row${answer.row_count === 1 ? "" : "s"}`;
       const cut = answer.truncated ? ` (truncated by the ${answer.truncated === "bytes" ? "size" : "row"} bound)` : "";
       status.textContent = `${count}${cut} · ${(answer.elapsed_s * 1000).toFixed(1)} ms`;
@@ -128,10 +142,55 @@ export function sqlView(root, query) {
       error.textContent = err.message;
       error.hidden = false;
       clear(results);
+      lastAnswer = null;
+      chartBar.hidden = true;
+      chartBox.hidden = true;
     } finally {
       if (mine === generation) runButton.disabled = false;
     }
   }
+
+  function keepInUrl() {
+    const text = editor.value.trim();
+    const q = new URLSearchParams({ q: text });
+    if (chartKind.value) {
+      q.set("chart", chartKind.value);
+      if (chartX.value) q.set("x", chartX.value);
+      if (chartY.value) q.set("y", chartY.value);
+    }
+    const target = `#/sql?${q}`;
+    if (location.hash !== target) history.replaceState(null, "", target);
+  }
+
+  /** Offer the answer's columns; x defaults to the first, y to the first numeric other. */
+  function renderChartTools() {
+    const cols = lastAnswer.columns;
+    chartBar.hidden = !cols.length || !lastAnswer.rows.length;
+    const numeric = cols.filter((c, i) => /INT|DOUBLE|FLOAT|DECIMAL|REAL|NUMERIC/i.test(lastAnswer.types[i]));
+    const x = cols.includes(wanted.x) ? wanted.x : (chartX.value && cols.includes(chartX.value) ? chartX.value : cols[0]);
+    const y = cols.includes(wanted.y) ? wanted.y
+      : (chartY.value && cols.includes(chartY.value) ? chartY.value : numeric.find((c) => c !== x) || numeric[0] || cols[cols.length - 1]);
+    fill(chartX, cols.map((c) => h("option", { value: c, selected: c === x }, c)));
+    fill(chartY, cols.map((c) => h("option", { value: c, selected: c === y }, c)));
+    chartX.value = x;
+    chartY.value = y;
+    wanted = { x: "", y: "" };
+    renderChart();
+  }
+
+  function renderChart() {
+    const kind = chartKind.value;
+    chartAxes.hidden = !kind;
+    chartBox.hidden = !kind;
+    results.hidden = Boolean(kind);
+    chartInfo.textContent = "";
+    keepInUrl();
+    if (!kind || !lastAnswer) return;
+    const width = Math.max(400, Math.min(1400, results.parentElement.clientWidth - 8));
+    const drawn = drawChart(chartBox, lastAnswer, { kind, x: chartX.value, y: chartY.value, width });
+    chartInfo.textContent = `${drawn.points.length} points${drawn.skipped ? ` (${drawn.skipped} rows without a number left out)` : ""}`;
+  }
+  for (const sel of [chartKind, chartX, chartY]) sel.addEventListener("change", renderChart);
 
   apiGet("/sql/schema").then(renderSchema).catch((err) => {
     fill(schemaPanel, h("pre", { class: "error" }, `Loading the views failed: ${err.message}`));

@@ -95,6 +95,27 @@ def test_list_filters_sorts_and_pages(con) -> None:
         repo.list_dispatches(con, sort="error; DROP TABLE dispatches")
 
 
+def test_list_filters_by_creation_time_and_executor(con) -> None:
+    from datetime import timedelta
+
+    t0 = repo.now()
+    for i, executor in enumerate(["local", "dask", "local"]):
+        row = dict(_dispatch(f"t{i}"), created_at=t0 + timedelta(hours=i), executor=executor)
+        nodes = _nodes(f"t{i}", 2)
+        nodes[1]["executor"] = "slurm" if i == 2 else executor
+        repo.insert_dispatch(con, row, nodes, [])
+    ids = lambda rows: sorted(r["dispatch_id"] for r in rows[0])  # noqa: E731
+    assert ids(repo.list_dispatches(con, since=t0 + timedelta(hours=1))) == ["t1", "t2"]
+    assert ids(repo.list_dispatches(con, until=t0 + timedelta(hours=1))) == ["t0"]
+    window = dict(since=t0 + timedelta(minutes=30), until=t0 + timedelta(minutes=90))
+    assert ids(repo.list_dispatches(con, **window)) == ["t1"]
+    assert ids(repo.list_dispatches(con, executor="dask")) == ["t1"]
+    # an electron's own executor counts, not only the lattice's
+    assert ids(repo.list_dispatches(con, executor="slurm")) == ["t2"]
+    assert ids(repo.list_dispatches(con, executor="local")) == ["t0", "t2"]
+    assert repo.list_dispatches(con, executor="nowhere") == ([], 0)
+
+
 def test_small_blobs_inline_large_ones_in_files(con, tmp_path: Path) -> None:
     store = BlobStore(tmp_path / "objects", inline_limit=1000)
     store.put_many(con, {"small": b"s" * 10, "large": b"L" * 5000})

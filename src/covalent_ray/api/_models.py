@@ -115,6 +115,14 @@ class DispatchSummary(_Model):
         )
 
 
+def _naive_utc(moment: datetime) -> datetime:
+    # the store keeps naive UTC times
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+NaiveUtc = Annotated[datetime, AfterValidator(_naive_utc)]
+
+
 class DispatchFilter(_Model):
     """Which dispatches to list, in which order (query parameters)."""
 
@@ -123,6 +131,15 @@ class DispatchFilter(_Model):
         None, max_length=200, description="Only names containing this (case-insensitive)."
     )
     root_only: bool = Field(False, description="Leave out sublattices' child dispatches.")
+    since: NaiveUtc | None = Field(
+        None, description="Only created at or after this time (ISO 8601; UTC without a zone)."
+    )
+    until: NaiveUtc | None = Field(None, description="Only created before this time.")
+    executor: str | None = Field(
+        None,
+        max_length=100,
+        description="Only dispatches whose lattice or any electron uses this executor.",
+    )
     sort: SortKey = "created_at"
     order: Literal["asc", "desc"] = "desc"
     limit: int = Field(50, ge=1, le=500)

@@ -346,12 +346,16 @@ def list_dispatches(
     name: str | None = None,
     root_only: bool = False,
     since: datetime | None = None,
+    until: datetime | None = None,
+    executor: str | None = None,
     sort: str = "created_at",
     descending: bool = True,
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[DispatchRow], int]:
-    """A page of dispatch summaries and the total count matching the filters."""
+    """A page of dispatch summaries and the total count matching the filters: created
+    in ``[since, until)``; with ``executor``, dispatches whose lattice or any electron
+    runs on that executor (its short name, e.g. ``local``, ``ray``, ``slurm``)."""
     if sort not in _SORTABLE:
         raise ValueError(f"cannot sort by {sort!r}; choose one of {sorted(_SORTABLE)}")
     where: list[str] = []
@@ -367,6 +371,15 @@ def list_dispatches(
     if since is not None:
         where.append("created_at >= ?")
         params.append(since)
+    if until is not None:
+        where.append("created_at < ?")
+        params.append(until)
+    if executor:
+        where.append(
+            "(executor = ? OR dispatch_id IN "
+            "(SELECT dispatch_id FROM electrons WHERE executor = ?))"
+        )
+        params.extend([executor, executor])
     clause = f"WHERE {' AND '.join(where)}" if where else ""
     total = con.execute(f"SELECT count(*) FROM dispatches {clause}", params).fetchall()[0][0]
     order = "DESC" if descending else "ASC"
