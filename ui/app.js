@@ -10,6 +10,7 @@ import { sqlView } from "./sql.js";
 import { compareView } from "./compare.js";
 import { settingsView } from "./settings.js";
 import { logsView } from "./logs.js";
+import "./triggers.js"; // the triggers section of a dispatch page (mounts itself)
 
 const view = document.getElementById("view");
 let dispose = null;

@@ -43,3 +43,24 @@ async def test_lists_a_registered_trigger_and_its_state(
 async def test_refuses_an_unknown_state(client: httpx.AsyncClient, service: object) -> None:
     r = await client.get("/api/v1/triggers", params={"state": "paused"})
     assert r.status_code == 422
+
+
+async def test_a_dispatch_lists_its_triggers_and_the_runs_they_started(
+    client: httpx.AsyncClient, service: object
+) -> None:
+    from .test_triggers_helpers import fired_once
+
+    original, run = fired_once()
+    r = await client.get(f"/api/v1/dispatches/{original}/triggers")
+    assert r.status_code == 200
+    found = r.json()
+    assert found["triggered_by"] is None
+    [trigger] = found["triggers"]
+    assert trigger["kind"] == "TimeTrigger" and trigger["state"] == "stopped"
+    assert run in [x["dispatch_id"] for x in found["runs"]]
+    assert found["runs_total"] >= 1
+    r = await client.get(f"/api/v1/dispatches/{run}/triggers")
+    assert r.json()["triggered_by"] == original
+    assert r.json()["trigger_id"] == trigger["trigger_id"] and r.json()["triggers"] == []
+    r = await client.get("/api/v1/dispatches/no-such-dispatch/triggers")
+    assert r.status_code == 404

@@ -111,6 +111,11 @@ class ServiceBackend:
         """Registered triggers, oldest first (result manager ``triggers``)."""
         return list(await self._call("triggers", state=state, dispatch_id=dispatch_id))
 
+    async def trigger_lineage(self, dispatch_id: str) -> dict[str, Any] | None:
+        """A dispatch's triggers and lineage, or None when unknown."""
+        found = await self._call("trigger_lineage", dispatch_id)
+        return None if found is None else dict(found)
+
     async def metrics(self) -> bytes:
         """The result manager's metrics in Prometheus' text format."""
         return bytes(await self._call("metrics", timeout=10.0))

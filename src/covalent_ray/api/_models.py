@@ -512,6 +512,28 @@ class TriggerList(_Model):
     items: list[TriggerSummary]
 
 
+class TriggeredRun(_Model):
+    """A dispatch one of the triggers started (a new run of the registered dispatch)."""
+
+    dispatch_id: str
+    status: Status
+    created_at: str
+    trigger_id: str | None
+
+
+class DispatchTriggers(_Model):
+    """A dispatch's triggers and where its runs came from."""
+
+    dispatch_id: str
+    triggered_by: str | None = Field(
+        description="The dispatch whose trigger started this one; null unless one did."
+    )
+    trigger_id: str | None = Field(description="The trigger that started this one.")
+    triggers: list[TriggerSummary] = Field(description="The triggers registered for it.")
+    runs: list[TriggeredRun] = Field(description="The latest runs its triggers started.")
+    runs_total: int = Field(description="How many runs its triggers started in all.")
+
+
 class CancelRequest(_Model):
     """Which electrons to cancel (all of the dispatch when omitted)."""
 

@@ -290,6 +290,16 @@ class ResultManager:
         rows = await self._read(repo.list_triggers, state=state, dispatch_id=dispatch_id, data=data)
         return list(rows) if data else [public_row(r) for r in rows]
 
+    async def trigger_lineage(self, dispatch_id: str) -> dict[str, Any] | None:
+        """A dispatch's triggers and lineage (``repository.trigger_lineage``), as JSON
+        values; None for an unknown dispatch."""
+        found = await self._read(repo.trigger_lineage, dispatch_id)
+        if found is None:
+            return None
+        found["triggers"] = [public_row(r) for r in found["triggers"]]
+        found["runs"] = [public_row(r) for r in found["runs"]]
+        return cast(dict[str, Any], found)
+
     async def _await_registered(self, dispatch_id: str, timeout: float = 60.0) -> Active | None:
         """The active view of a dispatch, waiting for a registration still in flight."""
         active, exists = await self._lookup(dispatch_id)

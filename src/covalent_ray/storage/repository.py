@@ -523,6 +523,34 @@ def list_triggers(
     return [dict(zip(names, row)) for row in cursor.fetchall()]
 
 
+def trigger_lineage(con: Any, dispatch_id: str, limit: int = 20) -> dict[str, Any] | None:
+    """A dispatch's triggers, the dispatch whose trigger started it (if one did), and the
+    latest ``limit`` runs its own triggers started (with how many in all); None when the
+    dispatch is unknown."""
+    found = con.execute(
+        "SELECT triggered_by, trigger_id FROM dispatches WHERE dispatch_id = ?", [dispatch_id]
+    ).fetchall()
+    if not found:
+        return None
+    runs = _rows(
+        con.execute(
+            "SELECT dispatch_id, status, created_at, trigger_id FROM dispatches "
+            "WHERE triggered_by = ? ORDER BY created_at DESC LIMIT ?",
+            [dispatch_id, limit],
+        )
+    )
+    total = con.execute(
+        "SELECT count(*) FROM dispatches WHERE triggered_by = ?", [dispatch_id]
+    ).fetchall()[0][0]
+    return {
+        "triggered_by": found[0][0],
+        "trigger_id": found[0][1],
+        "triggers": list_triggers(con, dispatch_id=dispatch_id),
+        "runs": runs,
+        "runs_total": int(total),
+    }
+
+
 #: the blob keys some row still uses (``BlobStore.delete_unreferenced`` keeps these)
 REFERENCED_BLOBS = """
     SELECT unnest(blob_keys) FROM dispatches

@@ -1,4 +1,5 @@
-"""``/api/v1/triggers``: the triggers registered with the service."""
+"""``/api/v1/triggers`` and ``/api/v1/dispatches/{id}/triggers``: the triggers registered
+with the service, and one dispatch's triggers and lineage."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from .._deps import Backend
-from .._models import TriggerList, TriggerSummary
+from .._deps import Backend, DispatchId
+from .._models import DispatchTriggers, TriggerList, TriggerSummary
+from .dispatches import NOT_FOUND, missing
 
 router = APIRouter(tags=["triggers"])
 
@@ -25,3 +27,15 @@ async def list_triggers(
     """Registered triggers, oldest first: what each watches, its state and firings."""
     rows = await backend.triggers(state=state, dispatch_id=dispatch_id)
     return TriggerList(items=[TriggerSummary(**r) for r in rows])
+
+
+@router.get(
+    "/dispatches/{dispatch_id}/triggers", response_model=DispatchTriggers, responses=NOT_FOUND
+)
+async def dispatch_triggers(backend: Backend, dispatch_id: DispatchId) -> DispatchTriggers:
+    """A dispatch's triggers, the runs they started, and the dispatch whose trigger started
+    this one."""
+    found = await backend.trigger_lineage(dispatch_id)
+    if found is None:
+        raise missing(dispatch_id)
+    return DispatchTriggers(dispatch_id=dispatch_id, **found)
