@@ -110,7 +110,7 @@ def test_timeline_bars_match_electron_times(page: Any, dashboard_url: str, tmp_p
     assert page.locator("#electron-name").inner_text().startswith("ui_flaky")
 
     # the operator that adds the two outputs is a glue node: shown on request
-    page.locator(".graph-tools label", has_text="glue nodes").click()
+    page.locator(".graph-tools label:visible", has_text="glue nodes").click()
     page.wait_for_function("() => document.querySelectorAll('#timeline rect.tl-bar').length > 4")
     assert "view=timeline" in page.url
 
