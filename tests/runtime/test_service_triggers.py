@@ -141,3 +141,53 @@ def test_a_time_trigger_fires_until_stop_triggers_stops_it() -> None:
 def test_a_trigger_needs_a_dispatch_to_register() -> None:
     with pytest.raises(RuntimeError, match="lattice_dispatch_id"):
         ct.triggers.TimeTrigger(time_gap=1).register()
+
+
+def _once_restarted(send: Callable[[], Any]) -> Any:
+    """The answer of an actor call, sent again while the actor is being restarted (Ray
+    fails the calls under way with ActorUnavailableError then)."""
+    import ray
+    from ray.exceptions import ActorUnavailableError
+
+    deadline = time.monotonic() + DEADLINE_S
+    while True:
+        try:
+            return ray.get(send(), timeout=DEADLINE_S)
+        except ActorUnavailableError:
+            if time.monotonic() > deadline:
+                raise
+
+
+def test_a_trigger_runs_again_after_the_dispatcher_crashed(tmp_path: Path) -> None:
+    import os
+    import signal
+
+    import ray
+
+    from covalent_ray.client.connect import connect
+
+    watched = tmp_path / "inbox"
+    watched.mkdir()
+
+    @ct.lattice(triggers=ct.triggers.DirTrigger(str(watched), event_names="created"))
+    def after_crash(folder: str) -> int:
+        return count_files(folder)
+
+    dispatch_id = ct.dispatch(after_crash)(str(watched))
+    try:
+        dispatcher = connect().dispatcher
+        [trigger_id] = ray.get(dispatcher.triggers.remote(), timeout=DEADLINE_S).keys() & {
+            t["trigger_id"]
+            for t in call(
+                lambda conn, _: conn.result_manager.triggers.remote(dispatch_id=dispatch_id),
+                "listing triggers",
+            )
+        }
+        os.kill(ray.get(dispatcher.pid.remote()), signal.SIGKILL)  # its trigger actors die too
+        # the restarted dispatcher runs the stored trigger again before it answers this
+        assert trigger_id in _once_restarted(lambda: dispatcher.triggers.remote())
+        (watched / "after.txt").write_text("1")
+        result = ct.get_result(dispatch_id, wait=True, timeout=DEADLINE_S)
+        assert result.status == ct.status.COMPLETED and result.result == 1
+    finally:
+        ct.stop_triggers(dispatch_id)

@@ -501,7 +501,9 @@ class Dispatcher:
         return list(stopped)
 
     async def triggers(self) -> dict[str, dict[str, Any]]:
-        """The live state of each running trigger, by trigger ID."""
+        """The live state of each running trigger, by trigger ID (once the triggers stored
+        are running again, after a restart)."""
+        await self._recover()
         return await self._triggers.describe()
 
     async def _start_stored_triggers(self) -> None:
