@@ -95,8 +95,34 @@ def slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Slurm]:
             stop(proc)
 
 
+@pytest.fixture(scope="session")
+def api_token(service: object, service_home: Path) -> str:
+    """The REST API token the session's service made at its start (its home's api_token)."""
+    from covalent_ray.client.connect import api_token as read_token
+
+    token = read_token(service_home)
+    assert token, f"the session's service keeps no API token in {service_home}"
+    return token
+
+
+@pytest.fixture(scope="session")
+def api_headers(api_token: str) -> dict[str, str]:
+    """Headers that log a request in to the session's REST API."""
+    return {"Authorization": f"Bearer {api_token}"}
+
+
+@pytest.fixture(scope="session")
+def login_url(service: object, service_home: Path) -> str:
+    """The dashboard's login link (``.../#token=...``), as `covalent-ray start` prints it."""
+    from covalent_ray.client.connect import login_url as link
+
+    url = link(service_home)
+    assert url and "#token=" in url, url
+    return url
+
+
 #: fixtures that start or need a Ray cluster: a test using any of them is marked ``ray``
-RAY_FIXTURES = frozenset({"service", "service_home"})
+RAY_FIXTURES = frozenset({"service", "service_home", "api_token", "api_headers", "login_url"})
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

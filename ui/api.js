@@ -1,12 +1,24 @@
 // Talking to the covalent-ray REST API: JSON requests and the live event stream.
 //
-// The API token (when the server requires one) is kept in localStorage and sent as an
-// Authorization header. The live stream is read with fetch rather than EventSource,
-// because EventSource cannot send headers: the token would otherwise have to travel in
-// the URL, where proxies and logs keep it.
+// The API token comes in the login link that `covalent-ray start` prints
+// (`http://127.0.0.1:PORT/#token=...`: a fragment never reaches the server or its logs).
+// It is kept in sessionStorage (this tab, until it closes), removed from the address bar
+// at once, and sent as an Authorization header. The live stream is read with fetch rather
+// than EventSource, because EventSource cannot send headers: the token would otherwise
+// have to travel in the URL, where proxies and logs keep it.
 
 const API = "api/v1";
 const TOKEN_KEY = "covalent-ray-api-token";
+
+// Runs before the router reads the address (app.js imports this module first).
+(function takeTokenFromAddress() {
+  const m = location.hash.match(/^#token=([^&]*)&?(.*)$/);
+  localStorage.removeItem(TOKEN_KEY); // older dashboards kept it there, for good
+  if (!m) return;
+  if (m[1]) sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(m[1]));
+  const rest = m[2] ? `#${m[2]}` : "#/";
+  history.replaceState(history.state, "", location.pathname + location.search + rest);
+})();
 
 export class ApiError extends Error {
   constructor(status, detail) {
@@ -16,7 +28,7 @@ export class ApiError extends Error {
 }
 
 function authHeaders() {
-  const token = localStorage.getItem(TOKEN_KEY);
+  const token = sessionStorage.getItem(TOKEN_KEY);
   return token ? { Authorization: `Bearer ${token}` } : {};
 }
 
@@ -29,7 +41,7 @@ function askToken() {
   const input = document.getElementById("token-input");
   askingToken = new Promise((resolve) => {
     dialog.addEventListener("close", () => {
-      if (input.value) localStorage.setItem(TOKEN_KEY, input.value);
+      if (input.value) sessionStorage.setItem(TOKEN_KEY, input.value);
       askingToken = null;
       resolve();
     }, { once: true });

@@ -27,10 +27,13 @@ def backend(service: object, service_home: Path) -> ServiceBackend:
 
 
 @pytest.fixture
-async def client(backend: ServiceBackend) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client of the application (loopback Host, as a local browser sends)."""
-    app = create_app(backend, allowed_hosts=["127.0.0.1", "localhost"])
+async def client(
+    backend: ServiceBackend, api_token: str, api_headers: dict[str, str]
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client of the application as the service serves it (loopback Host, as a
+    local browser sends; the service's token required), logged in with that token."""
+    app = create_app(backend, token=api_token, allowed_hosts=["127.0.0.1", "localhost"])
     async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1"
+        transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1", headers=api_headers
     ) as c:
         yield c

@@ -47,13 +47,18 @@ FREE_TEXT_OPERATIONS = {"/api/v1/sql"}
 
 
 @pytest.fixture(scope="module")
-def api_schema(backend: ServiceBackend) -> schemathesis.schemas.BaseSchema:
-    """The served OpenAPI schema, with the application as the service runs it."""
+def api_schema(
+    backend: ServiceBackend, api_headers: dict[str, str], api_token: str
+) -> schemathesis.schemas.BaseSchema:
+    """The served OpenAPI schema, with the application as the service runs it (its token
+    required, so schemathesis also checks that no operation ignores it)."""
     # the first query starts the SQL sandbox and copies the views: not within the
     # fuzzer's one-second read timeout on a busy machine, so do it before
     ct.sql("SELECT count(*) FROM dispatches")
-    app = create_app(backend, allowed_hosts=LOOPBACK_HOSTS)
-    return schemathesis.openapi.from_asgi("/openapi.json", app, headers={"Host": "127.0.0.1"})
+    app = create_app(backend, token=api_token, allowed_hosts=LOOPBACK_HOSTS)
+    return schemathesis.openapi.from_asgi(
+        "/openapi.json", app, headers={"Host": "127.0.0.1", **api_headers}
+    )
 
 
 def test_every_documented_operation_is_fuzzed() -> None:
@@ -131,9 +136,11 @@ def malformed(draw: st.DrawFn) -> tuple[str, bytes]:
     return path, draw(st.binary(max_size=200))
 
 
-def test_malformed_bodies_answer_a_short_4xx(backend: ServiceBackend) -> None:
-    app = create_app(backend, allowed_hosts=LOOPBACK_HOSTS, ui_dir=None)
-    with TestClient(app, base_url="http://127.0.0.1") as http:
+def test_malformed_bodies_answer_a_short_4xx(
+    backend: ServiceBackend, api_token: str, api_headers: dict[str, str]
+) -> None:
+    app = create_app(backend, token=api_token, allowed_hosts=LOOPBACK_HOSTS, ui_dir=None)
+    with TestClient(app, base_url="http://127.0.0.1", headers=api_headers) as http:
 
         @given(case=malformed())
         @settings(max_examples=200, deadline=None, database=None, derandomize=True)

@@ -14,12 +14,17 @@ from .test_events import parse
 
 
 def test_service_serves_the_api_and_dashboard_where_it_says(
-    service: object, service_home: Path
+    service: object, service_home: Path, api_headers: dict[str, str]
 ) -> None:
     info = json.loads((service_home / "service.json").read_text())
     url = info["api_url"]
     assert url.startswith("http://127.0.0.1:") and not url.endswith(":48008")
-    with httpx.Client(base_url=url, timeout=60) as http:
+    with httpx.Client(base_url=url, timeout=60) as anonymous:
+        # private by default, on loopback too: only health (and the static page) without
+        assert anonymous.get("/api/v1/dispatches").status_code == 401
+        assert anonymous.get("/metrics").status_code == 401
+        assert anonymous.get("/api/v1/health").status_code == 200
+    with httpx.Client(base_url=url, timeout=60, headers=api_headers) as http:
         assert http.get("/api/v1/health").json() == {"status": "ok", "result_manager": "ok"}
         page = http.get("/")
         assert page.status_code == 200 and "covalent-ray" in page.text

@@ -78,7 +78,8 @@ def shared_dir() -> Iterator[Path]:
 @pytest.fixture(scope="module")
 def private_service(shared_dir: Path) -> Iterator[tuple[Path, dict[str, object]]]:
     """A service started on a home left world-readable by an older version, with one
-    completed dispatch stored; yields the home and its ``service.json``."""
+    completed dispatch stored; yields the home and its ``service.json`` (with what
+    `covalent-ray start` printed, as ``"stdout"``)."""
     home = shared_dir / "home"
     (home / "logs").mkdir(parents=True)
     (home / "objects" / "ab").mkdir(parents=True)
@@ -117,10 +118,12 @@ def private_service(shared_dir: Path) -> Iterator[tuple[Path, dict[str, object]]
         )
         ran = _run([sys.executable, "-c", code], home)
         assert ran.returncode == 0, ran.stderr
-        yield home, json.loads((home / "service.json").read_text())
+        info = json.loads((home / "service.json").read_text())
+        yield home, {**info, "stdout": started.stdout}
     finally:
         stopped = _cli("stop", home=home)
         assert stopped.returncode == 0, stopped.stderr
+        assert not (home / "api_token").exists()  # the next start makes a new one
 
 
 @pytest.fixture(scope="module")
@@ -202,6 +205,7 @@ def test_home_files_and_ray_temp_dir_are_private(
         "logs/old.log",
         "objects/ab/x",
         "ray_auth_token",
+        "api_token",
     ):
         assert modes.get(name) == 0o600, (name, oct(modes.get(name, 0)))
     blobs = [p for p in modes if p.startswith("objects/") and not (home / p).is_dir()]
@@ -231,6 +235,101 @@ def test_other_user_reads_nothing(
     opened = answer["opened"]
     assert opened[:2] == control  # the probe can read what is not private...
     assert opened[2:] == [], f"{other_user} could read {opened[2:]}"  # ...and nothing else
+
+
+_CALLS = """
+import json, sys, urllib.error, urllib.request
+
+base, token = sys.argv[1], sys.argv[2]
+answers = {}
+for method, path in [("GET", "/api/v1/dispatches"), ("GET", "/api/v1/stats"),
+                     ("GET", "/metrics"), ("POST", "/api/v1/sql"), ("GET", "/api/v1/health")]:
+    tries = [("none", ""), ("wrong", "Bearer " + "x" * 43), ("token", "Bearer " + token)]
+    for who, header in tries:
+        request = urllib.request.Request(base + path, method=method)
+        if header:
+            request.add_header("Authorization", header)
+        if method == "POST":
+            request.add_header("Content-Type", "application/json")
+            request.data = json.dumps({"query": "SELECT count(*) FROM dispatches"}).encode()
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                answers[f"{method} {path} {who}"] = answer.status
+        except urllib.error.HTTPError as exc:
+            answers[f"{method} {path} {who}"] = exc.code
+print(json.dumps(answers))
+"""
+
+
+def _as_user_or_here(user: str | None, code: str, *args: str) -> dict[str, object]:
+    """``_as_user``, or in a process of this user when ``user`` is None."""
+    if user is not None:
+        return _as_user(user, code, *args)
+    out = subprocess.run(
+        [SYSTEM_PYTHON, "-c", textwrap.dedent(code), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    answer: dict[str, object] = json.loads(out.stdout)
+    return answer
+
+
+@pytest.mark.ray
+def test_start_prints_a_login_link_with_the_token(
+    private_service: tuple[Path, dict[str, object]],
+) -> None:
+    home, info = private_service
+    token = (home / "api_token").read_text().strip()
+    assert len(token) >= 32
+    link = f"{info['api_url']}/#token={token}"
+    assert f"Dashboard: {link}" in str(info["stdout"])
+    status = _cli("status", home=home)
+    assert status.returncode == 0 and f"Dashboard: {link}" in status.stdout, status.stdout
+    answers = _as_user_or_here(None, _CALLS, str(info["api_url"]), token)
+    with_token = {call: code for call, code in answers.items() if call.endswith(" token")}
+    assert set(with_token.values()) == {200}, with_token  # this user, with the token
+    assert answers["GET /api/v1/dispatches none"] == 401  # and not without it, here too
+
+
+@pytest.mark.ray
+def test_other_user_calls_nothing_without_the_token(
+    private_service: tuple[Path, dict[str, object]], other_user: str
+) -> None:
+    _home, info = private_service
+    # the other user may find the port (a port scan), not the token in the private home
+    answers = _as_user_or_here(other_user, _CALLS, str(info["api_url"]), "not-the-token")
+    for call, code in answers.items():
+        if call.startswith("GET /api/v1/health"):
+            assert code == 200, call  # says only that the service is up
+        else:
+            assert code == 401, (call, code)
+
+
+@pytest.mark.ray
+def test_no_api_token_opens_the_api_loudly(tmp_path: Path) -> None:
+    home = tmp_path / "open-home"
+    started = _cli("start", "--num-cpus", "1", "--no-api-token", home=home)
+    assert started.returncode == 0, started.stderr
+    try:
+        assert "WARNING" in started.stdout and "every local user" in started.stdout
+        assert not (home / "api_token").exists()
+        info = json.loads((home / "service.json").read_text())
+        assert info["api_auth"] == "none"
+        answers = _as_user_or_here(None, _CALLS, info["api_url"], "")
+        assert answers["GET /api/v1/dispatches none"] == 200
+    finally:
+        assert _cli("stop", home=home).returncode == 0
+
+
+def test_no_api_token_is_refused_beyond_loopback_and_with_a_token(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    for extra in (["--host", "0.0.0.0"], ["--api-token", "t" * 32]):
+        out = _cli("start", "--no-api-token", *extra, home=home)
+        assert out.returncode == 1, out.stdout
+        assert "--no-api-token" in out.stderr + out.stdout
+    assert not (home / "service.json").exists()
 
 
 def test_a_foreign_directory_is_not_made_private(tmp_path: Path) -> None:

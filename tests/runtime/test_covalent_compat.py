@@ -175,7 +175,10 @@ def test_draw_sends_the_graph_to_the_dashboard(service: object) -> None:
     base = service.api_url.rstrip("/")  # type: ignore[attr-defined]
     assert url.startswith(f"{base}/#/preview/")
     preview_id = url.rsplit("/", 1)[1]
-    with urllib.request.urlopen(f"{base}/api/v1/previews/{preview_id}", timeout=30) as answer:
+    from covalent_ray.client.connect import api_headers
+
+    request = urllib.request.Request(f"{base}/api/v1/previews/{preview_id}", headers=api_headers())
+    with urllib.request.urlopen(request, timeout=30) as answer:
         preview = json.loads(answer.read())
     assert preview["name"] == "wf"
     names = [n["name"] for n in preview["graph"]["nodes"]]

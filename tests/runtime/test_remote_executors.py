@@ -99,7 +99,10 @@ def test_the_remote_host_and_job_handle_are_stored_and_shown(sshd: Sshd, service
     assert [(r["remote_host"], r["job_handle"]) for r in rows] == [(host, node["job_handle"])]
     base = service.api_url.rstrip("/")
     url = f"{base}/api/v1/dispatches/{result.dispatch_id}/electrons/{node['node_id']}"
-    with urllib.request.urlopen(url, timeout=30) as answer:
+    from covalent_ray.client.connect import api_headers
+
+    request = urllib.request.Request(url, headers=api_headers())
+    with urllib.request.urlopen(request, timeout=30) as answer:
         detail = json.loads(answer.read())
     assert detail["remote_host"] == host and detail["job_handle"] == node["job_handle"]
 

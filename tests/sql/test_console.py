@@ -19,7 +19,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.fixture(scope="module")
-def page(service: Any) -> Iterator[Any]:
+def page(service: Any, login_url: str) -> Iterator[Any]:
     assert CHROMIUM is not None, "no chromium on this machine (`make test` installs Debian's)"
     assert getattr(service, "api_url", None), "the session's service serves no HTTP API"
     from playwright.sync_api import sync_playwright
@@ -28,6 +28,9 @@ def page(service: Any) -> Iterator[Any]:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         tab = browser.new_page()
         tab.set_default_timeout(30_000)
+        tab.goto(login_url)  # logged in for the tab's session, as a user is
+        tab.wait_for_function("() => !location.hash.includes('token')")
+        tab.goto("about:blank")  # the tab keeps its session; each test loads the page afresh
         yield tab
         browser.close()
 

@@ -45,11 +45,15 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
+def page(browser: Any, login_url: str) -> Iterator[Any]:
+    """A tab logged in to the dashboard through its login link, as a user opens it."""
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     pg = context.new_page()
     errors: list[str] = []
     pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    pg.goto(login_url)
+    pg.wait_for_function("() => !location.hash.includes('token')")
+    pg.goto("about:blank")  # the tab keeps its session; each test loads the page afresh
     yield pg
     context.close()
     assert not errors, f"the dashboard raised in the browser: {errors}"

@@ -112,7 +112,8 @@ def test_compare_a_redispatch_with_its_original(page: Any, dashboard_url: str,
     assert page.url.endswith(f"#/compare/{original}/{new_id}")
 
 
-def test_delete_asks_then_deletes(page: Any, dashboard_url: str, screenshot: Any) -> None:
+def test_delete_asks_then_deletes(page: Any, dashboard_url: str, screenshot: Any,
+                                  api_headers: dict[str, str]) -> None:
     doomed = [ct.dispatch(ui_del_target)(i) for i in range(2)]
     kept = ct.dispatch(ui_del_target)(9)
     for d in (*doomed, kept):
@@ -133,15 +134,15 @@ def test_delete_asks_then_deletes(page: Any, dashboard_url: str, screenshot: Any
     dialog.locator("button", has_text="Keep").click()
     dialog.wait_for(state="detached")
     for d in doomed:
-        assert httpx.get(f"{dashboard_url}/api/v1/dispatches/{d}").status_code == 200
+        assert httpx.get(f"{dashboard_url}/api/v1/dispatches/{d}", headers=api_headers).status_code == 200
 
     page.locator("#delete-selected").click()
     page.locator("#confirm-delete").click()
     for d in doomed:
         page.locator(f'tr[data-dispatch-id="{d}"]').wait_for(state="detached")
-        assert httpx.get(f"{dashboard_url}/api/v1/dispatches/{d}").status_code == 404
+        assert httpx.get(f"{dashboard_url}/api/v1/dispatches/{d}", headers=api_headers).status_code == 404
     assert page.locator(f'tr[data-dispatch-id="{kept}"]').count() == 1
-    assert httpx.get(f"{dashboard_url}/api/v1/dispatches/{kept}").status_code == 200
+    assert httpx.get(f"{dashboard_url}/api/v1/dispatches/{kept}", headers=api_headers).status_code == 200
     assert page.locator("#delete-selected").is_disabled()  # nothing selected any more
     screenshot("deleted")
 

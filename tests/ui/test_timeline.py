@@ -75,10 +75,12 @@ def _assert_bars_match(shown: dict[str, Any], timeline: dict[str, Any]) -> None:
 
 
 def test_timeline_bars_match_electron_times(page: Any, dashboard_url: str, tmp_path: Path,
+                                            api_headers: dict[str, str],
                                             screenshot: Any) -> None:
     dispatch_id = ct.dispatch(ui_timed)(str(tmp_path / "runs"))
     ct.get_result(dispatch_id, wait=True, timeout=120)
-    timeline = httpx.get(f"{dashboard_url}/api/v1/dispatches/{dispatch_id}/timeline").json()
+    timeline = httpx.get(f"{dashboard_url}/api/v1/dispatches/{dispatch_id}/timeline",
+                         headers=api_headers).json()
 
     page.goto(f"{dashboard_url}/#/dispatches/{dispatch_id}?view=timeline")
     page.wait_for_selector("#timeline[data-ready=true] rect.tl-bar")

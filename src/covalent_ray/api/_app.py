@@ -45,8 +45,10 @@ _DASHBOARD_CSP = (
 
 _DESCRIPTION = """\
 Read every dispatch of a covalent-ray service, watch its status changes live, and
-control it. All paths are under `/api/v1`. When the server was started with an API
-token, send it as `Authorization: Bearer <token>` (health and version answer without).
+control it. All paths are under `/api/v1`. Send the service's API token as
+`Authorization: Bearer <token>`: `covalent-ray start` makes one at each start and keeps it
+in `<home>/api_token` (only a service started with `--no-api-token` answers without;
+health and version always do).
 """
 
 
@@ -77,15 +79,23 @@ def create_app(
     app.state.backend = backend or ServiceBackend.connect(home)
     app.state.streams = events.OpenStreams()
     dependencies: list[Any] = [Depends(same_origin_writes)]
+    guarded: dict[int | str, dict[str, Any]] = {}
     if token:
         dependencies.append(Depends(token_guard(token)))
+        guarded[401] = {
+            "description": "The API token is missing or wrong.",
+            # JSON on every operation, the event stream's included (its answers are events)
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+        }
 
     app.include_router(system.public_router, prefix=API_PREFIX)
     for module in (system, dispatches, electrons, events, sql, previews, triggers, settings, logs):
-        app.include_router(module.router, prefix=API_PREFIX, dependencies=dependencies)
+        app.include_router(
+            module.router, prefix=API_PREFIX, dependencies=dependencies, responses=guarded
+        )
 
     # where Prometheus scrapes by default; with a token, scrapers send it as a bearer token
-    app.include_router(metrics.router, dependencies=dependencies)
+    app.include_router(metrics.router, dependencies=dependencies, responses=guarded)
 
     @app.api_route(
         API_PREFIX + "/{path:path}",

@@ -1,4 +1,5 @@
-"""Who may call the API: an optional bearer token, and which Host headers are accepted.
+"""Who may call the API: a bearer token (the service always sets one, unless started with
+``--no-api-token``), and which Host headers are accepted.
 
 The token is compared in constant time. It is sent as ``Authorization: Bearer <token>``
 by every client, the dashboard included (it reads the live stream with ``fetch``, not
@@ -43,7 +44,8 @@ def token_guard(token: str) -> Callable[..., Awaitable[None]]:
         if not secrets.compare_digest(given, expected):
             raise NotAuthenticatedError(
                 "this covalent-ray API requires its API token: send the header "
-                "`Authorization: Bearer <token>` (the dashboard asks for it once)."
+                "`Authorization: Bearer <token>`. It is in the service's home, in the file "
+                "api_token; `covalent-ray status` prints the dashboard's login link."
                 if not given
                 else "the API token is wrong."
             )

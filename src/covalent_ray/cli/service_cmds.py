@@ -14,6 +14,7 @@ import typer
 
 from .._exceptions import CovalentRayError, ServiceNotRunningError
 from .._home import home_dir
+from ..client.connect import login_url
 from ..service.options import DEFAULT_HOST, DEFAULT_PORT, ApiOptions
 from .common import HomeOpt, JsonOpt, fail, print_json
 
@@ -58,7 +59,17 @@ TokenOpt = Annotated[
     typer.Option(
         envvar="COVALENT_RAY_API_TOKEN",
         show_default=False,
-        help="Require this token (Authorization: Bearer) on the REST API.",
+        help="Require this token (Authorization: Bearer) on the REST API and dashboard "
+        "(default: a new random one at each start, kept in <home>/api_token).",
+    ),
+]
+NoTokenOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-api-token",
+        help="UNSAFE on a shared machine: serve the REST API and dashboard without a token, "
+        "so every local user can read, cancel, delete and redispatch every workflow "
+        "(loopback only).",
     ),
 ]
 MaxBodyOpt = Annotated[
@@ -80,6 +91,7 @@ def start(
     host: HostOpt = DEFAULT_HOST,
     port: PortOpt = DEFAULT_PORT,
     api_token: TokenOpt = None,
+    no_api_token: NoTokenOpt = False,
     max_body_bytes: MaxBodyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -95,7 +107,13 @@ def start(
             h,
             address=address,
             head=options,
-            api=ApiOptions(host=host, port=port, token=api_token, max_body_bytes=max_body_bytes),
+            api=ApiOptions(
+                host=host,
+                port=port,
+                token=api_token,
+                max_body_bytes=max_body_bytes,
+                no_token=no_api_token,
+            ),
         )
     except CovalentRayError as exc:
         fail(exc)
@@ -104,6 +122,7 @@ def start(
         "address": info.address,
         "already_running": already,
         "api_url": info.api_url,
+        "login_url": (link := login_url(h)),
     }
     if as_json:
         print_json(data)
@@ -112,8 +131,7 @@ def start(
             typer.echo(f"covalent-ray is already running (cluster {info.address}, home {h}).")
         else:
             typer.echo(f"covalent-ray started: cluster {info.address}, home {h}.")
-        if info.api_url:
-            typer.echo(f"Dashboard: {info.api_url}")
+        _echo_dashboard(link, info.api_auth)
 
 
 def restart(
@@ -125,6 +143,7 @@ def restart(
     host: HostOpt = DEFAULT_HOST,
     port: PortOpt = DEFAULT_PORT,
     api_token: TokenOpt = None,
+    no_api_token: NoTokenOpt = False,
     max_body_bytes: MaxBodyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -145,6 +164,7 @@ def restart(
         host=host,
         port=port,
         api_token=api_token,
+        no_api_token=no_api_token,
         max_body_bytes=max_body_bytes,
         as_json=as_json,
     )
@@ -191,8 +211,7 @@ def status(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
         f"Cluster:   {data['address']} (namespace {data['namespace']}, auth {data['auth_mode']})"
     )
     typer.echo(f"Database:  {data['database']}")
-    if data.get("api_url"):
-        typer.echo(f"Dashboard: {data['api_url']}")
+    _echo_dashboard(data.get("login_url"), data.get("api_auth"))
     if not data["running"]:
         typer.echo("Service:   NOT answering (run `covalent-ray stop` then `covalent-ray start`)")
         raise typer.Exit(1)
@@ -277,6 +296,18 @@ def purge(
         print_json({"home": str(h), "removed": [str(p) for p in removed]})
     else:
         typer.echo(f"Purged {len(removed)} item(s) from {h}.")
+
+
+def _echo_dashboard(link: str | None, auth: str | None) -> None:
+    """The dashboard's login link (it carries the API token: it is for this user only)."""
+    if not link:
+        return
+    typer.echo(f"Dashboard: {link}")
+    if auth == "none":
+        typer.echo(
+            "WARNING:   the REST API and dashboard need no token (--no-api-token): every "
+            "local user can read and control every workflow."
+        )
 
 
 def adaptor_line(adaptor: dict[str, Any]) -> str:

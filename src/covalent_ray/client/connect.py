@@ -4,6 +4,10 @@
 the Ray namespace, and how the cluster authenticates. A client sets the same
 ``RAY_AUTH_MODE`` / ``RAY_AUTH_TOKEN_PATH`` the cluster was started with (unless the user
 set their own) before connecting, which is what Ray's own clients need to find the token.
+
+The REST API's token (a different one: it guards the dashboard and the HTTP API) is in
+``<home>/api_token`` while the service runs; :func:`api_token` and :func:`login_url`
+read it for the SDK and the CLI.
 """
 
 from __future__ import annotations
@@ -18,7 +22,14 @@ from typing import Any
 
 from .._exceptions import ServiceError, ServiceNotRunningError
 from .._files import atomic_write
-from .._home import DISPATCHER_NAME, NAMESPACE, RESULT_MANAGER_NAME, home_dir, service_file
+from .._home import (
+    DISPATCHER_NAME,
+    NAMESPACE,
+    RESULT_MANAGER_NAME,
+    api_token_file,
+    home_dir,
+    service_file,
+)
 
 
 @dataclass
@@ -34,6 +45,8 @@ class ServiceInfo:
     temp_dir: str | None = None
     loopback: bool = True
     api_url: str | None = None
+    #: "token" when the REST API wants its token, "none" after ``--no-api-token``
+    api_auth: str | None = None
     service_pid: int | None = None
     ready: bool = False
 
@@ -55,6 +68,39 @@ class ServiceInfo:
         path = service_file(self.home)
         data = {k: v for k, v in self.__dict__.items() if k != "home"}
         atomic_write(path, json.dumps(data, indent=2), mode=0o600)
+
+
+def api_token(home: str | os.PathLike[str] | None = None) -> str | None:
+    """The REST API token of the home's running service (``<home>/api_token``), else
+    ``$COVALENT_RAY_API_TOKEN``, else None (a service started with ``--no-api-token``)."""
+    try:
+        token = api_token_file(home_dir(home)).read_text().strip()
+    except OSError:
+        token = ""
+    return token or os.environ.get("COVALENT_RAY_API_TOKEN") or None
+
+
+def api_headers(home: str | os.PathLike[str] | None = None) -> dict[str, str]:
+    """The headers that authenticate a request to the home's REST API."""
+    token = api_token(home)
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def login_url(home: str | os.PathLike[str] | None = None) -> str | None:
+    """The dashboard's address with the token in its fragment (``#token=...``: a fragment
+    never reaches a server or its logs; the dashboard keeps the token for the browser
+    session and drops it from the address bar), or None without a running dashboard."""
+    from urllib.parse import quote
+
+    try:
+        info = ServiceInfo.read(home_dir(home))
+    except (ServiceNotRunningError, OSError, ValueError):
+        return None
+    if not info.api_url:
+        return None
+    base = info.api_url.rstrip("/") + "/"
+    token = api_token(home)
+    return f"{base}#token={quote(token, safe='')}" if token else base
 
 
 def apply_cluster_env(info: ServiceInfo) -> None:

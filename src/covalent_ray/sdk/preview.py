@@ -8,12 +8,12 @@ is printed (a browser is not started: the process may run on a machine without o
 from __future__ import annotations
 
 import json
-import os
 import urllib.error
 import urllib.request
 from typing import Any
 
 from .._exceptions import ServiceError, ServiceNotRunningError
+from ..client.connect import api_headers
 
 
 def _api_url() -> str:
@@ -39,9 +39,8 @@ def show(name: str, graph: dict[str, Any]) -> str:
         method="POST",
         headers={"Content-Type": "application/json"},
     )
-    token = os.environ.get("COVALENT_RAY_API_TOKEN")
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
+    for key, value in api_headers().items():  # the token in the home, as the CLI sends
+        request.add_header(key, value)
     try:
         with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310 (our service)
             created = json.loads(answer.read())
@@ -50,7 +49,12 @@ def show(name: str, graph: dict[str, Any]) -> str:
         raise ServiceError(
             f"the dashboard at {base} refused the preview of lattice {name!r} "
             f"(HTTP {exc.code}): {detail}"
-            + (" Set COVALENT_RAY_API_TOKEN to the service's API token." if exc.code == 401 else "")
+            + (
+                " The API token in the home's api_token file (or $COVALENT_RAY_API_TOKEN) "
+                "is not the service's: restart it with `covalent-ray restart`."
+                if exc.code == 401
+                else ""
+            )
         ) from exc
     except OSError as exc:
         raise ServiceError(

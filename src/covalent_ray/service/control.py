@@ -12,11 +12,14 @@ Privacy: the home is made private first (``_home.make_private``: 0700, files 060
 we start keeps its temporary directory (session logs, sockets, spilled objects) in
 ``<tmp>/covalent-ray-XXXXXXXX/ray``: Ray makes that ``ray`` directory world-writable, but
 its parent is ours, created 0700, so no other user can reach anything below it. The
-parent is recorded in ``service.json`` (``temp_dir``) and removed on ``stop``.
+parent is recorded in ``service.json`` (``temp_dir``) and removed on ``stop``. The REST API
+wants a token on loopback too: one is made at each start unless given (or refused with
+``--no-api-token``), and kept in ``<home>/api_token`` (0600) while the service runs.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import secrets
@@ -36,13 +39,21 @@ from .._home import (
     DISPATCHER_NAME,
     PRIVATE_UMASK,
     RESULT_MANAGER_NAME,
+    api_token_file,
     db_path,
     logs_dir,
     make_private,
     service_file,
+    write_private,
 )
-from ..client.connect import ServiceInfo, apply_cluster_env, disconnect, use_loopback
-from .options import ENV_TOKEN, ApiOptions, bind
+from ..client.connect import (
+    ServiceInfo,
+    apply_cluster_env,
+    disconnect,
+    login_url,
+    use_loopback,
+)
+from .options import ENV_TOKEN, ApiOptions, bind, new_token
 
 HEAD_START_TIMEOUT_S = 120.0
 HEAD_STOP_TIMEOUT_S = 60.0
@@ -357,7 +368,14 @@ def start(
         if ray.is_initialized():
             ray.shutdown()
     bind(api).close()  # a busy port fails here, before a Ray head is started for nothing
+    if api.token is None and not api.no_token:
+        api = dataclasses.replace(api, token=new_token())  # a new one at each start
+    if api.token:  # where the SDK, the CLI and the login link find it
+        write_private(api_token_file(home), api.token)
+    else:
+        api_token_file(home).unlink(missing_ok=True)
     info = _join(home, address) if address else _start_head(home, head or HeadOptions())
+    info.api_auth = "token" if api.token else "none"
     info.write()
     try:
         _start_service_process(info, api)
@@ -397,6 +415,7 @@ def _cleanup(info: ServiceInfo) -> None:
                 import shutil
 
                 shutil.rmtree(info.temp_dir, ignore_errors=True)
+        api_token_file(info.home).unlink(missing_ok=True)  # the next start makes a new one
         service_file(info.home).unlink(missing_ok=True)
 
 
@@ -445,6 +464,8 @@ def status(home: Path) -> dict[str, Any]:
         "head_started_by_covalent_ray": info.head_pid is not None,
         "auth_mode": info.auth_mode or "default",
         "api_url": info.api_url,
+        "api_auth": info.api_auth,
+        "login_url": login_url(home),
     }
     if not _answers(info):
         out["running"] = False

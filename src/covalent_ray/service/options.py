@@ -1,10 +1,13 @@
 """Where the HTTP server listens and who may call it (no FastAPI import: the CLI and the
 service launcher read this before any server exists).
 
-The server binds 127.0.0.1 on :data:`DEFAULT_PORT` unless told otherwise. Binding to
-anything but a loopback address exposes every stored input, output and log to the
-network, so an API token is then required (``--api-token`` or
-``$COVALENT_RAY_API_TOKEN``); on loopback it is optional and enforced when given.
+The server binds 127.0.0.1 on :data:`DEFAULT_PORT` unless told otherwise, and requires an
+API token on every data route, on loopback too: any local user can reach 127.0.0.1, and
+the API reads every stored input and output, cancels, deletes and redispatches (which
+runs stored lattice bodies). Unless one is given (``--api-token`` or
+``$COVALENT_RAY_API_TOKEN``), ``covalent-ray start`` makes a random one at each start and
+keeps it in ``<home>/api_token`` (0600), where the SDK and CLI read it. ``--no-api-token``
+turns the check off, on loopback only.
 """
 
 from __future__ import annotations
@@ -49,6 +52,8 @@ class ApiOptions:
     port: int = DEFAULT_PORT
     token: str | None = None
     max_body_bytes: int | None = None
+    #: ``--no-api-token``: serve every route without a token (loopback only)
+    no_token: bool = False
 
     @classmethod
     def from_env(
@@ -81,12 +86,29 @@ class ApiOptions:
                 f"{MIN_TOKEN_LENGTH}, e.g. from "
                 "`python -c 'import secrets; print(secrets.token_urlsafe())'`."
             )
+        if self.no_token and self.token:
+            raise ServiceError(
+                "--no-api-token and an API token (--api-token or "
+                f"${ENV_TOKEN}) contradict each other; give one of them."
+            )
+        if self.no_token and not is_loopback(self.host):
+            raise ServiceError(
+                f"--no-api-token would let anyone who reaches {self.host} read and run every "
+                "workflow; it is allowed on a loopback address only (the default 127.0.0.1)."
+            )
         if not is_loopback(self.host) and not self.token:
             raise ServiceError(
                 f"the HTTP server would listen on {self.host}, beyond this machine, without an "
                 f"API token. Pass --api-token (or set {ENV_TOKEN}) to require one, or keep the "
                 "default --host 127.0.0.1."
             )
+
+
+def new_token() -> str:
+    """A fresh random API token (256 bits, URL-safe: it travels in the login link)."""
+    import secrets
+
+    return secrets.token_urlsafe(32)
 
 
 def bind(options: ApiOptions) -> socket.socket:
