@@ -35,14 +35,16 @@ def ui_filt_default(x):
 
 
 @pytest.fixture(scope="module")
-def two_runs(service: object, dashboard_url: str) -> dict[str, dict[str, Any]]:
+def two_runs(
+    service: object, dashboard_url: str, api_headers: dict[str, str]
+) -> dict[str, dict[str, Any]]:
     """A dispatch on the local executor, then one on the default executor."""
     out = {}
     for lattice in (ui_filt_local, ui_filt_default):
         dispatch_id = ct.dispatch(lattice)(1)
         assert ct.get_result(dispatch_id, wait=True, timeout=120).status == "COMPLETED"
         out[lattice.__name__] = httpx.get(
-            f"{dashboard_url}/api/v1/dispatches/{dispatch_id}", timeout=30
+            f"{dashboard_url}/api/v1/dispatches/{dispatch_id}", timeout=30, headers=api_headers
         ).json()
     assert out["ui_filt_local"]["created_at"] < out["ui_filt_default"]["created_at"]
     return out
