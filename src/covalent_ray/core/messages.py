@@ -344,6 +344,18 @@ def last_line(text: str | None, default: str = "failed") -> str:
     return lines[-1] if lines else default
 
 
+def worker_text(pid: int | None, ray_node_id: str | None, node_lost: bool = False) -> str:
+    """``worker process (pid 12 on Ray node 3f2a...)``: where an attempt ran, for errors;
+    ``node_lost`` says that node has left the cluster."""
+    where = [f"pid {pid}"] if pid else []
+    if ray_node_id:
+        where.append(f"on Ray node {ray_node_id}")
+    text = f"worker process ({' '.join(where)})" if where else "worker process"
+    if node_lost:
+        text += ", whose node was lost (its raylet died or the machine left the cluster),"
+    return text
+
+
 def node_label(name: str | None, node_id: int, dispatch_id: str) -> str:
     """``electron 'f' (node 3 of dispatch D)``: how errors name an electron."""
     return electron_label({"node_name": name, "node_id": node_id, "dispatch_id": dispatch_id})

@@ -62,14 +62,14 @@ from .._status import Status
 from ..core.compile import Plan, compile_plan
 from ..core.graph import Node, NodeKind, TransportGraph, descendants
 from ..core.manifest import DispatchManifest
-from ..core.messages import last_line, node_label
+from ..core.messages import last_line, node_label, worker_text
 from ..core.outcome import Failed
 from ..core.reuse import reusable_nodes
 from ..core.triggers import FiringAction, TriggerState, firing_action, lineage, trigger_row
 from .adaptor import RESUME_JOB_HANDLE, ExecutorAdaptor
 from .launch import Run, SubmitToExecutor, launch, ray_retries
 from .triggers import TriggerPool
-from .worker import run_node, running_marker
+from .worker import node_lost, run_node, running_marker
 
 log = logging.getLogger(__name__)
 
@@ -760,6 +760,12 @@ def lost_text(state: dict[str, Any], node_id: int, dispatch_id: str, exc: BaseEx
     attempt = state.get("attempt") or 1
     if f"during attempt {attempt}" in (state.get("error") or ""):
         return str(state["error"])  # the attempt said how it ended (os._exit)
+    if node_lost(state.get("ray_node_id")):
+        return (
+            f"{label} failed: its {worker_text(pid, state.get('ray_node_id'), True)} "
+            f"during attempt {attempt}; the electron sets no retries left to run it again "
+            "elsewhere (give it retries= to survive the loss of a node)"
+        )
     if isinstance(exc, OutOfMemoryError):
         return (
             f"{label} failed: its worker process{f' (pid {pid})' if pid else ''} was killed by "
