@@ -93,23 +93,6 @@ class Active:
     held: list[dict[str, Any]] | None = None
     # node_id -> the executor of each electron and sublattice (its metrics' label)
     executors: dict[int, str] = field(default_factory=dict)
-    # node_id -> (launch ID, attempt, where) of the worker that last began the electron
-    claims: dict[int, tuple[str, int, dict[str, Any]]] = field(default_factory=dict)
-
-    def claim(self, node_id: int, launch_id: str, where: dict[str, Any]) -> dict[str, Any] | None:
-        """A worker begins ``node_id`` in launch ``launch_id``: the attempt another worker
-        of the same launch began and never ended (its number, worker, node and error),
-        else None. Ray runs a task again only once it lost the worker running it."""
-        prior = self.claims.get(node_id)
-        if prior is None or prior[0] != launch_id or prior[2] == where:
-            self.claims[node_id] = (launch_id, 1, where)
-            return None
-        _, attempt, before = prior
-        state = self.nodes.get(node_id) or {}
-        if state.get("worker_pid") == before.get("worker_pid") and state.get("attempt"):
-            attempt = max(attempt, int(state["attempt"]))  # its own retries went on
-        self.claims[node_id] = (launch_id, attempt + 1, where)
-        return {**before, "attempt": attempt, "error": state.get("error")}
 
     @classmethod
     def registered(

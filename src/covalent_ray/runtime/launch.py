@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,7 +117,6 @@ def launch(
         return payload(key)
 
     root = manifest.root_id
-    launch_id = uuid.uuid4().hex  # a resume launches again under a new one
     results_dir = str(results_path(Path(home))) if home else ""
     objects = str(objects_dir(Path(home))) if home else ""
     run.planned = tuple(plan.tasks)
@@ -131,7 +129,7 @@ def launch(
             blobs = {
                 k: payload(k) for k in (spec.function, spec.value, spec.metadata.get("hooks")) if k
             }
-            packed, blob_refs = NodeTask(spec, root, blobs, results_dir, objects, launch_id).pack()
+            packed, blob_refs = NodeTask(spec, root, blobs, results_dir, objects).pack()
             args = [
                 constant(i) if const else refs[i] for i, const in zip(spec.inputs, spec.constants)
             ]

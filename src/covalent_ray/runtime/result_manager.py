@@ -659,16 +659,6 @@ class ResultManager:
 
         return await self._read(reads.stored_manifest, self._blobs, dispatch_id)
 
-    async def claim(
-        self, dispatch_id: str, node_id: int, launch_id: str, where: dict[str, Any]
-    ) -> dict[str, Any] | None:
-        """A worker is about to run an electron: the attempt of the same launch that
-        another worker began and never ended, or None (``Active.claim``; from memory)."""
-        active = self._active.get(dispatch_id) or await self._await_registered(
-            dispatch_id, REGISTRATION_WAIT_S
-        )
-        return None if active is None else active.claim(int(node_id), launch_id, where)
-
     async def node_state(self, dispatch_id: str, node_id: int) -> dict[str, Any] | None:
         """The current state of one electron (status, attempt, worker...), or None."""
         active = await self._load_active(dispatch_id)

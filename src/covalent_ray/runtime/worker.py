@@ -64,7 +64,6 @@ class NodeTask:
     blobs: dict[str, Any] = field(default_factory=dict)
     results_dir: str = ""
     objects_dir: str = ""  # the service's objects directory (large outputs go there)
-    launch_id: str = ""  # which launch of the dispatch (a resume is a new one)
 
     def pack(self) -> tuple[bytes, dict[str, Any] | None]:
         """Plain-pickled bytes of everything but ObjectRefs, plus those refs.
@@ -75,14 +74,7 @@ class NodeTask:
         refs = {k: v for k, v in self.blobs.items() if isinstance(v, ray.ObjectRef)}
         inline = {k: v for k, v in self.blobs.items() if k not in refs}
         data = pickle.dumps(
-            (
-                self.spec,
-                self.root_dispatch_id,
-                inline,
-                self.results_dir,
-                self.objects_dir,
-                self.launch_id,
-            ),
+            (self.spec, self.root_dispatch_id, inline, self.results_dir, self.objects_dir),
             protocol=5,
         )
         return data, (refs or None)
@@ -90,10 +82,10 @@ class NodeTask:
     @classmethod
     def unpack(cls, data: bytes, refs: dict[str, Any] | None) -> NodeTask:
         """Inverse of :meth:`pack`."""
-        spec, root, blobs, results_dir, objects, launch_id = pickle.loads(data)
+        spec, root, blobs, results_dir, objects = pickle.loads(data)
         if refs:
             blobs.update(refs)
-        return cls(spec, root, blobs, results_dir, objects, launch_id)
+        return cls(spec, root, blobs, results_dir, objects)
 
 
 @dataclass(frozen=True)
@@ -446,10 +438,9 @@ def run_electron(task: NodeTask, values: list[Any], invoke: Invoke) -> Any:
             ]
         )
         return Failed(spec.node_id, spec.name, error_summary(exc))
-    first, died = _claim(task, where)
-    if first == 1 and _ray_attempt() > 0:  # Ray runs this task again: a worker died
+    first = 1
+    if _ray_attempt() > 0:  # Ray runs this task again: its worker or node was lost
         first, died = _after_worker_death(spec, where)
-    if died or first > 1:
         attempts.extend(died)
         if first > retries + 1:
             report(
@@ -572,42 +563,6 @@ def _died_text(spec: TaskSpec, state: dict[str, Any] | None) -> str:
         f"attempt {attempt or '?'} died (killed by a signal, the out-of-memory killer, a "
         "crash, or the loss of its node); Ray ran the task again"
     )
-
-
-def _claim(task: NodeTask, where: Where) -> tuple[int, list[AttemptRecord]]:
-    """Tell the result manager this worker starts the electron; the attempt to run, and
-    the record of an earlier attempt of the same launch that another worker began and
-    never ended. Ray runs a task again after its worker or node was lost, and after the
-    loss of a node it may do so as if for the first time (its attempt number still 0,
-    even with ``max_retries=0``): only this claim tells, so the electron runs as often as
-    its ``retries`` say and no more (issue 13)."""
-    spec = task.spec
-    if not task.launch_id:
-        return 1, []
-    try:
-        prior = ray.get(
-            _actor(RESULT_MANAGER_NAME).claim.remote(
-                spec.dispatch_id, spec.node_id, task.launch_id, where
-            ),
-            timeout=120,
-        )
-    except Exception:  # the manager is restarting: Ray's attempt number is all we have
-        return 1, []
-    if prior is None:
-        return 1, []
-    started = int(prior.get("attempt") or 0)
-    if f"during attempt {started}" in (prior.get("error") or ""):
-        return started + 1, []  # that attempt recorded its own end before it exited
-    row: AttemptRecord = {
-        "attempt": started,
-        "start_time": None,
-        "end_time": time.time(),
-        "status": Status.FAILED,
-        "error": _died_text(spec, prior),
-        "ray_node_id": prior.get("ray_node_id"),
-        "worker_pid": prior.get("worker_pid"),
-    }
-    return started + 1, [row]
 
 
 def _after_worker_death(spec: TaskSpec, where: Where) -> tuple[int, list[AttemptRecord]]:
