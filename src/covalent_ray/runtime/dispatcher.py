@@ -84,6 +84,18 @@ def _executor_key(node: Node) -> str | None:
 _direct_node = ray.remote(run_node)  # electrons of a RayExecutor: plain Ray tasks
 
 
+def _ping_until_answered(me: Any, give_up_s: float = 3600.0) -> None:
+    """Call ``me.ping`` (which resumes interrupted dispatches) until it is answered."""
+    deadline = time.monotonic() + give_up_s
+    while time.monotonic() < deadline:
+        try:
+            ray.get(me.ping.remote(), timeout=30)
+            return
+        except Exception:  # lost or timed out while the actor starts: call again
+            log.warning("the dispatcher's first call went unanswered; calling again")
+            time.sleep(1.0)
+
+
 def _resolve(future: asyncio.Future[None], error: BaseException | None = None) -> None:
     if not future.done():
         if error is None:
@@ -117,9 +129,16 @@ class Dispatcher:
         self._timings: OrderedDict[str, dict[str, float]] = OrderedDict()
         self._triggers = TriggerPool()
         self._firing = asyncio.Lock()  # one firing decides start-or-rerun at a time
-        # after a crash nobody may call us for a while: queue our own first call so
-        # interrupted dispatches resume as soon as this actor is up
-        ray.get_runtime_context().current_actor.ping.remote()
+        # after a crash nobody may call us for a while: make our own first call so
+        # interrupted dispatches resume as soon as this actor is up. A call queued while
+        # the actor restarts can be lost (seen: a dispatch stayed RUNNING until someone
+        # else called), so a thread waits for its answer and calls again until answered.
+        threading.Thread(
+            target=_ping_until_answered,
+            args=(ray.get_runtime_context().current_actor,),
+            name="covalent-ray-recover",
+            daemon=True,
+        ).start()
 
     async def pid(self) -> int:
         """The actor's process id (diagnostics, crash tests)."""

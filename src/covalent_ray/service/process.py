@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 
 from .._exceptions import ServiceError
-from .._home import private_umask
+from .._home import ENV_HOME, private_umask
 from ..client.connect import ServiceInfo, apply_cluster_env
 from .options import DEFAULT_PORT, ENV_TOKEN, ApiOptions, bind, url_for
 
@@ -129,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     private_umask()  # everything this process writes in the home stays the user's
     home = Path(args.home)
+    # code of this process that asks for the current home (get_config, lattice previews)
+    # finds the service's own, not the default one
+    os.environ[ENV_HOME] = str(home)
     api, sock = None, None
     if args.api_host is not None:
         api = ApiOptions(
