@@ -97,6 +97,31 @@ function setLive(on) {
  * seen (Last-Event-ID), so no change is missed. Returns a function that stops it.
  */
 export function subscribe(params, onEvent) {
+  const stop = streamEvents("/events", params, onEvent, setLive);
+  return () => {
+    stop();
+    setLive(false);
+  };
+}
+
+/**
+ * Follow a server-sent event stream other than /events (the service's log):
+ * `onEvent(name, data)` for each event; after a dropped connection it resumes from the
+ * last event id seen. Returns a function that stops it.
+ */
+export function followStream(path, params, onEvent) {
+  return streamEvents(path, params, onEvent, (live) => {
+    if (!live) onEvent("disconnected", {});
+  });
+}
+
+/**
+ * Read the server-sent event stream at `path` with the API token (EventSource cannot
+ * send it): `onEvent(name, data)` for each event, `onLive(true|false)` as the connection
+ * opens and drops; after a drop it resumes from the last event id seen (Last-Event-ID).
+ * Returns a function that stops it.
+ */
+function streamEvents(path, params, onEvent, onLive) {
   let stopped = false;
   let lastId = null;
   let controller = null;
@@ -127,7 +152,7 @@ export function subscribe(params, onEvent) {
       try {
         const headers = { Accept: "text/event-stream", ...authHeaders() };
         if (lastId !== null) headers["Last-Event-ID"] = lastId;
-        const res = await fetch(url("/events", params), {
+        const res = await fetch(url(path, params), {
           headers, signal: controller.signal, cache: "no-store",
         });
         if (res.status === 401) {
@@ -135,7 +160,7 @@ export function subscribe(params, onEvent) {
           continue;
         }
         if (!res.ok) throw new ApiError(res.status, res.statusText);
-        setLive(true);
+        onLive(true);
         const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
         let buffer = "";
         for (;;) {
@@ -151,80 +176,12 @@ export function subscribe(params, onEvent) {
       } catch (err) {
         if (stopped) return;
       }
-      setLive(false);
+      onLive(false);
       await new Promise((r) => setTimeout(r, 2000));
     }
   }
 
   run();
-  return () => {
-    stopped = true;
-    if (controller) controller.abort();
-    setLive(false);
-  };
-}
-
-/**
- * Follow a server-sent event stream other than /events (the service's log):
- * `onEvent(name, data)` for each event; after a dropped connection it resumes from the
- * last event id seen. Returns a function that stops it.
- */
-export function followStream(path, params, onEvent) {
-  let stopped = false;
-  let lastId = null;
-  let controller = null;
-
-  function dispatchBlock(block) {
-    let event = "message";
-    const data = [];
-    for (const line of block.split("\n")) {
-      if (!line || line.startsWith(":")) continue;
-      const colon = line.indexOf(":");
-      const field = colon < 0 ? line : line.slice(0, colon);
-      const value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
-      if (field === "event") event = value;
-      else if (field === "data") data.push(value);
-      else if (field === "id") lastId = value;
-    }
-    if (!data.length) return;
-    try {
-      onEvent(event, JSON.parse(data.join("\n")));
-    } catch (err) {
-      console.error("stream event handler failed", err);
-    }
-  }
-
-  (async () => {
-    while (!stopped) {
-      controller = new AbortController();
-      try {
-        const headers = { Accept: "text/event-stream", ...authHeaders() };
-        if (lastId !== null) headers["Last-Event-ID"] = lastId;
-        const res = await fetch(url(path, params), { headers, signal: controller.signal, cache: "no-store" });
-        if (res.status === 401) {
-          await askToken();
-          continue;
-        }
-        if (!res.ok) throw new ApiError(res.status, res.statusText);
-        const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
-        let buffer = "";
-        for (;;) {
-          const { value, done } = await reader.read();
-          if (done) break;
-          buffer += value.replace(/\r\n?/g, "\n");
-          let end;
-          while ((end = buffer.indexOf("\n\n")) >= 0) {
-            dispatchBlock(buffer.slice(0, end));
-            buffer = buffer.slice(end + 2);
-          }
-        }
-      } catch (err) {
-        if (stopped) return;
-      }
-      onEvent("disconnected", {});
-      await new Promise((r) => setTimeout(r, 2000));
-    }
-  })();
   return () => {
     stopped = true;
     if (controller) controller.abort();
