@@ -388,12 +388,16 @@ export function dispatchView(root, dispatchId, query = new URLSearchParams()) {
     return true;
   }
 
-  async function loadGraph() {
+  // changes that come while the graph is read and drawn are applied to the new drawing
+  const loadGraph = () => gathering(drawNewGraph);
+
+  async function drawNewGraph(during) {
     graphData = await apiGet(`/dispatches/${dispatchId}/graph`, graphParams());
     if (disposed) return;
     collapseBtn.hidden = expanded.size === 0;
     if (minimap) minimap.destroy();
     if (graph) graph.destroy();
+    graph = null; // changes meanwhile are gathered in `during`
     graphStatus.textContent = `Laying out ${graphData.nodes.length} nodes…`;
     graphStatus.hidden = false;
     await new Promise((r) => setTimeout(r, 0)); // let the message paint before the layout runs
@@ -405,6 +409,7 @@ export function dispatchView(root, dispatchId, query = new URLSearchParams()) {
       onSelectGroup: (gid) => selectGroup(gid),
       onOpenChild: (sub) => { location.hash = `#/dispatches/${sub}`; },
     });
+    if (during.length) graph.setStatus(during);
     graphStatus.hidden = true;
     minimap = attachMinimap(graph.cy, minimapCanvas);
     graphBox.dataset.rankDir = graph.stats.rankDir;
@@ -434,9 +439,29 @@ export function dispatchView(root, dispatchId, query = new URLSearchParams()) {
     return { group: "auto", threshold: groupAbove, expand: [...expanded] };
   }
 
+  // changes that arrive while a resync reads the graph: the answer may be older than
+  // they are, so they are applied again on top of it (in the order they came)
+  const replays = new Set();
+
+  /** Run `read(during)` while `during` gathers the changes that come meanwhile. */
+  async function gathering(read) {
+    const during = [];
+    replays.add(during);
+    try {
+      return await read(during);
+    } finally {
+      replays.delete(during);
+    }
+  }
+
   async function resync() {
-    const fresh = await apiGet(`/dispatches/${dispatchId}/graph`, graphParams());
-    if (graph && !disposed) graph.refresh(fresh);
+    await gathering(async (during) => {
+      const fresh = await apiGet(`/dispatches/${dispatchId}/graph`, graphParams());
+      if (graph && !disposed) {
+        graph.refresh(fresh);
+        if (during.length) graph.setStatus(during);
+      }
+    });
     refreshGroup();
     refreshDetail();
     refreshSelected();
@@ -558,12 +583,15 @@ export function dispatchView(root, dispatchId, query = new URLSearchParams()) {
       }
       if (event !== "changes") return;
       const electrons = data.changes.filter((c) => c.type === "electron");
+      for (const during of replays) during.push(...electrons);
       if (graph) graph.setStatus(electrons);
       else pending.push(...electrons);
       if (selectedGroup !== null && graph && electrons.some((c) => (graph.groupOf(c.node_id) || {}).id === selectedGroup)) refreshGroup();
       if (selected !== null && electrons.some((c) => c.node_id === selected)) refreshSelected();
       refreshDetail();
       refreshTimeline();
+      // once the dispatch has ended, what the database holds is final: show exactly that
+      if (data.changes.some((c) => c.type === "dispatch" && c.dispatch_id === dispatchId && TERMINAL.has(c.status))) resync();
     });
     await Promise.race([ready, new Promise((r) => setTimeout(() => { readEarly = !standing; r(); }, 3000))]);
     if (!(await loadDetail())) {

@@ -25,7 +25,13 @@ function svg(tag, attrs = {}) {
   return el;
 }
 
-const seconds = (iso) => (iso ? Date.parse(iso) / 1000 : null);
+/** Epoch seconds of an ISO time, to the microsecond (Date.parse keeps milliseconds). */
+function seconds(iso) {
+  if (!iso) return null;
+  const frac = /\.(\d+)/.exec(iso);
+  const whole = Date.parse(frac ? iso.replace(frac[0], "") : iso) / 1000;
+  return frac ? whole + Number(`0.${frac[1]}`) : whole;
+}
 
 function laneKey(rayNode, pid) {
   return `${rayNode || ""}|${pid ?? ""}`;
