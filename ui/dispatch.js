@@ -322,6 +322,10 @@ export function dispatchView(root, dispatchId, query = new URLSearchParams()) {
       listed.push(h("li", {}, h("a", { href: "#", onclick: (ev) => { ev.preventDefault(); select(nid); } }, `${g.name} · node ${nid}`), " ", badge(g.statuses[i])));
     }
     const matching = statusFilter ? g.counts[statusFilter] || 0 : g.size;
+    // redraw only what changed: a panel rebuilt on every refresh loses clicks meant for it
+    const key = JSON.stringify([gid, statusFilter, g.size, g.counts, g.statuses.slice(0, g.members.length), graphData.total_nodes]);
+    if (panel.dataset.groupKey === key && panel.querySelector("#group-name")) return;
+    panel.dataset.groupKey = key;
     fill(panel,
       h("h2", { id: "group-name" }, `${g.name} ×${g.size}`),
       h("p", { class: "muted" }, `${g.size} ${g.kind === "parameter" ? "parameters" : `calls of ${g.name}`} drawn as one node: this graph has ${graphData.total_nodes} nodes.`),

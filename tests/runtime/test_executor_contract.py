@@ -45,7 +45,7 @@ class ShipsElsewhere(BaseExecutor):
             "sys.stdout.buffer.write(cloudpickle.dumps(out))\n"
         )
         done = subprocess.run(
-            [self.python, "-c", program],
+            [self.python, "-E", "-c", program],  # -E: as on a machine without our PYTHONPATH
             input=cloudpickle.dumps((function, args, kwargs)),
             capture_output=True,
             check=False,
@@ -74,7 +74,7 @@ def test_the_function_returns_the_output_only_and_capture_goes_around_it() -> No
 def test_the_function_unpickles_without_covalent_ray(tmp_path: Path) -> None:
     python = remote_python(tmp_path / "bare-python")
     check = subprocess.run(
-        [str(python), "-c", "import covalent_ray"], capture_output=True, check=False
+        [str(python), "-E", "-c", "import covalent_ray"], capture_output=True, check=False
     )
     assert check.returncode != 0  # that Python really has no covalent-ray
 
@@ -107,6 +107,7 @@ def test_a_pickled_function_needs_no_covalent_ray_outside_the_service(tmp_path: 
     done = subprocess.run(
         [
             str(python),
+            "-E",
             "-c",
             "import sys, cloudpickle; print(cloudpickle.loads(sys.stdin.buffer.read())(5))",
         ],
