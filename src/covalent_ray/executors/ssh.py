@@ -10,8 +10,11 @@ How one electron runs (one SSH channel on the adaptor's pooled connection):
    runner starts in its own session (``setsid``) with the electron's working directory
    as cwd and its fds 1 and 2 sent to files there. Its pid is the job handle.
 3. When it exits, the same channel sends back ``result.pkl`` (the output, or the
-   exception with its traceback) and the stdout and stderr files; the task directory is
-   removed unless ``do_cleanup=False``.
+   exception with its traceback) and the stdout and stderr files. The task directories
+   are removed at ``teardown`` (unless ``do_cleanup=False``), once the adaptor has had
+   every outcome acknowledged by the result manager: an adaptor that dies between
+   receiving a result and its record (its dispatcher was killed) leaves the directory,
+   and the resumed electron finds its result there instead of running again.
 
 The runner does not depend on the SSH session: if the connection drops, the executor
 reconnects (``max_connection_attempts``) and waits for the same process by its pid. Cancel
@@ -316,12 +319,14 @@ class SSHExecutor(AsyncBaseExecutor):
                 "config [executors.ssh]"
             )
         self._conn: Connection | None = None
+        self._finished: list[str] = []  # task directories to remove at teardown
 
     # ----- plumbing
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_conn"] = None  # a connection never travels
+        state["_finished"] = []
         return state
 
     def target(self) -> Target:
@@ -386,7 +391,13 @@ class SSHExecutor(AsyncBaseExecutor):
             pass
 
     async def teardown(self, task_metadata: dict[str, Any]) -> None:
-        """Close the pooled connection."""
+        """Remove the task directories of finished electrons; close the pooled connection."""
+        finished, self._finished = getattr(self, "_finished", []), []
+        if finished and self.do_cleanup:
+            try:
+                await self.connection.run("rm -rf -- " + " ".join(quote(d) for d in finished))
+            except Exception:  # an unreachable host keeps them; they hold no secret of ours
+                pass
         if getattr(self, "_conn", None) is not None:
             await self.connection.close()
 
@@ -430,18 +441,13 @@ class SSHExecutor(AsyncBaseExecutor):
         self, remote: RemotePython, payload: bytes, task_dir: str, workdir: str, where: str
     ) -> tuple[dict[str, bytes], str]:
         td, wd = quote(task_dir), quote(workdir)
-        # the task directory goes only once the client says it has the files: a client
-        # that died meanwhile (a service restart) finds the result there again
-        cleanup = (
-            f'if read -r ack && [ "$ack" = done ]; then rm -rf {td}; fi' if self.do_cleanup else ""
-        )
         command = (
             f"mkdir -p {td} {wd} && head -c {len(payload)} > {td}/task.pkl || exit 97\n"
             f"cd {wd} || exit 96\n"
             f"setsid {self._python()} {quote(remote.runner)} {td} "
             f"< /dev/null > {td}/stdout 2> {td}/stderr &\n"
             "pid=$!\necho PID $pid\nwait $pid\necho EXIT $?\n"
-            f"{emit_files_script(task_dir)}\n{cleanup}\n"
+            f"{emit_files_script(task_dir)}\n"
         )
         async with self.connection.session() as conn:
             return await self._run_channel(conn, command, payload, task_dir, workdir, where)
@@ -470,9 +476,9 @@ class SSHExecutor(AsyncBaseExecutor):
                 if len(line) != 2:
                     raise asyncssh.ConnectionLost("the channel closed before the job ended")
                 files = await read_files(process.stdout)
-                process.stdin.write(b"done\n")  # received: the task directory may go
                 process.stdin.write_eof()
-                await process.wait()  # the task directory's cleanup has run too
+                await process.wait()
+                self._finished.append(task_dir)  # removed at teardown, once recorded
                 return files, f"exit code {line[1]}"
             finally:
                 process.close()
@@ -501,15 +507,15 @@ class SSHExecutor(AsyncBaseExecutor):
     async def reattach(self, pid: int, task_dir: str, where: str) -> dict[str, bytes]:
         """Wait for a job started earlier (the connection dropped) and fetch its files."""
         td = quote(task_dir)
-        cleanup = f"; rm -rf {td}" if self.do_cleanup else ""
         command = (
             f"while [ ! -e {td}/result.pkl ] && kill -0 {pid} 2>/dev/null; do sleep "
-            f"{max(0.1, self.poll_freq)}; done; {emit_files_script(task_dir)}{cleanup}"
+            f"{max(0.1, self.poll_freq)}; done; {emit_files_script(task_dir)}"
         )
         try:
             _, out, _ = await self.connection.run(command)
         except RemoteHostError as exc:
             raise RemoteHostError(f"{where}: {exc}") from None
+        self._finished.append(task_dir)  # removed at teardown, once recorded
         return parse_files(out)
 
     async def _resume(self, handle: str, where: str) -> Any:

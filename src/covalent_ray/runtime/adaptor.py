@@ -41,6 +41,7 @@ from .worker import (
     ElectronRaised,
     NodeTask,
     _call_with_dask_on_ray,
+    flush_reports,
     prepare,
     report,
     run_electron,
@@ -290,7 +291,12 @@ class ExecutorAdaptor:
         return await cancel_task(self.executor, control, pool=self._calls)
 
     async def teardown(self) -> dict[str, int]:
-        """Release the executor (after its last electron); returns setup/teardown counts."""
+        """Release the executor (after its last electron); returns setup/teardown counts.
+
+        What this adaptor reported is acknowledged first: an executor may clean up what
+        an interrupted run would need to find its result again (remote task directories).
+        """
+        await asyncio.get_running_loop().run_in_executor(self._calls, flush_reports, 60.0)
         if self._setup is not None:
             await call_executor(self.executor, "teardown", self._last_meta, pool=self._calls)
             self.teardowns += 1

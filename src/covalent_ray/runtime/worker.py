@@ -243,6 +243,11 @@ _reporter = _Reporter()
 atexit.register(lambda: _reporter.flush(_Reporter.exit_flush_s))
 
 
+def flush_reports(timeout: float) -> bool:
+    """Wait until this process's reports so far are acknowledged; False on timeout."""
+    return _reporter.flush(timeout)
+
+
 def report(events: list[ElectronEvent]) -> None:
     """Queue state changes for the result manager (the caller does not wait)."""
     for event in events:
