@@ -396,7 +396,7 @@ class SSHExecutor(AsyncBaseExecutor):
         if finished and self.do_cleanup:
             try:
                 await self.connection.run("rm -rf -- " + " ".join(quote(d) for d in finished))
-            except Exception:  # an unreachable host keeps them; they hold no secret of ours
+            except Exception:  # unreachable: they stay under remote_cache (remove by hand)
                 pass
         if getattr(self, "_conn", None) is not None:
             await self.connection.close()
