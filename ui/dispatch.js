@@ -564,7 +564,7 @@ export function dispatchView(root, dispatchId, query = new URLSearchParams()) {
     setMode(mode);
     // subscribe first and read once the stream stands, so that no change falls between
     // the reads below and the stream
-    const pending = [];
+    let readBeforeStream = false; // the stream stood after the page was read
     let readEarly = false;
     let standing = false;
     let streamReady;
@@ -576,7 +576,7 @@ export function dispatchView(root, dispatchId, query = new URLSearchParams()) {
         // a stream that stood only after the page was read (a busy machine) may have
         // missed changes in between: read again
         if (readEarly && graph) resync();
-        else if (readEarly) pending.push({ late: true }); // the graph's read: once drawn
+        else if (readEarly) readBeforeStream = true; // the graph's read: once drawn
         readEarly = false;
         return;
       }
@@ -588,8 +588,7 @@ export function dispatchView(root, dispatchId, query = new URLSearchParams()) {
       if (event !== "changes") return;
       const electrons = data.changes.filter((c) => c.type === "electron");
       for (const during of replays) during.push(...electrons);
-      if (graph) graph.setStatus(electrons);
-      else pending.push(...electrons);
+      if (graph) graph.setStatus(electrons); // while none is drawn, `replays` keep them
       if (selectedGroup !== null && graph && electrons.some((c) => (graph.groupOf(c.node_id) || {}).id === selectedGroup)) refreshGroup();
       if (selected !== null && electrons.some((c) => c.node_id === selected)) refreshSelected();
       refreshDetail();
@@ -608,9 +607,9 @@ export function dispatchView(root, dispatchId, query = new URLSearchParams()) {
     }
     try {
       await loadGraph();
-      // changes that arrived while the graph was read may be older or newer than it:
-      // statuses never go back, so re-reading settles it
-      if (pending.length) resync();
+      // changes while it was read and drawn were replayed on it; what came before the
+      // stream stood was not seen at all: read again
+      if (readBeforeStream) resync();
     } catch (err) {
       graphStatus.textContent = `Loading the graph failed: ${err.message}`;
     }
