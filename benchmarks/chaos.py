@@ -229,10 +229,13 @@ def _summarize(
             shown["electrons"] = repr(exc)
         wrong.append(shown)
     ran_twice = started_twice = 0
+    twice: list[str] = []
     for mark in marks.iterdir():
         lines = mark.read_text().splitlines()
         ran_twice += lines.count("done") > 1
         started_twice += lines.count("start") > 1
+        if lines.count("done") > 1:
+            twice.append(mark.name)
     created = {r["dispatch_id"] for r in rows}
     return {
         "calls": len(calls),
@@ -247,6 +250,7 @@ def _summarize(
         "stuck": sum(r["status"] in ("RUNNING", "NEW_OBJECT") for r in rows),
         "electrons_completed_more_than_once": ran_twice,
         "electrons_started_more_than_once": started_twice,
+        "completed_more_than_once": sorted(twice)[:10],  # dispatch ID-node ID
         "slowest_call_s": max((c["seconds"] for c in calls), default=0.0),
     }
 

@@ -51,6 +51,7 @@ import time
 import uuid
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import ray
@@ -66,14 +67,18 @@ from ..core.messages import last_line, node_label, worker_text
 from ..core.outcome import Failed
 from ..core.reuse import reusable_nodes
 from ..core.triggers import FiringAction, TriggerState, firing_action, lineage, trigger_row
+from . import ends
 from .adaptor import RESUME_JOB_HANDLE, ExecutorAdaptor
+from .ends import running_marker
 from .launch import Run, SubmitToExecutor, launch, ray_retries
 from .triggers import TriggerPool
-from .worker import node_lost, run_node, running_marker
+from .worker import node_lost, run_node
 
 log = logging.getLogger(__name__)
 
 CANCELLED_BY_USER = "cancelled by the user"
+#: how long a resuming dispatch waits for the workers of its previous run to exit
+_HOLDERS_WAIT_S = 30.0
 
 
 def _executor_key(node: Node) -> str | None:
@@ -186,6 +191,7 @@ class Dispatcher:
         manifest: DispatchManifest | None = await self._rm.load_manifest.remote(dispatch_id)
         if manifest is None:
             raise RuntimeError("its stored manifest is missing")
+        await self._gather_ends(dispatch_id)
         states = await self._rm.node_outputs.remote(dispatch_id)
         reuse: dict[int, str] = {}
         for node in manifest.graph.nodes:
@@ -211,6 +217,26 @@ class Dispatcher:
         if lost:
             raise RuntimeError(f"stored outputs of nodes {lost} are missing")
         await self._launch(manifest, reuse)
+
+    async def _gather_ends(self, dispatch_id: str) -> None:
+        """Before deciding what runs again: let the workers of the dead dispatcher that
+        still hold an electron of ``dispatch_id`` exit (Ray stops them), then record the
+        ends they kept on disk but never saw acknowledged (see ``runtime.ends``)."""
+        home = Path(self.home)
+        still = await ends.wait_for_holders(home, dispatch_id, timeout=_HOLDERS_WAIT_S)
+        if still:
+            log.warning(
+                "dispatch %s resumes while worker processes %s of its previous run are "
+                "still alive; their electrons may run again",
+                dispatch_id,
+                sorted(still),
+            )
+        kept = ends.left(home, dispatch_id)
+        if kept:
+            await self._rm.record.remote([event for _, event in kept])
+            for path, _ in kept:
+                ends.release(path)
+            log.info("dispatch %s: %d electron ends recorded from disk", dispatch_id, len(kept))
 
     # -- launch -------------------------------------------------------------------------
 

@@ -52,7 +52,9 @@ from ..core.messages import (
 from ..core.operators import glue_value
 from ..core.outcome import Failed, Skipped, collect_failures, failure_message, substitute
 from ..storage.blobs import INLINE_LIMIT, write_blob_file
+from . import ends
 from .capture import capture_fds
+from .ends import running_marker
 
 
 @dataclass(frozen=True)
@@ -164,7 +166,10 @@ class _Reporter:
     exit_flush_s = 10.0
 
     def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[tuple[ElectronEvent, bool]] = queue.SimpleQueue()
+        # (event, urgent, its end file: released once the event is acknowledged)
+        self._queue: queue.SimpleQueue[tuple[ElectronEvent, bool, Path | None]] = (
+            queue.SimpleQueue()
+        )
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._idle = threading.Event()  # set while nothing is queued or in flight
@@ -172,11 +177,11 @@ class _Reporter:
         self._unsent = 0
         self._count_lock = threading.Lock()
 
-    def put(self, event: ElectronEvent, urgent: bool) -> None:
+    def put(self, event: ElectronEvent, urgent: bool, kept: Path | None = None) -> None:
         with self._count_lock:
             self._unsent += 1
             self._idle.clear()
-        self._queue.put((event, urgent))
+        self._queue.put((event, urgent, kept))
         if self._thread is None or not self._thread.is_alive():
             with self._lock:
                 if self._thread is None or not self._thread.is_alive():
@@ -194,44 +199,56 @@ class _Reporter:
 
     def _run(self) -> None:
         pending: list[ElectronEvent] = []
+        kept: list[Path] = []
         last_send = 0.0
         flush_at = 0.0
         while True:
             timeout = None if not pending else max(0.0, flush_at - time.monotonic())
+            event: ElectronEvent | None
             try:
-                event, urgent = self._queue.get(timeout=timeout)
+                event, urgent, end = self._queue.get(timeout=timeout)
             except queue.Empty:
-                event = None
+                event = end = None
             now = time.monotonic()
             if event is not None:
                 if not pending:
                     flush_at = now + self.interval
                 pending.append(event)
+                if end is not None:
+                    kept.append(end)
                 if urgent and now - last_send >= self.interval:
                     flush_at = now
             if pending and now >= flush_at:
                 # everything that queued up meanwhile goes too
                 while True:
                     try:
-                        pending.append(self._queue.get_nowait()[0])
+                        event, _, end = self._queue.get_nowait()
                     except queue.Empty:
                         break
-                self._send(pending)
+                    pending.append(event)
+                    if end is not None:
+                        kept.append(end)
+                if self._send(pending):
+                    for end in kept:
+                        ends.release(end)
                 self._sent(len(pending))
-                pending = []
+                pending, kept = [], []
                 last_send = time.monotonic()
 
-    def _send(self, batch: list[ElectronEvent]) -> None:
+    def _send(self, batch: list[ElectronEvent]) -> bool:
+        """Send ``batch`` until it is acknowledged (True) or ``give_up_s`` passed."""
         deadline = time.monotonic() + self.give_up_s
         while True:
             try:
                 ref = _actor(RESULT_MANAGER_NAME).record.remote(batch)
                 ray.get(ref, timeout=self.ack_timeout_s)
-                return
+                return True
             except Exception:  # restarting, died, or slow: send the same batch again
                 _handles.pop(RESULT_MANAGER_NAME, None)
                 if time.monotonic() >= deadline:
-                    return  # the dispatch's end closes what never arrived (and says so)
+                    # the dispatch's end closes what never arrived (and says so); an end
+                    # file stays for a dispatcher that resumes the dispatch
+                    return False
                 time.sleep(0.1)  # the manager is coming back: do not spin on it
 
     def flush(self, timeout: float) -> bool:
@@ -252,6 +269,12 @@ def report(events: list[ElectronEvent]) -> None:
     """Queue state changes for the result manager (the caller does not wait)."""
     for event in events:
         _reporter.put(event, Status(event["status"]).is_terminal)
+
+
+def report_end(event: ElectronEvent, objects_dir: str) -> None:
+    """Queue an electron's end, kept on disk until it is acknowledged (``runtime.ends``):
+    a dispatch resumed after its dispatcher died does not run the electron again."""
+    _reporter.put(event, True, ends.keep(objects_dir, cast(dict[str, Any], event)))
 
 
 def _where() -> Where:
@@ -526,13 +549,15 @@ def run_electron(task: NodeTask, values: list[Any], invoke: Invoke) -> Any:
     }
     if error is None:
         assert fields is not None
-        report([cast(ElectronEvent, {**done, "status": Status.COMPLETED, **fields})])
+        report_end(
+            cast(ElectronEvent, {**done, "status": Status.COMPLETED, **fields}), task.objects_dir
+        )
         return output
     status = Status.CANCELLED if _is_cancel(error) else Status.FAILED
     text = error_text(error)
     if status is Status.FAILED:  # Covalent prints a failed electron's traceback to its stderr
         done["stderr"] = _with_traceback(stderr, text)
-    report([cast(ElectronEvent, {**done, "status": status, "error": text})])
+    report_end(cast(ElectronEvent, {**done, "status": status, "error": text}), task.objects_dir)
     return Failed(spec.node_id, spec.name, error_summary(error))
 
 
@@ -657,23 +682,6 @@ def _last_words(
             notes.close()
             assert marker is not None
             marker.unlink(missing_ok=True)
-
-
-def running_marker(dispatch_id: str, node_id: int) -> Path | None:
-    """A small file, on the node that runs an electron, naming the worker process that
-    runs it right now (its RUNNING event may not have left when the process dies)."""
-    global _markers
-    if _markers is None:
-        try:
-            session = ray._private.worker._global_node.get_session_dir_path()
-            _markers = Path(session) / "covalent_ray_running"
-            _markers.mkdir(exist_ok=True)
-        except Exception:
-            _markers = Path()
-    return _markers / f"{dispatch_id}-{node_id}" if _markers != Path() else None
-
-
-_markers: Path | None = None
 
 
 def _is_cancel(error: BaseException) -> bool:
