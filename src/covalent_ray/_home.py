@@ -63,6 +63,11 @@ def objects_dir(home: Path) -> Path:
     return home / "objects"
 
 
+def ends_dir(home: Path) -> Path:
+    """Electrons' ends not yet acknowledged by the result manager (``runtime.ends``)."""
+    return home / "ends"
+
+
 def results_path(home: Path) -> Path:
     """Where electrons' results directories (executors' ``results_dir``) live."""
     return home / "results"

@@ -218,14 +218,15 @@ def test_purge_asks_then_keeps_results_unless_hard(tmp_path: Path) -> None:
     (home / "workdir").mkdir()
     (home / "results.duckdb").write_bytes(b"db")
     (home / "objects").mkdir()
+    (home / "ends").mkdir()  # electrons' ends not recorded yet are results too
     declined = cli("purge", "--home", str(home), input="n\n")
     assert declined.exit_code == 1 and "logs" in declined.stdout
     assert (home / "logs").exists()
 
     soft = cli("purge", "--home", str(home), "--json", input="y\n")
     assert soft.exit_code == 0, soft.output
-    assert sorted(p.name for p in home.iterdir()) == ["objects", "results.duckdb"]
+    assert sorted(p.name for p in home.iterdir()) == ["ends", "objects", "results.duckdb"]
     hard = cli("purge", "--hard", "-y", "--home", str(home))
-    assert hard.exit_code == 0 and "Purged 2" in hard.stdout
+    assert hard.exit_code == 0 and "Purged 3" in hard.stdout
     assert list(home.iterdir()) == []
     assert "Nothing to purge" in cli("purge", "-y", "--home", str(home)).stdout

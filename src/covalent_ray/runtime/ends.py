@@ -33,7 +33,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-_ENDS = "ends"
+from .._home import ends_dir
+
 _markers: Path | None = None
 
 
@@ -52,17 +53,17 @@ def running_marker(dispatch_id: str, node_id: int) -> Path | None:
     return _markers / f"{dispatch_id}-{node_id}" if _markers != Path() else None
 
 
-def ends_dir(objects_dir: str) -> Path | None:
-    """The ``ends`` directory beside the service's ``objects`` directory, when this
-    machine has it (``objects_dir`` as ``worker.NodeTask.objects_dir``)."""
+def _beside(objects_dir: str) -> Path | None:
+    """The ``ends`` directory of the home whose ``objects`` directory is ``objects_dir``
+    (as ``worker.NodeTask.objects_dir``), when this machine has it."""
     if not objects_dir or not os.path.isdir(objects_dir):
         return None
-    return Path(objects_dir).parent / _ENDS
+    return ends_dir(Path(objects_dir).parent)
 
 
 def keep(objects_dir: str, event: dict[str, Any]) -> Path | None:
     """Write ``event`` (an electron's end) as its end file; None when it cannot be kept."""
-    where = ends_dir(objects_dir)
+    where = _beside(objects_dir)
     if where is None:
         return None
     path = where / f"{event['dispatch_id']}-{event['node_id']}"
@@ -100,7 +101,7 @@ def _read(path: Path) -> dict[str, Any] | None:
 
 
 def _kept(home: Path, dispatch_id: str) -> list[tuple[Path, dict[str, Any]]]:
-    where = home / _ENDS
+    where = ends_dir(home)
     found = []
     for path in sorted(where.glob(f"{dispatch_id}-*")) if where.is_dir() else []:
         value = _read(path)

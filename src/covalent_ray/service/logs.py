@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from .._home import db_path, objects_dir
+from .._home import db_path, ends_dir, objects_dir
 from .._logfile import FOLLOW_INTERVAL_S, follow, read_new, service_log, tail
 
 __all__ = ["FOLLOW_INTERVAL_S", "follow", "purge_plan", "read_new", "remove", "service_log", "tail"]
@@ -14,10 +14,15 @@ __all__ = ["FOLLOW_INTERVAL_S", "follow", "purge_plan", "read_new", "remove", "s
 
 def purge_plan(home: Path, hard: bool) -> list[Path]:
     """What ``covalent-ray purge`` deletes in ``home``: everything but the results (the
-    database and stored objects), and with ``hard`` those too."""
+    database, stored objects and unrecorded ends), and with ``hard`` those too."""
     if not home.is_dir():
         return []
-    results = {db_path(home).name, f"{db_path(home).name}.wal", objects_dir(home).name}
+    results = {
+        db_path(home).name,
+        f"{db_path(home).name}.wal",
+        objects_dir(home).name,
+        ends_dir(home).name,  # electrons' ends the result manager has not recorded yet
+    }
     return sorted(p for p in home.iterdir() if hard or p.name not in results)
 
 
