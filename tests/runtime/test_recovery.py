@@ -78,6 +78,37 @@ def test_dispatcher_crash_resumes_running_dispatches(tmp_path) -> None:
     assert all(result.get_node_result(n)["status"] == "COMPLETED" for n in electrons)
 
 
+def test_a_failure_before_the_crash_still_fails_the_resumed_dispatch(tmp_path) -> None:
+    """A failed electron that nothing consumes is not run again on resume, and the
+    dispatch still ends FAILED naming it (Covalent: any failed electron fails it)."""
+
+    @ct.electron
+    def broken():
+        raise ValueError("broken before the crash")
+
+    @ct.lattice
+    def wf(path, gate):
+        broken()  # a sink: no other electron takes its output
+        return step(1, path, gate)
+
+    gate = tmp_path / "go"
+    dispatch_id = ct.dispatch(wf)(str(tmp_path / "runs"), str(gate))
+    deadline = time.monotonic() + DEADLINE_S
+    while (
+        ct.get_result(dispatch_id, intermediate_outputs=False).get_node_result(0)["status"]
+        != "FAILED"
+    ):
+        assert time.monotonic() < deadline, "broken() was not recorded FAILED"
+        time.sleep(0.05)
+    _wait_for_file(tmp_path / "runs")  # step runs, held at its gate
+    os.kill(ray.get(connect().dispatcher.pid.remote()), signal.SIGKILL)
+    gate.touch()
+    result = ct.get_result(dispatch_id, wait=True, timeout=DEADLINE_S)
+    assert result.status == ct.status.FAILED
+    assert "broken" in result.error and "ValueError: broken before the crash" in result.error
+    assert result.get_node_result(0)["status"] == "FAILED"
+
+
 def test_result_manager_crash_loses_nothing(tmp_path) -> None:
     gate = tmp_path / "go"
 

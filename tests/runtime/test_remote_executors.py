@@ -239,6 +239,13 @@ def _kill_dispatcher() -> None:
     os.kill(ray.get(connect().dispatcher.pid.remote()), signal.SIGKILL)
 
 
+def _adaptor_pids() -> list[int]:
+    from covalent_ray.service import control
+
+    status = control.status(Path(os.environ["COVALENT_RAY_HOME"]))
+    return [a["pid"] for a in status["adaptors"]]
+
+
 def test_after_losing_the_dispatcher_the_remote_job_is_found_again(sshd: Sshd, tmp_path) -> None:
     runs, gate = tmp_path / "runs", tmp_path / "gate"
 
@@ -298,8 +305,12 @@ def test_a_remote_job_gone_after_a_restart_fails_naming_host_and_handle(
     dispatch_id = ct.dispatch(wf)(str(started))
     wait_for(started)
     handle = _running_handle(dispatch_id, "forever")
+    adaptors = _adaptor_pids()
     _kill_dispatcher()
-    os.killpg(handle["pid"], 9)  # the remote process dies while nobody watches it
+    # the adaptor that watched the remote process dies with its dispatcher; once it is
+    # gone, the remote process dies while nobody watches it
+    assert all(pid_gone(pid, deadline=120) for pid in adaptors), adaptors
+    os.killpg(handle["pid"], 9)
     assert pid_gone(handle["pid"])
     result = ct.get_result(dispatch_id, wait=True, timeout=300)
     assert result.status == ct.status.FAILED

@@ -24,6 +24,7 @@ Policy
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -281,6 +282,7 @@ class ExecutorAdaptor:
             "short_name": short_name_of(self.executor),
             "remote_host": self.remote_host(),
             "running": len(self._controls),
+            "pid": os.getpid(),
         }
 
     async def cancel(self, dispatch_id: str, node_id: int) -> bool:

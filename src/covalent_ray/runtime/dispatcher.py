@@ -194,6 +194,7 @@ class Dispatcher:
         await self._gather_ends(dispatch_id)
         states = await self._rm.node_outputs.remote(dispatch_id)
         reuse: dict[int, str] = {}
+        kept: list[Failed] = []
         for node in manifest.graph.nodes:
             state = states.get(node.id, {})
             if node.kind is NodeKind.PARAMETER:
@@ -203,9 +204,8 @@ class Dispatcher:
                 reuse[node.id] = state["output_blob"]
             elif state.get("status") in (Status.FAILED, Status.CANCELLED):
                 # keep the failure: its dependants are skipped again, not run
-                marker = _serialize.dumps(
-                    Failed(node.id, node.name, last_line(state.get("error"))), "a failure"
-                )
+                kept.append(Failed(node.id, node.name, last_line(state.get("error"))))
+                marker = _serialize.dumps(kept[-1], "a failure")
                 key = _serialize.blob_key(marker)
                 manifest.blobs[key] = marker
                 reuse[node.id] = key
@@ -216,7 +216,7 @@ class Dispatcher:
         lost = [n for n, k in reuse.items() if k not in manifest.blobs]
         if lost:
             raise RuntimeError(f"stored outputs of nodes {lost} are missing")
-        await self._launch(manifest, reuse)
+        await self._launch(manifest, reuse, tuple(kept))
 
     async def _gather_ends(self, dispatch_id: str) -> None:
         """Before deciding what runs again: let the workers of the dead dispatcher that
@@ -310,13 +310,20 @@ class Dispatcher:
                 log.exception("tearing down an executor failed")
             ray.kill(adaptor)
 
-    async def _launch(self, manifest: DispatchManifest, reuse: dict[int, str]) -> Run:
+    async def _launch(
+        self,
+        manifest: DispatchManifest,
+        reuse: dict[int, str],
+        kept_failures: tuple[Failed, ...] = (),
+    ) -> Run:
         loop = asyncio.get_running_loop()
         received = time.time()
         plan = self._compile(manifest, reuse)
         compiled = time.time()
+        submit = self._submitter(manifest)
         run = await loop.run_in_executor(
-            self._pool, launch, manifest, plan, reuse, self._submitter(manifest), self.home
+            self._pool,
+            lambda: launch(manifest, plan, reuse, submit, self.home, kept_failures=kept_failures),
         )
         self._timings[manifest.dispatch_id] = {
             **run.timings,  # first_submitted: when the first task was handed to Ray
@@ -664,6 +671,9 @@ class Dispatcher:
                 run.dispatch_id, outcome.status, outcome.error, list(outcome.failed), run.fields_ref
             )
         finally:
+            # ends a worker could not release (it died just after the acknowledgement)
+            for path, _ in ends.left(Path(self.home), run.dispatch_id):
+                ends.release(path)
             self._runs.pop(run.dispatch_id, None)
             self._graphs.pop(run.dispatch_id, None)
             self._cancelled.pop(run.dispatch_id, None)

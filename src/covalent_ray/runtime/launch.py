@@ -27,6 +27,7 @@ from .._home import objects_dir, results_path
 from ..core.compile import Plan
 from ..core.graph import NodeKind
 from ..core.manifest import DispatchManifest
+from ..core.outcome import Failed
 from .worker import FinalSpec, NodeTask, finalize, run_node
 
 INLINE_BYTES = 100 * 1024  # larger blobs go to the object store once per dispatch
@@ -87,6 +88,7 @@ def launch(
     submit: SubmitToExecutor | None = None,
     home: str = "",
     run: Run | None = None,
+    kept_failures: tuple[Failed, ...] = (),
 ) -> Run:
     """Submit every task of ``plan`` and the final step; return their ObjectRefs.
 
@@ -95,7 +97,8 @@ def launch(
     through ``submit`` with their inputs as ObjectRefs (or constants); ``home`` is the
     service's home (its ``results`` and ``objects`` directories). Given ``run``,
     refs are added to it as they are submitted, and submission stops early once
-    ``run.stop`` is set (then no final step is submitted).
+    ``run.stop`` is set (then no final step is submitted). ``kept_failures`` are the
+    failures of reused nodes (a resumed dispatch keeps them): the outcome counts them.
     """
     graph = manifest.graph
     reused = reused or {}
@@ -158,6 +161,7 @@ def launch(
         manifest.blobs[manifest.output_template],
         template_constants,
         objects,
+        kept_failures,
     )
     run.outcome_ref, run.value_ref, run.fields_ref = _finalize.options(
         name=f"finalize:{manifest.name}"

@@ -100,6 +100,9 @@ class FinalSpec:
     template: bytes  # pickled result template
     constants: dict[int, bytes] = field(default_factory=dict)  # reused outputs in the template
     objects_dir: str = ""  # as ``NodeTask.objects_dir``
+    #: failures a resumed dispatch keeps from its interrupted run: those electrons do not
+    #: run again, so no task's input carries their markers to the final step
+    kept_failures: tuple[Failed, ...] = ()
 
 
 _cache: dict[str, Any] = {}
@@ -876,7 +879,7 @@ def finalize(final: FinalSpec, *values: Any) -> tuple[Outcome, Any, ResultFields
     commit: a final task blocked on an actor call holds a worker process (and makes Ray
     start others) for every dispatch in flight (issue 12).
     """
-    failures = collect_failures(values)
+    failures = collect_failures([*values, *final.kept_failures])
     result: Any = None
     fields: ResultFields = {}
     if failures:
