@@ -26,24 +26,96 @@ def home(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_an_end_is_kept_until_released_and_only_its_dispatch_finds_it(home: Path) -> None:
-    objects = str(home / "objects")
-    first = ends.keep(objects, _event("d1", 3))
-    ends.keep(objects, _event("d1", 4, "FAILED"))
-    ends.keep(objects, _event("d10", 1))  # another dispatch whose ID starts the same
-    assert first is not None and first.stat().st_mode & 0o077 == 0  # private, as the home
+def _journal(home: Path) -> ends.Journal:
+    journal = ends.Journal(home / "ends")
+    return journal
+
+
+def test_an_end_is_kept_until_acknowledged_and_only_its_dispatch_finds_it(home: Path) -> None:
+    journal = ends.journal(str(home / "objects"))
+    assert journal is not None
+    first = journal.append(_event("d1", 3))
+    journal.append(_event("d1", 4, "FAILED"))
+    journal.append(_event("d10", 1))  # another dispatch whose ID starts the same
+    assert journal.path.stat().st_mode & 0o077 == 0  # private, as the home
 
     found = ends.left(home, "d1")
-    assert [(e["node_id"], e["status"]) for _, e in found] == [(3, "COMPLETED"), (4, "FAILED")]
-    ends.release(first)
-    assert [e["node_id"] for _, e in ends.left(home, "d1")] == [4]
-    assert not list((home / "ends").glob(".*")), "no partial file is left behind"
+    assert [(e["node_id"], e["status"]) for e in found] == [(3, "COMPLETED"), (4, "FAILED")]
+    journal.acknowledged(first)
+    assert [e["node_id"] for e in ends.left(home, "d1")] == [4]
+    assert [e["node_id"] for e in ends.left(home, "d10")] == [1]
+
+
+def test_a_journal_is_emptied_once_everything_in_it_is_acknowledged(home: Path) -> None:
+    journal = _journal(home)
+    upto = [journal.append(_event("d5", n)) for n in range(3)]
+    journal.acknowledged(upto[-1])
+    assert journal.path.stat().st_size == 0
+    # offsets handed out after emptying still acknowledge the right ends
+    later = [journal.append(_event("d5", n)) for n in range(3, 6)]
+    journal.acknowledged(later[0])
+    assert [e["node_id"] for e in ends.left(home, "d5")] == [4, 5]
+
+
+def test_a_long_journal_drops_its_acknowledged_part_and_keeps_the_rest(
+    home: Path, monkeypatch
+) -> None:
+    monkeypatch.setattr(ends, "_COMPACT_BYTES", 2000)
+    journal = _journal(home)
+    upto = [journal.append({**_event("d6", n), "stdout": "x" * 100}) for n in range(60)]
+    journal.acknowledged(upto[39])  # past the limit: rewritten without the first 40
+    assert journal.path.stat().st_size < 25 * 200
+    assert [e["node_id"] for e in ends.left(home, "d6")] == list(range(40, 60))
+    journal.acknowledged(upto[49])  # offsets from before the rewrite still count
+    assert [e["node_id"] for e in ends.left(home, "d6")] == list(range(50, 60))
+    journal.acknowledged(upto[59])
+    assert ends.left(home, "d6") == []
+
+
+def test_an_end_given_up_on_stays_for_the_resume(home: Path) -> None:
+    journal = _journal(home)
+    first = journal.append(_event("d7", 1))
+    journal.given_up()  # its report never reached the result manager
+    second = journal.append(_event("d7", 2))
+    journal.acknowledged(second)
+    assert [e["node_id"] for e in ends.left(home, "d7")] == [1, 2]
+    assert first < second
 
 
 def test_without_the_services_objects_directory_nothing_is_kept(tmp_path: Path) -> None:
     # a worker on a machine that does not share the home: its ends travel only by report
-    assert ends.keep(str(tmp_path / "elsewhere" / "objects"), _event("d1", 0)) is None
-    assert ends.keep("", _event("d1", 0)) is None
+    assert ends.journal(str(tmp_path / "elsewhere" / "objects")) is None
+    assert ends.journal("") is None
+
+
+def test_forget_drops_an_ended_dispatch_from_exited_workers_journals(
+    home: Path, monkeypatch
+) -> None:
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    monkeypatch.setattr(ends.os, "getpid", lambda: gone.pid)
+    dead = _journal(home)
+    dead.append(_event("d8", 1))
+    dead.append(_event("d9", 1))
+    monkeypatch.undo()
+    # a running Ray worker: its journal is its own to empty
+    worker_process = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.read()", "ray::run_node"],
+        stdin=subprocess.PIPE,
+    )
+    try:
+        monkeypatch.setattr(ends.os, "getpid", lambda: worker_process.pid)
+        _journal(home).append(_event("d8", 2))
+        monkeypatch.undo()
+        ends.forget(home, {"d8"})
+        assert [e["node_id"] for e in ends.left(home, "d8")] == [2]
+        assert [e["node_id"] for e in ends.left(home, "d9")] == [1]
+        ends.forget(home, {"d9"})
+        assert not dead.path.exists()
+        assert not list((home / "ends").glob(".*")), "no partial file is left behind"
+    finally:
+        worker_process.kill()
+        worker_process.wait()
 
 
 def test_the_resume_waits_for_the_process_that_kept_an_end(home: Path, monkeypatch) -> None:
@@ -53,8 +125,8 @@ def test_the_resume_waits_for_the_process_that_kept_an_end(home: Path, monkeypat
         stdin=subprocess.PIPE,
     )
     try:
-        monkeypatch.setattr(ends.os, "getpid", lambda: holder.pid)  # keep() names it
-        ends.keep(str(home / "objects"), _event("d2", 1))
+        monkeypatch.setattr(ends.os, "getpid", lambda: holder.pid)  # the journal names it
+        _journal(home).append(_event("d2", 1))
         monkeypatch.undo()
         assert ends.holders(home, "d2") == {holder.pid}
 
@@ -72,7 +144,7 @@ def test_the_resume_waits_for_the_process_that_kept_an_end(home: Path, monkeypat
         waiting.join(timeout=120)
         assert not waiting.is_alive() and waited["still"] == set()
         # what it never saw acknowledged is there for the resume to record
-        assert [e["node_id"] for _, e in ends.left(home, "d2")] == [1]
+        assert [e["node_id"] for e in ends.left(home, "d2")] == [1]
     finally:
         holder.kill()
         holder.wait()
@@ -85,7 +157,7 @@ def test_a_process_that_is_not_rays_does_not_hold_a_dispatch(home: Path, monkeyp
     )
     try:
         monkeypatch.setattr(ends.os, "getpid", lambda: other.pid)
-        ends.keep(str(home / "objects"), _event("d3", 1))
+        _journal(home).append(_event("d3", 1))
         monkeypatch.undo()
         assert ends.holders(home, "d3") == set()
     finally:
@@ -93,8 +165,10 @@ def test_a_process_that_is_not_rays_does_not_hold_a_dispatch(home: Path, monkeyp
         other.wait()
 
 
-def test_the_reporter_releases_an_end_only_once_it_is_acknowledged(home: Path, monkeypatch) -> None:
-    answers = iter([False, True])  # the first batch is never acknowledged (gave up)
+def test_the_reporter_acknowledges_an_end_only_once_the_manager_has_it(
+    home: Path, monkeypatch
+) -> None:
+    answers = iter([True, False])  # the second batch is never acknowledged (gave up)
     sent: list[list[dict[str, Any]]] = []
     release = threading.Event()
 
@@ -104,17 +178,15 @@ def test_the_reporter_releases_an_end_only_once_it_is_acknowledged(home: Path, m
         return next(answers)
 
     monkeypatch.setattr(worker._Reporter, "_send", send)
-    reporter = worker._Reporter()
+    monkeypatch.setattr(worker, "_reporter", worker._Reporter())
     objects = str(home / "objects")
-    path = ends.keep(objects, _event("d4", 1))
-    reporter.put(_event("d4", 1), True, path)  # type: ignore[arg-type]
-    assert path is not None and path.exists()
+    worker.report_end(_event("d4", 1), objects)  # type: ignore[arg-type]
+    assert [e["node_id"] for e in ends.left(home, "d4")] == [1], "kept while in flight"
     release.set()
-    assert reporter.flush(60)
-    assert path.exists(), "an end never acknowledged must stay for the resume"
+    assert worker._reporter.flush(60)
+    assert ends.left(home, "d4") == []  # acknowledged: gone from the journal
 
-    second = ends.keep(objects, _event("d4", 2))
-    reporter.put(_event("d4", 2), True, second)  # type: ignore[arg-type]
-    assert reporter.flush(60)
-    assert second is not None and not second.exists()
+    worker.report_end(_event("d4", 2), objects)  # type: ignore[arg-type]
+    assert worker._reporter.flush(60)
+    assert [e["node_id"] for e in ends.left(home, "d4")] == [2], "never acknowledged: kept"
     assert [[e["node_id"] for e in b] for b in sent] == [[1], [2]]

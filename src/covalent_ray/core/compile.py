@@ -156,18 +156,24 @@ def compile_plan(
     order = graph.topological_order()
     parents = graph.parents()
     seg = _segments(order, parents, tasks, lambda n: keys[n])
-    stages: list[Stage] = []
-    for s in range(max(seg.values(), default=-1) + 1):
-        batch = tuple(n for n in order if seg.get(n) == s and keys[n] is None)
+    # one pass over the order per segment would be quadratic for many segments
+    by_segment: dict[int, list[int]] = {}
+    for n in order:
+        if n in seg:
+            by_segment.setdefault(seg[n], []).append(n)
+    groups: list[tuple[str | None, list[int]]] = []
+    for s in sorted(by_segment):
+        batch = [n for n in by_segment[s] if keys[n] is None]
         if batch:
-            stages.append(Stage(None, batch))
-        for n in order:
-            if seg.get(n) != s or keys[n] is None:
+            groups.append((None, batch))
+        for n in by_segment[s]:
+            if keys[n] is None:
                 continue
-            if stages and stages[-1].executor_key == keys[n]:
-                stages[-1] = Stage(keys[n], stages[-1].nodes + (n,))
+            if groups and groups[-1][0] == keys[n]:
+                groups[-1][1].append(n)
             else:
-                stages.append(Stage(keys[n], (n,)))
+                groups.append((keys[n], [n]))
+    stages = [Stage(key, tuple(nodes)) for key, nodes in groups]
 
     consumed = {i for t in tasks.values() for i in t.inputs}
     sinks = [n for n in order if n in tasks and n not in consumed]

@@ -152,20 +152,18 @@ class TransportGraph:
         return grouped
 
     def children(self) -> dict[int, list[int]]:
-        """Distinct children of every node."""
-        out: dict[int, list[int]] = {n.id: [] for n in self.nodes}
+        """Distinct children of every node, in edge order."""
+        out: dict[int, dict[int, None]] = {n.id: {} for n in self.nodes}
         for e in self.edges:
-            if e.child not in out[e.parent]:
-                out[e.parent].append(e.child)
-        return out
+            out[e.parent][e.child] = None  # a dict: a node with 10,000 children stays linear
+        return {n: list(c) for n, c in out.items()}
 
     def parents(self) -> dict[int, list[int]]:
-        """Distinct parents of every node."""
-        out: dict[int, list[int]] = {n.id: [] for n in self.nodes}
+        """Distinct parents of every node, in edge order."""
+        out: dict[int, dict[int, None]] = {n.id: {} for n in self.nodes}
         for e in self.edges:
-            if e.parent not in out[e.child]:
-                out[e.child].append(e.parent)
-        return out
+            out[e.child][e.parent] = None
+        return {n: list(p) for n, p in out.items()}
 
     def topological_order(self) -> list[int]:
         """Node ids so that every parent precedes its children (Kahn's algorithm).

@@ -69,7 +69,6 @@ from ..core.reuse import reusable_nodes
 from ..core.triggers import FiringAction, TriggerState, firing_action, lineage, trigger_row
 from . import ends
 from .adaptor import RESUME_JOB_HANDLE, ExecutorAdaptor
-from .ends import running_marker
 from .launch import Run, SubmitToExecutor, launch, ray_retries
 from .triggers import TriggerPool
 from .worker import node_lost, run_node
@@ -79,6 +78,7 @@ log = logging.getLogger(__name__)
 CANCELLED_BY_USER = "cancelled by the user"
 #: how long a resuming dispatch waits for the workers of its previous run to exit
 _HOLDERS_WAIT_S = 30.0
+_SWEEP_EVERY_S = 5.0  # at most one sweep of exited workers' journals this often
 
 
 def _executor_key(node: Node) -> str | None:
@@ -132,6 +132,9 @@ class Dispatcher:
         self._adaptor_lock = threading.Lock()  # launches run in threads
         # where the last dispatches' launch time went (benchmarks/profile_dispatch.py)
         self._timings: OrderedDict[str, dict[str, float]] = OrderedDict()
+        # dispatches ended since the last sweep of exited workers' journals (runtime.ends)
+        self._ended: set[str] = set()
+        self._sweep: asyncio.Task[None] | None = None
         self._triggers = TriggerPool()
         self._firing = asyncio.Lock()  # one firing decides start-or-rerun at a time
         # after a crash nobody may call us for a while: make our own first call so
@@ -233,9 +236,8 @@ class Dispatcher:
             )
         kept = ends.left(home, dispatch_id)
         if kept:
-            await self._rm.record.remote([event for _, event in kept])
-            for path, _ in kept:
-                ends.release(path)
+            await self._rm.record.remote(kept)
+            ends.forget(home, {dispatch_id})
             log.info("dispatch %s: %d electron ends recorded from disk", dispatch_id, len(kept))
 
     # -- launch -------------------------------------------------------------------------
@@ -671,14 +673,31 @@ class Dispatcher:
                 run.dispatch_id, outcome.status, outcome.error, list(outcome.failed), run.fields_ref
             )
         finally:
-            # ends a worker could not release (it died just after the acknowledgement)
-            for path, _ in ends.left(Path(self.home), run.dispatch_id):
-                ends.release(path)
+            self._forget_ends(run.dispatch_id)
             self._runs.pop(run.dispatch_id, None)
             self._graphs.pop(run.dispatch_id, None)
             self._cancelled.pop(run.dispatch_id, None)
             self._children.pop(run.dispatch_id, None)
             await self._retire_adaptors(run.dispatch_id)
+
+    def _forget_ends(self, dispatch_id: str) -> None:
+        """``dispatch_id`` ended: drop its ends from the journals of exited workers, in
+        one sweep every few seconds for all dispatches ended meanwhile (``runtime.ends``)."""
+        self._ended.add(dispatch_id)
+        if self._sweep is not None and not self._sweep.done():
+            return
+
+        async def sweep() -> None:
+            await asyncio.sleep(_SWEEP_EVERY_S)
+            ended, self._ended = self._ended, set()
+            try:
+                await asyncio.get_running_loop().run_in_executor(
+                    self._pool, ends.forget, Path(self.home), ended
+                )
+            except Exception:
+                log.exception("sweeping the ends of exited workers failed")
+
+        self._sweep = asyncio.get_running_loop().create_task(sweep())
 
     async def _explain_lost(self, run: Run) -> list[str]:
         """Electrons whose Ray task failed (its worker died, the node was lost...): end
@@ -848,20 +867,15 @@ def _with_marker(state: dict[str, Any], dispatch_id: str, node_id: int) -> dict[
     """``state`` with what the electron's running marker (on this node) says: the worker
     pid and attempt (its RUNNING event may have been lost with the process) and the fatal
     signal faulthandler wrote there."""
-    marker = running_marker(dispatch_id, node_id)
-    if marker is None:
+    words = ends.last_words(dispatch_id, node_id)
+    if words is None:
         return state
-    try:
-        first, _, rest = marker.read_text(errors="replace").partition("\n")
-        pid, attempt = first.split()
-        marker.unlink(missing_ok=True)
-    except (OSError, ValueError):
-        return state
+    pid, attempt, rest = words
     found = re.findall(r"Fatal Python error: ([A-Za-z -]+)", rest)
     noted = {"signal": _SIGNALS.get(found[-1].strip(), found[-1].strip())} if found else {}
     if state.get("worker_pid"):
         return {**state, **noted}
-    return {**state, "worker_pid": int(pid), "attempt": int(attempt), **noted}
+    return {**state, "worker_pid": pid, "attempt": attempt, **noted}
 
 
 #: faulthandler's words for the signals it reports

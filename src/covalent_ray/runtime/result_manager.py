@@ -35,7 +35,8 @@ In-memory state
 - ``_parked``: events that outran their dispatch's registration (kept ten minutes).
 - ``_registered``: dispatch_id -> event set once its registration is committed.
 - ``_feed``: the ``ChangeFeed`` of status changes for the live stream.
-- ``_node_updates``, ``_registrations``: counters reported by ``stats``.
+- ``_node_updates``, ``_registrations``, ``_record_calls``: counters reported by
+  ``stats``.
 - ``_restarted``: whether this process replaces one that died (registrations are then
   checked against the database, since Ray re-sends the calls that were under way).
 - ``_sql_sandbox``: the SQL sandbox service (``storage.sql``), started on first query.
@@ -122,6 +123,7 @@ class ResultManager:
         self._recent: OrderedDict[str, ResultRecord] = OrderedDict()  # see Memo
         self._node_updates = 0
         self._registrations = 0
+        self._record_calls = 0  # calls of ``record``: the reporters' batches
         # events that outran their dispatch's registration: dispatch -> (since, events)
         self._parked: dict[str, tuple[float, list[ElectronEvent]]] = {}
         self._registered: dict[str, asyncio.Event] = {}
@@ -323,13 +325,14 @@ class ResultManager:
         (a known dispatch without an active view has ended)."""
         if dispatch_id in self._active:
             return self._active[dispatch_id], True
+        if dispatch_id in self._recent:  # ended lately: late events need no read
+            return None, True
 
         def load(cur: Any) -> tuple[Any, Any, Any]:
-            return (
-                repo.get_dispatch(cur, dispatch_id),
-                repo.get_nodes(cur, dispatch_id),
-                repo.get_edges(cur, dispatch_id),
-            )
+            row = repo.get_dispatch(cur, dispatch_id)
+            if row is None or Status(row["status"]).is_terminal:
+                return row, None, None  # a late event of an ended dispatch reads no graph
+            return row, repo.get_nodes(cur, dispatch_id), repo.get_edges(cur, dispatch_id)
 
         row, node_rows, edge_rows = await self._read(load)
         if row is None or Status(row["status"]).is_terminal:
@@ -348,6 +351,7 @@ class ResultManager:
         is on its way: the dispatcher sends it while the electrons launch), so the answer
         still means committed; one whose registration never comes within
         ``REGISTRATION_WAIT_S`` is kept in memory, applied if it comes later."""
+        self._record_calls += 1
         for event in events:
             active = self._active.get(event["dispatch_id"])
             if active is None:
@@ -511,6 +515,7 @@ class ResultManager:
             "commits": s.commits,
             "node_updates": self._node_updates,
             "registrations": self._registrations,
+            "record_calls": self._record_calls,
             "mean_commit_ms": 1000 * s.seconds / s.commits if s.commits else 0.0,
             "max_commit_ms": 1000 * s.max_seconds,
             "active_dispatches": len(self._active),

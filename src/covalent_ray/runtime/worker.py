@@ -54,7 +54,6 @@ from ..core.outcome import Failed, Skipped, collect_failures, failure_message, s
 from ..storage.blobs import INLINE_LIMIT, write_blob_file
 from . import ends
 from .capture import capture_fds
-from .ends import running_marker
 
 
 @dataclass(frozen=True)
@@ -107,6 +106,9 @@ class FinalSpec:
 
 _cache: dict[str, Any] = {}
 _handles: dict[str, Any] = {}
+
+#: where a reported end waits on disk for its acknowledgement: (journal, its offset)
+Kept = tuple[ends.Journal, int]
 
 
 def _actor(name: str) -> Any:
@@ -169,8 +171,8 @@ class _Reporter:
     exit_flush_s = 10.0
 
     def __init__(self) -> None:
-        # (event, urgent, its end file: released once the event is acknowledged)
-        self._queue: queue.SimpleQueue[tuple[ElectronEvent, bool, Path | None]] = (
+        # (event, urgent, where its end is kept until the event is acknowledged)
+        self._queue: queue.SimpleQueue[tuple[ElectronEvent, bool, Kept | None]] = (
             queue.SimpleQueue()
         )
         self._thread: threading.Thread | None = None
@@ -180,7 +182,7 @@ class _Reporter:
         self._unsent = 0
         self._count_lock = threading.Lock()
 
-    def put(self, event: ElectronEvent, urgent: bool, kept: Path | None = None) -> None:
+    def put(self, event: ElectronEvent, urgent: bool, kept: Kept | None = None) -> None:
         with self._count_lock:
             self._unsent += 1
             self._idle.clear()
@@ -202,7 +204,7 @@ class _Reporter:
 
     def _run(self) -> None:
         pending: list[ElectronEvent] = []
-        kept: list[Path] = []
+        kept: list[Kept] = []
         last_send = 0.0
         flush_at = 0.0
         while True:
@@ -231,9 +233,12 @@ class _Reporter:
                     pending.append(event)
                     if end is not None:
                         kept.append(end)
-                if self._send(pending):
-                    for end in kept:
-                        ends.release(end)
+                acknowledged = self._send(pending)
+                for journal, upto in kept:  # in order: each journal's last one counts
+                    if acknowledged:
+                        journal.acknowledged(upto)
+                    else:
+                        journal.given_up()
                 self._sent(len(pending))
                 pending, kept = [], []
                 last_send = time.monotonic()
@@ -277,12 +282,27 @@ def report(events: list[ElectronEvent]) -> None:
 def report_end(event: ElectronEvent, objects_dir: str) -> None:
     """Queue an electron's end, kept on disk until it is acknowledged (``runtime.ends``):
     a dispatch resumed after its dispatcher died does not run the electron again."""
-    _reporter.put(event, True, ends.keep(objects_dir, cast(dict[str, Any], event)))
+    journal = ends.journal(objects_dir)
+    if journal is None:
+        _reporter.put(event, True)
+        return
+    with journal.lock:  # journal and queue in one order (adaptors run threads)
+        try:
+            upto = journal.append(cast(dict[str, Any], event))
+        except OSError:
+            _reporter.put(event, True)
+            return
+        _reporter.put(event, True, (journal, upto))
+
+
+_node_id: tuple[int, str] | None = None  # (pid, Ray node) of this process
 
 
 def _where() -> Where:
-    ctx = ray.get_runtime_context()
-    return {"ray_node_id": ctx.get_node_id(), "worker_pid": os.getpid()}
+    global _node_id
+    if _node_id is None or _node_id[0] != os.getpid():
+        _node_id = (os.getpid(), ray.get_runtime_context().get_node_id())
+    return {"ray_node_id": _node_id[1], "worker_pid": _node_id[0]}
 
 
 def _with_traceback(stderr: str, text: str) -> str:
@@ -661,30 +681,25 @@ def _last_words(
 
     # who runs the electron, and (from faulthandler) the fatal signal that ended it, for
     # the dispatcher to read should the process die
-    marker = running_marker(base["dispatch_id"], base["node_id"])
-    notes = None
+    marker = ends.running_marker()
     was_enabled = faulthandler.is_enabled()
     if marker is not None:
         try:
-            notes = open(marker, "w")  # noqa: SIM115 (open for as long as the electron runs)
-            notes.write(f"{os.getpid()} {attempt}\n")
-            notes.flush()
-            faulthandler.enable(file=notes, all_threads=False)
+            marker.start(base["dispatch_id"], base["node_id"], attempt)
+            faulthandler.enable(file=marker.fd, all_threads=False)
         except OSError:
-            notes = None
+            marker = None
     os._exit = exit_now  # type: ignore[assignment]
     try:
         yield
     finally:
         os._exit = real_exit
-        if notes is not None:
+        if marker is not None:
             if was_enabled:  # back to where Ray's worker sends it
                 faulthandler.enable(all_threads=False)
             else:
                 faulthandler.disable()
-            notes.close()
-            assert marker is not None
-            marker.unlink(missing_ok=True)
+            marker.clear()
 
 
 def _is_cancel(error: BaseException) -> bool:
@@ -720,13 +735,26 @@ def _deadline(seconds: float | None, name: str) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
+_UNSET = object()
+
+
 def _call_with_dask_on_ray(function: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
     """Call the electron so that dask collections computed inside it run on Ray too."""
-    import dask
+    import dask.config
     from ray.util.dask import ray_dask_get
 
-    with dask.config.set(scheduler=ray_dask_get):
+    # what ``dask.config.set(scheduler=...)`` does, without its per-call key handling
+    # (a measurable part of a short electron's cost)
+    config = dask.config.config
+    before = config.get("scheduler", _UNSET)
+    config["scheduler"] = ray_dask_get
+    try:
         return function(*args, **kwargs)
+    finally:
+        if before is _UNSET:
+            config.pop("scheduler", None)
+        else:
+            config["scheduler"] = before
 
 
 def _run_auxiliary(task: NodeTask, values: list[Any]) -> Any:
