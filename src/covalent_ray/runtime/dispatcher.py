@@ -67,7 +67,7 @@ from ..core.messages import last_line, node_label, worker_text
 from ..core.outcome import Failed
 from ..core.reuse import reusable_nodes
 from ..core.triggers import FiringAction, TriggerState, firing_action, lineage, trigger_row
-from . import ends
+from . import ends, heap
 from .adaptor import RESUME_JOB_HANDLE, ExecutorAdaptor
 from .launch import Run, SubmitToExecutor, launch, ray_retries
 from .triggers import TriggerPool
@@ -682,7 +682,8 @@ class Dispatcher:
 
     def _forget_ends(self, dispatch_id: str) -> None:
         """``dispatch_id`` ended: drop its ends from the journals of exited workers, in
-        one sweep every few seconds for all dispatches ended meanwhile (``runtime.ends``)."""
+        one sweep every few seconds for all dispatches ended meanwhile (``runtime.ends``),
+        and give the memory they freed back to the system (``runtime.heap``)."""
         self._ended.add(dispatch_id)
         if self._sweep is not None and not self._sweep.done():
             return
@@ -696,6 +697,7 @@ class Dispatcher:
                 )
             except Exception:
                 log.exception("sweeping the ends of exited workers failed")
+            heap.trim()  # what the ended dispatches' graphs held goes back to the system
 
         self._sweep = asyncio.get_running_loop().create_task(sweep())
 
