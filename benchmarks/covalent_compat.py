@@ -12,9 +12,10 @@ code cells as one script, and prints how many pass, per file.
 
 Import lines that name Covalent's private modules are pointed at a small module written
 next to the tests (:data:`PRIVATE`), which maps the few private helpers the tests use to
-covalent-ray's public API (``rm.get_result`` -> ``ct.get_result``, ``rm._delete_result``
--> delete the dispatch). Everything else runs as Covalent wrote it. Notebook shell lines
-(``!gcc ...``) run in a shell, as Jupyter does.
+covalent-ray's public API (``rm.get_result`` -> ``ct.get_result``; ``rm._delete_result``,
+which removes the client's local copy of a result in Covalent, does nothing). Everything
+else runs as Covalent wrote it. Notebook shell lines (``!gcc ...``) run in a shell, as
+Jupyter does.
 
 Not a timed benchmark: it prints counts, not figures.
 """
@@ -54,7 +55,6 @@ from covalent_ray import Result, get_result, cancel  # noqa: F401
 from covalent_ray._exceptions import MissingLatticeRecordError  # noqa: F401
 from covalent_ray.sdk.fs import Order  # noqa: F401
 from covalent_ray.sdk.lattice import Lattice  # noqa: F401
-from covalent_ray.sdk.dispatch import delete as _delete
 import sys as _sys
 
 # ``from covalent._results_manager import results_manager``
@@ -62,7 +62,8 @@ results_manager = _sys.modules[__name__]
 
 
 def _delete_result(dispatch_id, *args, **kwargs):
-    _delete([dispatch_id])
+    """Covalent's removes the client's local copy of a result (the server keeps it);
+    covalent-ray keeps no local copy: nothing to do."""
 
 
 def __getattr__(name):

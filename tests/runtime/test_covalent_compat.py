@@ -186,3 +186,27 @@ def test_draw_sends_the_graph_to_the_dashboard(service: object) -> None:
     edges = [(e["source"], e["target"]) for e in preview["graph"]["edges"]]
     assert edges == [(1, 0), (0, 2)]
     assert wf.transport_graph.get_node_value(2, "name") == "shout"
+
+
+def test_deps_bash_and_deps_pip_run_in_call_before_in_their_place(tmp_path) -> None:
+    """Covalent: DepsBash / DepsPip listed in call_before run there, in order."""
+    marker = tmp_path / "marker.txt"
+
+    @ct.electron(
+        call_before=[
+            ct.DepsPip(packages=["cloudpickle"]),  # satisfied: only looked up
+            ct.DepsBash(commands=[f"echo from-bash > {marker}"]),
+        ],
+        call_after=[ct.DepsCall(marker.unlink)],
+    )
+    def reads_marker():
+        return marker.read_text().strip()
+
+    @ct.lattice
+    def wf():
+        return reads_marker()
+
+    result = ct.dispatch_sync(wf)()
+    assert result.status == ct.status.COMPLETED, result.error
+    assert result.result == "from-bash"
+    assert not marker.exists()  # call_after ran after it
