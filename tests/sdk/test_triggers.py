@@ -308,3 +308,53 @@ def test_a_database_urls_password_is_kept_for_polling_but_never_shown() -> None:
     assert "s3cret" not in repr(spec.settings)
     assert spec.kind == "DatabaseTrigger" and spec.settings["table_name"] == "jobs"
     assert cloudpickle.loads(spec.data).db_path == "postgresql://bob:s3cret@db.internal/app"
+
+
+class FakeClock:
+    """``time.monotonic`` and a stop flag whose ``wait`` advances it: the waits a trigger
+    asks for are recorded, and no real time passes."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.waits: list[float] = []
+        self.stopped = False
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def wait(self, timeout: float) -> bool:
+        self.waits.append(round(timeout, 6))
+        self.now += timeout
+        return self.stopped
+
+    def is_set(self) -> bool:
+        return self.stopped
+
+    def set(self) -> None:
+        self.stopped = True
+
+
+def test_a_time_trigger_keeps_to_its_schedule_however_long_a_firing_takes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from covalent_ray.sdk import triggers
+
+    clock = FakeClock()
+    monkeypatch.setattr(triggers.time, "monotonic", clock.monotonic)
+    trig = ct.triggers.TimeTrigger(time_gap=2, lattice_dispatch_id="d9")
+    trig.stop_flag = clock  # type: ignore[assignment]
+    durations = iter([0.5, 0.5, 3.0, 0.25])  # how long each firing takes the service
+    fired_at: list[float] = []
+
+    def fire(t: ct.triggers.BaseTrigger) -> str:
+        fired_at.append(clock.now - 100.0)
+        clock.now += next(durations)
+        if len(fired_at) == 4:
+            clock.set()
+        return f"run{len(fired_at)}"
+
+    trig._fire = fire
+    trig.observe()
+    # at 2, 4, 6 as scheduled; the third took 3 s, so the next comes a full gap later
+    assert fired_at == [2.0, 4.0, 6.0, 11.0]
+    assert clock.waits == [2.0, 1.5, 1.5, 2.0, 1.75]

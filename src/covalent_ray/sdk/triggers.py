@@ -24,6 +24,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -290,7 +291,11 @@ def _event_names(names: str | Iterable[str]) -> list[str]:
 
 
 class TimeTrigger(BaseTrigger):
-    """Fires every ``time_gap`` seconds until stopped (``observe`` blocks)."""
+    """Fires every ``time_gap`` seconds until stopped (``observe`` blocks).
+
+    The firings keep to the schedule ``start + k * time_gap``: the time a firing takes
+    (the service starting a dispatch) does not push the later ones back. A firing that
+    outlasts the gap is followed by a full gap, never by a burst of the missed ones."""
 
     def __init__(
         self,
@@ -310,8 +315,13 @@ class TimeTrigger(BaseTrigger):
         flag = self.stop_flag
         if flag is None or flag.is_set():
             flag = self.stop_flag = threading.Event()
-        while not flag.wait(self.time_gap):
+        due = time.monotonic() + self.time_gap
+        while not flag.wait(max(0.0, due - time.monotonic())):
             self.trigger()
+            due += self.time_gap
+            now = time.monotonic()
+            if due < now:  # this firing outlasted the gap
+                due = now + self.time_gap
 
     def stop(self) -> None:
         """Make :meth:`observe` return (a wait under way ends at once)."""
