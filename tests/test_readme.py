@@ -24,7 +24,9 @@ def example(section: str) -> str:
 
 
 @pytest.mark.usefixtures("service")
-@pytest.mark.parametrize("section", ["### File transfers", "### Leptons", "### Triggers"])
+@pytest.mark.parametrize(
+    "section", ["### File transfers", "### Leptons", "### Triggers", "#### Database triggers"]
+)
 def test_readme_example_runs(section: str, tmp_path: Path) -> None:
     code = example(section)
     expected = re.findall(r"^print\(.*\)\s+# (.+)$", code, re.M)

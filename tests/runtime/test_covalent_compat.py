@@ -124,7 +124,7 @@ def test_get_result_status_only_and_covalents_other_keywords() -> None:
     done = ct.get_result(dispatch_id, wait=True, status_only=True)
     assert done == {"id": dispatch_id, "status": "COMPLETED"}
     full = ct.get_result(dispatch_id, wait=False, dispatcher_addr=None, results_dir="/tmp")
-    assert full.result == ("TASK", "task")
+    assert full.result == ["TASK", "task"]  # a tuple built in the body: a list
     bare = ct.get_result(dispatch_id, workflow_output=False, intermediate_outputs=False)
     assert bare.result is None and bare.status == ct.status.COMPLETED
     assert bare.get_node_result(0)["output"] is None
@@ -186,3 +186,51 @@ def test_draw_sends_the_graph_to_the_dashboard(service: object) -> None:
     edges = [(e["source"], e["target"]) for e in preview["graph"]["edges"]]
     assert edges == [(1, 0), (0, 2)]
     assert wf.transport_graph.get_node_value(2, "name") == "shout"
+
+
+def test_deps_bash_and_deps_pip_run_in_call_before_in_their_place(tmp_path) -> None:
+    """Covalent: DepsBash / DepsPip listed in call_before run there, in order."""
+    marker = tmp_path / "marker.txt"
+
+    @ct.electron(
+        call_before=[
+            ct.DepsPip(packages=["cloudpickle"]),  # satisfied: only looked up
+            ct.DepsBash(commands=[f"echo from-bash > {marker}"]),
+        ],
+        call_after=[ct.DepsCall(marker.unlink)],
+    )
+    def reads_marker():
+        return marker.read_text().strip()
+
+    @ct.lattice
+    def wf():
+        return reads_marker()
+
+    result = ct.dispatch_sync(wf)()
+    assert result.status == ct.status.COMPLETED, result.error
+    assert result.result == "from-bash"
+    assert not marker.exists()  # call_after ran after it
+
+
+@ct.electron
+def kinds_of(*items):
+    return [type(i).__name__ for i in items], items
+
+
+def test_containers_reach_electrons_and_results_as_in_covalent() -> None:
+    """Covalent hands tuples and sets built in a lattice body to electrons as lists, and
+    returns a tuple built there as a list; an electron's own tuple output stays a tuple."""
+
+    @ct.lattice
+    def wf(pair):
+        seen, items = kinds_of(pair, (1, 2), {3}, [double(1), (4,)])
+        return seen, items, double(2)
+
+    result = ct.dispatch_sync(wf)((5, 6))
+    assert result.status == ct.status.COMPLETED, result.error
+    seen, items, doubled = result.result
+    assert type(result.result) is list
+    assert seen == ["list", "list", "list", "list"]
+    assert items == ([5, 6], [1, 2], [3], [2, [4]])  # kinds_of's own tuple output is kept
+    assert doubled == 4
+    assert result.inputs["args"] == ((5, 6),)  # the dispatch's inputs are kept as given

@@ -138,6 +138,62 @@ def test_a_time_trigger_fires_until_stop_triggers_stops_it() -> None:
     assert {r["dispatch_id"] for r in _triggered_by(dispatch_id)} >= set(fired)
 
 
+def _jobs_db(path: Path, statuses: list[str]) -> None:
+    import sqlite3
+
+    with sqlite3.connect(path) as con:
+        con.execute("CREATE TABLE IF NOT EXISTS jobs (id INTEGER PRIMARY KEY, status TEXT)")
+        con.executemany("INSERT INTO jobs (status) VALUES (?)", [(s,) for s in statuses])
+    con.close()
+
+
+@ct.electron
+def pending_jobs(db: str) -> int:
+    import sqlite3
+
+    with sqlite3.connect(db) as con:
+        (n,) = con.execute("SELECT count(*) FROM jobs WHERE status = 'new'").fetchone()
+    con.close()
+    return int(n)
+
+
+def test_a_sqlite_trigger_runs_the_dispatch_when_matching_rows_appear(tmp_path: Path) -> None:
+    db = tmp_path / "jobs.db"
+    _jobs_db(db, ["done"])
+    trig = ct.triggers.SQLiteTrigger(
+        str(db), "jobs", poll_interval=0.2, where_clauses=["status = 'new'"]
+    )
+
+    @ct.lattice(triggers=trig)
+    def on_new_job(db: str) -> int:
+        return pending_jobs(db)
+
+    dispatch_id = ct.dispatch(on_new_job)(str(db))
+    try:
+        listed = call(
+            lambda conn, _: conn.result_manager.triggers.remote(dispatch_id=dispatch_id),
+            "listing triggers",
+        )
+        assert [(t["kind"], t["state"]) for t in listed] == [("SQLiteTrigger", "active")]
+        assert listed[0]["settings"]["db_path"] == str(db)
+        assert listed[0]["settings"]["where_clauses"] == ["status = 'new'"]
+        # no matching row: the service polls but does not start the registered dispatch
+        assert ct.get_result(dispatch_id, status_only=True)["status"] == ct.status.NEW_OBJECT
+        cursor = _cursor()
+        _jobs_db(db, ["new", "new"])
+        first = ct.get_result(dispatch_id, wait=True, timeout=DEADLINE_S)
+        assert first.status == ct.status.COMPLETED, first.error
+        assert first.result == 2
+        # the rows still match: later polls run it again, each a new dispatch
+        again = _new_dispatches(cursor, lambda ids: len(set(ids) - {dispatch_id}) >= 1, DEADLINE_S)
+        [rerun, *_] = [i for i in again if i != dispatch_id]
+        assert ct.get_result(rerun, wait=True, timeout=DEADLINE_S).result == 2
+        assert rerun in [r["dispatch_id"] for r in _triggered_by(dispatch_id)]
+    finally:
+        stopped = ct.stop_triggers(dispatch_id)
+    assert len(stopped) == 1
+
+
 def test_a_trigger_needs_a_dispatch_to_register() -> None:
     with pytest.raises(RuntimeError, match="lattice_dispatch_id"):
         ct.triggers.TimeTrigger(time_gap=1).register()
@@ -158,7 +214,8 @@ def _once_restarted(send: Callable[[], Any]) -> Any:
                 raise
 
 
-def test_a_trigger_runs_again_after_the_dispatcher_crashed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["DirTrigger", "DatabaseTrigger"])
+def test_a_trigger_runs_again_after_the_dispatcher_crashed(tmp_path: Path, kind: str) -> None:
     import os
     import signal
 
@@ -168,8 +225,14 @@ def test_a_trigger_runs_again_after_the_dispatcher_crashed(tmp_path: Path) -> No
 
     watched = tmp_path / "inbox"
     watched.mkdir()
+    db = tmp_path / "jobs.db"
+    _jobs_db(db, [])
+    if kind == "DirTrigger":
+        trig: ct.triggers.BaseTrigger = ct.triggers.DirTrigger(str(watched), "created")
+    else:  # the trigger is unpickled again from the triggers table, URL and all
+        trig = ct.triggers.DatabaseTrigger(f"sqlite:///{db}", "jobs", poll_interval=0.2)
 
-    @ct.lattice(triggers=ct.triggers.DirTrigger(str(watched), event_names="created"))
+    @ct.lattice(triggers=trig)
     def after_crash(folder: str) -> int:
         return count_files(folder)
 
@@ -187,6 +250,7 @@ def test_a_trigger_runs_again_after_the_dispatcher_crashed(tmp_path: Path) -> No
         # the restarted dispatcher runs the stored trigger again before it answers this
         assert trigger_id in _once_restarted(lambda: dispatcher.triggers.remote())
         (watched / "after.txt").write_text("1")
+        _jobs_db(db, ["new"])
         result = ct.get_result(dispatch_id, wait=True, timeout=DEADLINE_S)
         assert result.status == ct.status.COMPLETED and result.result == 1
     finally:

@@ -81,10 +81,10 @@ def test_nested_collections_become_collection_nodes() -> None:
 
     m = wf.manifest((), {})
     ks = kinds(m)
-    assert ks.count(NodeKind.LIST) == 2
+    # as in Covalent, tuples and sets handed to an electron become lists
+    assert ks.count(NodeKind.LIST) == 4
     assert ks.count(NodeKind.DICT) == 1
-    assert ks.count(NodeKind.TUPLE) == 1
-    assert ks.count(NodeKind.SET) == 1
+    assert ks.count(NodeKind.TUPLE) == ks.count(NodeKind.SET) == 0
     d = next(n for n in m.graph.nodes if n.kind is NodeKind.DICT)
     assert loads(m.blobs[d.value]) == ["k", 3]
 
@@ -165,17 +165,43 @@ def test_a_build_error_the_body_swallows_still_fails_the_build() -> None:
         wf.manifest((), {})
 
 
-def test_return_template_keeps_structure() -> None:
+def test_return_template_has_covalents_shapes() -> None:
     Pair = namedtuple("Pair", "x y")
 
     @ct.lattice
     def wf():
-        return {"pair": Pair(add(1), 7), "list": [add(2)]}
+        return {"pair": Pair(add(1), 7), "list": [add(2)], ("k", 1): (3, {4})}
 
     m = wf.manifest((), {})
     template = loads(m.blobs[m.output_template])
-    assert template == {"pair": Pair(NodeRef(0), 7), "list": [NodeRef(2)]}
+    # Covalent returns tuples, sets and namedtuples built in the body as lists
+    assert template == {"pair": [NodeRef(0), 7], "list": [NodeRef(2)], ("k", 1): [3, [4]]}
+    assert type(template["pair"]) is list
     assert m.output_nodes == [0, 2]
+
+
+def test_containers_handed_to_an_electron_have_covalents_shapes() -> None:
+    from collections import OrderedDict
+
+    from covalent_ray.sdk.build import covalent_shape
+
+    Pair = namedtuple("Pair", "x y")
+
+    @ct.electron
+    def take(a, b=None):
+        return a
+
+    @ct.lattice
+    def wf():
+        return take((1, (2, 3)), b=OrderedDict(p=Pair(4, {5})))
+
+    m = wf.manifest((), {})
+    params = [loads(m.blobs[n.value]) for n in m.graph.nodes if n.kind is NodeKind.PARAMETER]
+    assert params == [[1, [2, 3]], {"p": [4, [5]]}]
+    assert type(params[1]) is dict
+    plain = [1, [2, {"x": 3}]]
+    assert covalent_shape(plain) is plain  # nothing to change: not copied
+    assert covalent_shape("text") == "text" and covalent_shape({(1, 2): 3}) == {(1, 2): 3}
 
 
 @pytest.mark.parametrize(

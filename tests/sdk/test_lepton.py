@@ -14,7 +14,7 @@ import cloudpickle
 import pytest
 
 import covalent_ray as ct
-from covalent_ray._exceptions import LeptonError
+from covalent_ray._exceptions import LatticeBuildError, LeptonError
 
 
 def test_bash_command_with_named_outputs() -> None:
@@ -149,11 +149,22 @@ def test_invalid_leptons_are_refused_when_built() -> None:
         ct.Lepton(language="python", library_name="mod")
     with pytest.raises(ValueError, match="not supported"):
         ct.Lepton(language="fortran", library_name="x", function_name="f")
-    with pytest.raises(ValueError, match="retval_keyword 'hook' is not supported for leptons"):
 
-        @ct.leptons.bash(call_before=[ct.DepsCall(lambda: 1, retval_keyword="hook")])
-        def file_transfer(hook=None):
-            return "true"
+
+def test_a_bash_lepton_with_a_retval_keyword_is_refused_when_its_lattice_is_built() -> None:
+    # Covalent's functional test decorates first, then expects ct.dispatch to raise
+    @ct.leptons.bash(call_before=[ct.DepsCall(lambda: 1, retval_keyword="hook")])
+    def file_transfer(hook=None):
+        return "true"
+
+    @ct.lattice
+    def workflow():
+        return file_transfer()
+
+    with pytest.raises(
+        LatticeBuildError, match="retval_keyword 'hook' is not supported for lepton"
+    ):
+        workflow.build_graph()
 
 
 def test_lepton_task_unpickles_without_covalent_ray() -> None:

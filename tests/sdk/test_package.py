@@ -33,3 +33,24 @@ def test_import_is_light() -> None:
 def test_status_compares_to_strings() -> None:
     assert covalent_ray.status.COMPLETED == "COMPLETED"
     assert str(covalent_ray.status.FAILED) == "FAILED"
+
+
+def test_covalents_public_module_paths_import_the_same_objects() -> None:
+    # Covalent scripts write `from covalent.triggers import DirTrigger`; with the import
+    # changed, these paths must exist and name the very classes `ct.` gives
+    from covalent_ray.executor.base import AsyncBaseExecutor, BaseExecutor
+
+    from covalent_ray.executor import LocalExecutor
+    from covalent_ray.leptons import bash
+    from covalent_ray.triggers import DatabaseTrigger, DirTrigger, SQLiteTrigger, TimeTrigger
+
+    assert LocalExecutor is covalent_ray.executor.LocalExecutor
+    assert BaseExecutor is covalent_ray.executor.BaseExecutor
+    assert AsyncBaseExecutor is covalent_ray.executor.AsyncBaseExecutor
+    assert bash is covalent_ray.leptons.bash
+    assert (DirTrigger, TimeTrigger) == (
+        covalent_ray.triggers.DirTrigger,
+        covalent_ray.triggers.TimeTrigger,
+    )
+    assert SQLiteTrigger is covalent_ray.triggers.SQLiteTrigger
+    assert DatabaseTrigger is covalent_ray.triggers.DatabaseTrigger

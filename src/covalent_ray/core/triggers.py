@@ -6,6 +6,11 @@
 - **Batching.** :class:`EventBatch` counts the events a directory trigger is told about
   and says when ``batch_size`` of them have arrived (then starts counting again), as
   Covalent's ``DirTrigger`` does: one firing per ``batch_size`` matching events.
+- **Polling a table.** A database trigger (``SQLiteTrigger``, ``DatabaseTrigger``) runs
+  :func:`poll_query` (``SELECT *`` from a table, its ``where_clauses`` ANDed) every
+  ``poll_interval`` seconds; :class:`PollCount` says when to fire: on every
+  ``trigger_after_n``-th poll that found rows, as Covalent's database triggers do (rows
+  found, not rows new: a table that keeps matching keeps firing).
 - **What a firing does.** :func:`firing_action`: a dispatch that was registered without
   running (``NEW_OBJECT``) is started by the first firing; any other status means the
   firing runs the registered dispatch again under a new dispatch ID (Covalent's
@@ -23,6 +28,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -65,6 +71,73 @@ class EventBatch:
             return False
         self.pending = 0
         return True
+
+
+def poll_query(table_name: str, where_clauses: str | Iterable[str] | None = None) -> str:
+    """``SELECT * FROM <table_name> WHERE (<c1>) AND (<c2>) ...``: what a database
+    trigger runs on each poll. One clause may be given as a string; each clause is
+    parenthesised so that one holding ``OR`` stays one condition."""
+    if not isinstance(table_name, str) or not table_name.strip():
+        raise ValueError(
+            f"a database trigger needs the name of a table to poll, got {table_name!r}"
+        )
+    clauses = [where_clauses] if isinstance(where_clauses, str) else list(where_clauses or [])
+    bad = [c for c in clauses if not isinstance(c, str) or not c.strip()]
+    if bad:
+        raise ValueError(
+            f"where_clauses must be SQL conditions as strings (e.g. ['id > 2', "
+            f"\"status = 'pending'\"]), got {bad!r}"
+        )
+    query = f"SELECT * FROM {table_name.strip()}"
+    if clauses:
+        query += " WHERE " + " AND ".join(f"({c.strip()})" for c in clauses)
+    return query
+
+
+@dataclass
+class PollCount:
+    """Counts the polls of a database trigger that found rows; :meth:`add` is True on
+    every ``trigger_after_n``-th one (then it counts again from zero)."""
+
+    trigger_after_n: int = 1
+    pending: int = 0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.trigger_after_n, bool) or not isinstance(self.trigger_after_n, int):
+            raise ValueError(f"trigger_after_n must be an integer, got {self.trigger_after_n!r}")
+        if self.trigger_after_n < 1:
+            raise ValueError(f"trigger_after_n must be at least 1, got {self.trigger_after_n}")
+
+    def add(self, found_rows: bool) -> bool:
+        """Count one poll; True when it completes ``trigger_after_n`` polls with rows."""
+        if not found_rows:
+            return False
+        self.pending += 1
+        if self.pending < self.trigger_after_n:
+            return False
+        self.pending = 0
+        return True
+
+
+def positive_interval(value: float, what: str) -> float:
+    """``value`` if it is a positive number of seconds, else ``ValueError`` naming ``what``."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ValueError(f"{what} must be a positive number of seconds, got {value!r}")
+    return value
+
+
+def hide_url_password(url: str) -> str:
+    """A database URL (``dialect+driver://user:password@host/db``) with its password
+    replaced by ``***``, for display; a string without one is returned as it is."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    netloc, slash, path = rest.partition("/")
+    path = re.sub(r"(?i)\b(password|passwd|pwd)=[^&;]*", r"\1=***", path)
+    userinfo, at, host = netloc.rpartition("@")
+    if at and ":" in userinfo:
+        netloc = f"{userinfo.split(':', 1)[0]}:***@{host}"
+    return f"{scheme}://{netloc}{slash}{path}"
 
 
 class FiringAction(str, Enum):
@@ -160,6 +233,8 @@ def public_row(row: Mapping[str, Any]) -> dict[str, Any]:
 _SHOWN = {
     "DirTrigger": ("dir_path", "event_names", "batch_size"),
     "TimeTrigger": ("time_gap",),
+    "SQLiteTrigger": ("db_path", "table_name", "where_clauses", "trigger_after_n"),
+    "DatabaseTrigger": ("db_path", "table_name", "where_clauses", "trigger_after_n"),
 }
 
 

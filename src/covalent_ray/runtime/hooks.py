@@ -233,7 +233,11 @@ def call_steps(value: Any, where: str) -> list[Step]:
     for item in items:
         if hasattr(item, "apply"):
             fn, args, kwargs, keyword = item.apply()
-            if fn is not None:
+            if fn is None:  # a DepsBash / DepsPip among the calls runs in its place (Covalent)
+                dep = bash_step(item) if hasattr(item, "commands") else pip_step(item)
+                if dep is not None:
+                    steps.append(Step(f"{where} {dep.label}", dep.function, dep.args))
+            else:
                 steps.append(
                     Step(f"{where} {_describe(item)}", fn, tuple(args), dict(kwargs), keyword)
                 )

@@ -11,6 +11,13 @@ written for Covalent builds the same graph here: ``int(out)`` is ``0``, ``float(
 ``list(out)``, ``dict(out)``) yields nothing. Each warns once per build
 (:class:`PlaceholderWarning`), since the value used is not the electron's output.
 ``len(out)`` raises, as in Covalent (where it is a ``TypeError``).
+
+Containers are handed over as Covalent hands them: a list, tuple or set (a namedtuple
+too) passed to an electron inside a lattice, or returned by the lattice, arrives as a
+list, and a dict as a plain dict, at every depth of such containers (Covalent builds them
+with its list and dict nodes). An electron's own output is never converted: a tuple it
+returns stays a tuple wherever it goes. Operands of ``out[k]``, ``out.attr`` and
+operators are left as they are.
 """
 
 from __future__ import annotations
@@ -62,6 +69,7 @@ class GraphBuilder:
     executors: dict[Any, tuple[Any, Any]] = field(default_factory=dict)  # resolved, per build
     warned: set[str] = field(default_factory=set)  # placeholder conversions warned about
     _keys: dict[int, tuple[Any, str]] = field(default_factory=dict)  # id(obj) -> (obj, key)
+    _shaped: dict[int, tuple[Any, Any]] = field(default_factory=dict)  # id(obj) -> (obj, list)
     graph: TransportGraph = field(default_factory=TransportGraph)
     blobs: dict[str, bytes] = field(default_factory=dict)
     # build errors raised in the body: one the body catches still fails the build
@@ -96,14 +104,18 @@ class GraphBuilder:
 
     # -- values -------------------------------------------------------------------------
 
-    def node_for(self, value: Any, what: str) -> int:
+    def node_for(self, value: Any, what: str, *, as_covalent: bool = False) -> int:
         """The node whose output is ``value``: its own node for a stand-in, a collection
-        node for a container holding stand-ins, a parameter node otherwise."""
+        node for a container holding stand-ins, a parameter node otherwise. With
+        ``as_covalent`` (an electron's argument), containers take Covalent's shapes
+        (see the module docstring)."""
         if isinstance(value, ElectronOutput):
             self._check_mine(value)
             return value._node_id
         if _contains_output(value):
-            return self._collection(value, what)
+            return self._collection(value, what, as_covalent)
+        if as_covalent:
+            value = self._covalent_shape(value)
         key = self.blob(value, what)
         node = self.graph.add_node(
             f":parameter:{_label(value)}",
@@ -114,7 +126,17 @@ class GraphBuilder:
         )
         return node.id
 
-    def _collection(self, value: Any, what: str) -> int:
+    def _covalent_shape(self, value: Any) -> Any:
+        if not isinstance(value, (list, tuple, set, frozenset, dict)):
+            return value
+        cached = self._shaped.get(id(value))
+        if cached is not None and cached[0] is value:
+            return cached[1]
+        shaped = covalent_shape(value)
+        self._shaped[id(value)] = (value, shaped)  # the reference keeps id(value) unique
+        return shaped
+
+    def _collection(self, value: Any, what: str, as_covalent: bool = False) -> int:
         if isinstance(value, dict):
             keys = list(value)
             node = self.graph.add_node(
@@ -131,14 +153,16 @@ class GraphBuilder:
                 frozenset: NodeKind.SET,
             }
             kind = kinds.get(type(value))
-            if kind is None:  # namedtuple or a list/tuple subclass: rebuild with its type
+            if as_covalent:  # Covalent's list node, whatever the container was
+                kind = NodeKind.LIST
+            elif kind is None:  # namedtuple or a list/tuple subclass: rebuild with its type
                 kind = NodeKind.TUPLE if isinstance(value, tuple) else NodeKind.LIST
             node = self.graph.add_node(f":{kind.value}:", kind)
-            if type(value) not in (list, tuple, set, frozenset):
+            if not as_covalent and type(value) not in (list, tuple, set, frozenset):
                 node.value = self.blob(type(value), f"the type of {what}")
             items = list(value)
         for i, item in enumerate(items):
-            parent = self.node_for(item, f"item {i} of {what}")
+            parent = self.node_for(item, f"item {i} of {what}", as_covalent=as_covalent)
             self.graph.add_edge(parent, node.id, EdgeKind.ARG, index=i)
         return node.id
 
@@ -169,10 +193,11 @@ class GraphBuilder:
         names = _positional_names(function, len(args))
         for i, arg in enumerate(args):
             what = f"argument {names[i] or i} of electron {name!r}"
-            parent = self.node_for(arg, what)
+            parent = self.node_for(arg, what, as_covalent=True)
             self.graph.add_edge(parent, node.id, EdgeKind.ARG, index=i, name=names[i])
         for key, arg in kwargs.items():
-            parent = self.node_for(arg, f"argument {key!r} of electron {name!r}")
+            what = f"argument {key!r} of electron {name!r}"
+            parent = self.node_for(arg, what, as_covalent=True)
             self.graph.add_edge(parent, node.id, EdgeKind.KWARG, name=key)
         return ElectronOutput(self, node.id, name)
 
@@ -209,17 +234,37 @@ class GraphBuilder:
             ) from None
 
     def template(self, value: Any) -> Any:
-        """The lattice's return value with stand-ins replaced by NodeRefs."""
+        """The lattice's return value with stand-ins replaced by NodeRefs, its containers
+        in Covalent's shapes (lists and plain dicts)."""
         if isinstance(value, ElectronOutput):
             self._check_mine(value)
             return NodeRef(value._node_id)
         if isinstance(value, dict):
-            return type(value)((self.template(k), self.template(v)) for k, v in value.items())
-        if isinstance(value, tuple) and hasattr(value, "_fields"):
-            return type(value)(*(self.template(v) for v in value))
+            return {
+                self.template(k) if isinstance(k, ElectronOutput) else k: self.template(v)
+                for k, v in value.items()
+            }
         if isinstance(value, (list, tuple, set, frozenset)):
-            return type(value)(self.template(v) for v in value)
+            return [self.template(v) for v in value]
         return value
+
+
+def covalent_shape(value: Any, depth: int = 0) -> Any:
+    """``value`` as Covalent hands a plain container to an electron: lists, tuples and sets
+    (their subclasses too) as lists, dicts as plain dicts (keys kept), at every depth of
+    such containers; anything else, and a container with nothing to change, is returned
+    as it is."""
+    if depth > 100:
+        return value
+    if isinstance(value, dict):
+        items = {k: covalent_shape(v, depth + 1) for k, v in value.items()}
+        same = type(value) is dict and all(items[k] is v for k, v in value.items())
+        return value if same else items
+    if isinstance(value, (list, tuple, set, frozenset)):
+        shaped = [covalent_shape(v, depth + 1) for v in value]
+        same = type(value) is list and all(a is b for a, b in zip(shaped, value))
+        return value if same else shaped
+    return value
 
 
 def _contains_output(value: Any, depth: int = 0) -> bool:

@@ -165,7 +165,7 @@ def bash(
     before, after = _as_list(call_before), _as_list(call_after)
 
     def decorate(func: Callable[..., str]) -> Callable[..., Any]:
-        _no_retval_keywords(before + after, f"bash lepton {display_name or func.__name__!r}")
+        where = f"bash lepton {display_name or func.__name__!r}"
         _ship_by_value()
         node = Electron(
             BashTask(func, display_name),
@@ -179,6 +179,9 @@ def bash(
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
+            # as in Covalent, the lepton is refused when it is made (the lattice is built,
+            # so ct.dispatch raises), not when the function is decorated
+            _no_retval_keywords(before + after, where)
             return node(*args, **kwargs)
 
         wrapper.electron_object = node  # type: ignore[attr-defined]

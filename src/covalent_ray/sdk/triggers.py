@@ -1,7 +1,7 @@
-"""``ct.triggers``: Covalent's triggers (``BaseTrigger``, ``DirTrigger``, ``TimeTrigger``)
-and ``ct.stop_triggers``.
+"""``ct.triggers``: Covalent's triggers (``BaseTrigger``, ``DirTrigger``, ``TimeTrigger``,
+``SQLiteTrigger``, ``DatabaseTrigger``) and ``ct.stop_triggers``.
 
-A trigger watches for something (files changing, time passing) and, in ``observe``,
+A trigger watches for something (files changing, time passing, rows in a table) and, in ``observe``,
 calls ``trigger()`` whenever it should act. ``trigger()`` starts the dispatch given by
 ``lattice_dispatch_id`` if it was registered without running (``disable_run``), else runs
 it again under a new dispatch ID appended to ``new_dispatch_ids`` (Covalent's
@@ -20,17 +20,38 @@ service (``Dispatcher.fire``), so no user code runs in this process to do it.
 
 from __future__ import annotations
 
+import logging
 import os
+import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from .. import _serialize
-from ..core.triggers import EventBatch, TriggerSpec, event_names, readable_settings
+from ..core.triggers import (
+    EventBatch,
+    PollCount,
+    TriggerSpec,
+    event_names,
+    hide_url_password,
+    poll_query,
+    positive_interval,
+    readable_settings,
+)
 
-__all__ = ["BaseTrigger", "DirTrigger", "TimeTrigger", "stop_triggers"]
+__all__ = [
+    "BaseTrigger",
+    "DatabaseTrigger",
+    "DirTrigger",
+    "SQLiteTrigger",
+    "TimeTrigger",
+    "stop_triggers",
+]
+
+log = logging.getLogger(__name__)
 
 #: attributes that belong to one run of a trigger, never pickled with it
 _RUN_STATE = ("_fire", "_observer", "_batch", "event_loop", "stop_flag")
@@ -106,6 +127,11 @@ class BaseTrigger:
         out["name"] = type(self).__name__
         return out
 
+    def _shown_settings(self) -> dict[str, Any]:
+        """The settings ``covalent-ray status``, the REST API and the dashboard show
+        (secrets hidden)."""
+        return self.to_dict()
+
     def observe(self) -> None:
         """Start watching; call ``self.trigger()`` whenever the dispatch should run."""
         raise NotImplementedError(f"{type(self).__name__} must implement observe()")
@@ -151,7 +177,7 @@ def trigger_spec(trig: BaseTrigger, dispatch_id: str) -> TriggerSpec:
         trigger_id=str(uuid.uuid4()),
         dispatch_id=dispatch_id,
         kind=kind,
-        settings=readable_settings(trig.to_dict()),
+        settings=readable_settings(trig._shown_settings()),
         data=_serialize.dumps(trig, f"{kind} of dispatch {dispatch_id}"),
     )
 
@@ -265,7 +291,11 @@ def _event_names(names: str | Iterable[str]) -> list[str]:
 
 
 class TimeTrigger(BaseTrigger):
-    """Fires every ``time_gap`` seconds until stopped (``observe`` blocks)."""
+    """Fires every ``time_gap`` seconds until stopped (``observe`` blocks).
+
+    The firings keep to the schedule ``start + k * time_gap``: the time a firing takes
+    (the service starting a dispatch) does not push the later ones back. A firing that
+    outlasts the gap is followed by a full gap, never by a burst of the missed ones."""
 
     def __init__(
         self,
@@ -285,10 +315,208 @@ class TimeTrigger(BaseTrigger):
         flag = self.stop_flag
         if flag is None or flag.is_set():
             flag = self.stop_flag = threading.Event()
-        while not flag.wait(self.time_gap):
+        due = time.monotonic() + self.time_gap
+        while not flag.wait(max(0.0, due - time.monotonic())):
             self.trigger()
+            due += self.time_gap
+            now = time.monotonic()
+            if due < now:  # this firing outlasted the gap
+                due = now + self.time_gap
 
     def stop(self) -> None:
         """Make :meth:`observe` return (a wait under way ends at once)."""
         if self.stop_flag is not None:
             self.stop_flag.set()
+
+
+class _PollingTrigger(BaseTrigger):
+    """Polls a table every ``poll_interval`` seconds and fires on every
+    ``trigger_after_n``-th poll that found rows (``observe`` blocks until ``stop``).
+    Subclasses say how to connect and query (``_connect``)."""
+
+    def __init__(
+        self,
+        db_path: str,
+        table_name: str,
+        poll_interval: float = 1,
+        where_clauses: str | list[str] | None = None,
+        trigger_after_n: int = 1,
+        lattice_dispatch_id: str | None = None,
+        dispatcher_addr: str | None = None,
+        triggers_server_addr: str | None = None,
+    ) -> None:
+        super().__init__(lattice_dispatch_id, dispatcher_addr, triggers_server_addr)
+        kind = type(self).__name__
+        self.db_path = db_path
+        self.table_name = table_name
+        self.poll_interval = positive_interval(poll_interval, f"{kind}'s poll_interval")
+        self.where_clauses = where_clauses
+        self.trigger_after_n = trigger_after_n
+        poll_query(table_name, where_clauses)  # refuse a bad table or clause now
+        PollCount(trigger_after_n)
+        self.stop_flag = threading.Event()
+
+    def _connect(self) -> tuple[Callable[[str], bool], Callable[[], None]]:
+        """``(has_rows, close)``: ``has_rows(query)`` runs the query and says whether it
+        returned a row (it raises when the query cannot run)."""
+        raise NotImplementedError
+
+    def observe(self) -> None:
+        """Poll until :meth:`stop` is called, firing as Covalent's database triggers do.
+        A poll that fails (the table does not exist yet, the database is locked or
+        unreachable) counts as no rows; the error is logged once and polling goes on."""
+        flag = self.stop_flag
+        if flag is None or flag.is_set():
+            flag = self.stop_flag = threading.Event()
+        query = poll_query(self.table_name, self.where_clauses)
+        count = PollCount(self.trigger_after_n)
+        has_rows, close = self._connect()
+        last_error = None
+        try:
+            while not flag.is_set():
+                try:
+                    found = has_rows(query)
+                    last_error = None
+                except Exception as exc:
+                    found = False
+                    error = f"{type(exc).__name__}: {exc}"
+                    if error != last_error:
+                        log.warning(
+                            "%s of dispatch %s: %s failed (%s); polling again every %ss",
+                            type(self).__name__,
+                            self.lattice_dispatch_id,
+                            query,
+                            error,
+                            self.poll_interval,
+                        )
+                    last_error = error
+                if count.add(found):
+                    self.trigger()
+                flag.wait(self.poll_interval)
+        finally:
+            close()
+
+    def stop(self) -> None:
+        """Make :meth:`observe` return (a wait under way ends at once)."""
+        if self.stop_flag is None:
+            self.stop_flag = threading.Event()
+        self.stop_flag.set()
+
+
+class SQLiteTrigger(_PollingTrigger):
+    """Fires on every ``trigger_after_n``-th poll, every ``poll_interval`` seconds, that
+    finds rows in ``table_name`` of the SQLite file ``db_path`` matching all of
+    ``where_clauses`` (SQL conditions, e.g. ``["id > 2", "status = 'pending'"]``).
+    Read with Python's ``sqlite3``; a relative ``db_path`` is taken from the current
+    directory when the trigger is made. A file that does not exist yet is waited for
+    (never created)."""
+
+    def __init__(
+        self,
+        db_path: str | Path,
+        table_name: str,
+        poll_interval: float = 1,
+        where_clauses: str | list[str] | None = None,
+        trigger_after_n: int = 1,
+        lattice_dispatch_id: str | None = None,
+        dispatcher_addr: str | None = None,
+        triggers_server_addr: str | None = None,
+    ) -> None:
+        path = str(db_path)
+        if path != ":memory:" and not path.startswith("file:"):
+            # the service reads it from another directory
+            path = str(Path(path).expanduser().absolute())
+        super().__init__(
+            path,
+            table_name,
+            poll_interval,
+            where_clauses,
+            trigger_after_n,
+            lattice_dispatch_id,
+            dispatcher_addr,
+            triggers_server_addr,
+        )
+
+    def _connect(self) -> tuple[Callable[[str], bool], Callable[[], None]]:
+        held: list[sqlite3.Connection] = []
+
+        def has_rows(query: str) -> bool:
+            if not held:
+                if not self.db_path.startswith("file:") and not Path(self.db_path).is_file():
+                    raise FileNotFoundError(f"no SQLite database at {self.db_path} (yet)")
+                held.append(
+                    sqlite3.connect(
+                        self.db_path, uri=self.db_path.startswith("file:"), isolation_level=None
+                    )
+                )
+            return held[0].execute(query).fetchone() is not None
+
+        def close() -> None:
+            for con in held:
+                con.close()
+
+        return has_rows, close
+
+
+class DatabaseTrigger(_PollingTrigger):
+    """Fires on every ``trigger_after_n``-th poll, every ``poll_interval`` seconds, that
+    finds rows in ``table_name`` matching all of ``where_clauses``, in the database at
+    the SQLAlchemy URL ``db_path`` (``postgresql+psycopg://user:pw@host/db``,
+    ``sqlite:////abs/path.db``, ...). Needs SQLAlchemy (``pip install
+    'covalent-ray[db]'``) and the URL's driver where the service runs. Each poll is its
+    own short transaction, so rows committed since the last one are seen."""
+
+    def __init__(
+        self,
+        db_path: str,
+        table_name: str,
+        poll_interval: float = 1,
+        where_clauses: str | list[str] | None = None,
+        trigger_after_n: int = 1,
+        lattice_dispatch_id: str | None = None,
+        dispatcher_addr: str | None = None,
+        triggers_server_addr: str | None = None,
+    ) -> None:
+        url = _sqlalchemy().engine.make_url(str(db_path))  # refuses a malformed URL
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            if not url.database.startswith("file:"):
+                # the service reads it from another directory
+                url = url.set(database=str(Path(url.database).expanduser().absolute()))
+        super().__init__(
+            url.render_as_string(hide_password=False),
+            table_name,
+            poll_interval,
+            where_clauses,
+            trigger_after_n,
+            lattice_dispatch_id,
+            dispatcher_addr,
+            triggers_server_addr,
+        )
+
+    def _shown_settings(self) -> dict[str, Any]:
+        shown = self.to_dict()
+        shown["db_path"] = hide_url_password(str(self.db_path))
+        return shown
+
+    def _connect(self) -> tuple[Callable[[str], bool], Callable[[], None]]:
+        sa = _sqlalchemy()
+        engine = sa.create_engine(self.db_path)
+
+        def has_rows(query: str) -> bool:
+            with engine.connect() as con:
+                return con.execute(sa.text(query)).first() is not None
+
+        return has_rows, engine.dispose
+
+
+def _sqlalchemy() -> Any:
+    try:
+        import sqlalchemy
+    except ImportError as exc:
+        raise ImportError(
+            "ct.triggers.DatabaseTrigger needs SQLAlchemy: pip install 'covalent-ray[db]' "
+            "(plus the driver of your database URL, e.g. psycopg for PostgreSQL) where the "
+            "covalent-ray service runs. For a SQLite file, ct.triggers.SQLiteTrigger needs "
+            "nothing more."
+        ) from exc
+    return sqlalchemy
