@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import pickle
 import sys
 import sysconfig
 import threading
@@ -77,8 +78,14 @@ def prepare(obj: Any) -> None:
         _register_by_value(wrapped)
 
 
+#: values whose cloudpickle is plain pickle's, byte for byte (cloudpickle adds only cost)
+_PLAIN = frozenset({int, float, complex, str, bytes, bool, type(None)})
+
+
 def dumps(obj: Any, what: str) -> bytes:
     """Cloudpickle ``obj``; ``what`` names it in the error ("argument 'x' of electron f")."""
+    if type(obj) in _PLAIN:
+        return pickle.dumps(obj, protocol=cloudpickle.DEFAULT_PROTOCOL)
     prepare(obj)
     try:
         return cloudpickle.dumps(obj)

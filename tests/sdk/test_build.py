@@ -58,6 +58,24 @@ def test_plain_values_become_parameter_nodes() -> None:
     assert m.output_nodes == [0]
 
 
+def test_a_plain_parameter_keeps_its_blob_key_whatever_the_pickler() -> None:
+    # stored outputs are reused by blob key on redispatch: primitives pickled by the
+    # plain pickler must hash exactly as cloudpickle's bytes of them did
+    import cloudpickle
+
+    from covalent_ray._serialize import blob_key, dumps
+
+    for value in [5, -(2**70), 1.5, 2j, "text", b"bytes", True, None]:
+        assert blob_key(dumps(value, "a value")) == blob_key(cloudpickle.dumps(value))
+
+    @ct.lattice
+    def wf(x):
+        return add(x, b="five")
+
+    m = wf.manifest((1.5,), {})
+    assert {loads(m.blobs[n.value]) for n in m.graph.nodes[1:]} == {1.5, "five"}
+
+
 def test_every_parameter_kind_is_bound() -> None:
     @ct.lattice
     def wf():

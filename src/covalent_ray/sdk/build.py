@@ -39,6 +39,9 @@ from ..core.outcome import NodeRef
 
 #: blobs up to this size are normalized by a round trip (see GraphBuilder.blob)
 NORMALIZE_LIMIT = 1_000_000
+#: types whose pickle is the same after a round trip: no normalizing needed (a fan-out
+#: over ``range(n)`` pickles n such parameters)
+_STABLE = frozenset({int, float, complex, str, bytes, bool, type(None)})
 
 _builder: ContextVar[GraphBuilder | None] = ContextVar("covalent_ray_builder", default=None)
 
@@ -70,6 +73,8 @@ class GraphBuilder:
     warned: set[str] = field(default_factory=set)  # placeholder conversions warned about
     _keys: dict[int, tuple[Any, str]] = field(default_factory=dict)  # id(obj) -> (obj, key)
     _shaped: dict[int, tuple[Any, Any]] = field(default_factory=dict)  # id(obj) -> (obj, list)
+    # id(function) -> (function, its parameters): one signature per function per build
+    _params: dict[int, tuple[Any, list[inspect.Parameter] | None]] = field(default_factory=dict)
     graph: TransportGraph = field(default_factory=TransportGraph)
     blobs: dict[str, bytes] = field(default_factory=dict)
     # build errors raised in the body: one the body catches still fails the build
@@ -94,13 +99,20 @@ class GraphBuilder:
         if cached is not None and cached[0] is obj:
             return cached[1]
         data = _serialize.dumps(obj, what)
-        if len(data) <= NORMALIZE_LIMIT:
+        if len(data) <= NORMALIZE_LIMIT and type(obj) not in _STABLE:
             data = _serialize.dumps(_serialize.loads(data), what)
         key = _serialize.blob_key(data)
         self.blobs.setdefault(key, data)
         if not isinstance(obj, (int, float, str, bytes, bool, type(None))):
             self._keys[id(obj)] = (obj, key)  # the reference keeps id(obj) unique
         return key
+
+    def _positional_names(self, function: Callable[..., Any], count: int) -> list[str | None]:
+        cached = self._params.get(id(function))
+        if cached is None or cached[0] is not function:
+            cached = (function, _parameters(function))  # the reference keeps the id unique
+            self._params[id(function)] = cached
+        return _positional_names(cached[1], count)
 
     # -- values -------------------------------------------------------------------------
 
@@ -190,7 +202,7 @@ class GraphBuilder:
         node = self.graph.add_node(
             name, kind, function=fn_key, executor=executor, metadata=metadata
         )
-        names = _positional_names(function, len(args))
+        names = self._positional_names(function, len(args))
         for i, arg in enumerate(args):
             what = f"argument {names[i] or i} of electron {name!r}"
             parent = self.node_for(arg, what, as_covalent=True)
@@ -296,10 +308,16 @@ def _label(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _positional_names(function: Callable[..., Any], count: int) -> list[str | None]:
+def _parameters(function: Callable[..., Any]) -> list[inspect.Parameter] | None:
     try:
-        params = list(inspect.signature(function).parameters.values())
+        return list(inspect.signature(function).parameters.values())
     except (TypeError, ValueError):
+        return None
+
+
+def _positional_names(params: list[inspect.Parameter] | None, count: int) -> list[str | None]:
+    """The parameter each of ``count`` positional arguments binds to (None if unknown)."""
+    if params is None:
         return [None] * count
     names: list[str | None] = []
     for p in params:
