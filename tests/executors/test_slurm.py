@@ -160,6 +160,40 @@ def test_cancel_runs_scancel(sshd: Sshd, slurm: Slurm, tmp_path: Path) -> None:
     assert job_fields(slurm, control.job_handle)["JobState"] == "CANCELLED"
 
 
+def test_a_timeout_while_sbatch_runs_still_cancels_the_job(
+    sshd: Sshd, slurm: Slurm, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A timeout (or cancel) that lands while the submission is under way, before its job
+    ID came back, must not leave the job running, unwatched."""
+    ex = executor(sshd, slurm, cleanup=False)
+    submit = ex._submit
+    job: list[str] = []
+
+    async def answer_never_read(*args: Any) -> str:
+        job.append(await submit(*args))  # submitted; its answer is not read in time
+        await asyncio.sleep(3600)
+        raise AssertionError("unreachable")
+
+    monkeypatch.setattr(ex, "_submit", answer_never_read)
+    control = TaskControl(task_metadata=meta(9))
+    pidfile = tmp_path / "pid"
+
+    async def go() -> None:
+        running = asyncio.ensure_future(run_task(ex, sleeps, [str(pidfile)], {}, meta(9), control))
+        await wait_for(pidfile, running)  # the job runs
+        control.cancel_requested = True  # what the adaptor does when the timeout strikes
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        await ex.teardown({})
+
+    asyncio.run(go())
+    assert control.job_handle is None  # its ID was never learnt from the submission
+    end = time.monotonic() + 60
+    while job_fields(slurm, job[0])["JobState"] != "CANCELLED":
+        assert time.monotonic() < end, job_fields(slurm, job[0])
+        time.sleep(0.1)
+
+
 def test_a_running_job_is_picked_up_by_its_id_instead_of_resubmitted(
     sshd: Sshd, slurm: Slurm, tmp_path: Path
 ) -> None:

@@ -156,6 +156,42 @@ def test_cancel_kills_the_remote_process(sshd: Sshd, tmp_path: Path) -> None:
     assert pid_gone(int(pidfile.read_text()))
 
 
+def test_a_timeout_while_the_job_starts_still_kills_it(
+    sshd: Sshd, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A timeout (or cancel) that lands after the launch was sent but before its pid came
+    back must not leave the remote process running, unwatched."""
+    from covalent_ray.executors import ssh as ssh_module
+
+    original = ssh_module._line_starting
+
+    async def pid_never_read(stream: Any, word: str) -> list[str]:
+        if word == "PID":  # the job starts, but its pid line is not read in time
+            await asyncio.sleep(3600)
+        return await original(stream, word)
+
+    monkeypatch.setattr(ssh_module, "_line_starting", pid_never_read)
+    executor = SSHExecutor(**sshd.settings())
+    pidfile = tmp_path / "pid"
+    control = TaskControl(task_metadata=meta())
+
+    async def go() -> None:
+        running = asyncio.ensure_future(
+            run_task(executor, sleeper, [str(pidfile)], {}, meta(), control)
+        )
+        while not pidfile.exists():  # the electron runs on the remote host
+            assert not running.done(), running.result()
+            await asyncio.sleep(0.05)
+        control.cancel_requested = True  # what the adaptor does when the timeout strikes
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        await executor.teardown({})
+
+    asyncio.run(go())
+    assert control.job_handle is None  # its pid was never learnt from the launch
+    assert pid_gone(int(pidfile.read_text()))
+
+
 def test_a_dropped_connection_is_reopened_and_the_job_found_again(
     sshd: Sshd, tmp_path: Path
 ) -> None:

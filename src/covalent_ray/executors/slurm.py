@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import re
 import shlex
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -377,7 +378,15 @@ class SlurmExecutor(AsyncBaseExecutor):
         if resumed:  # the service restarted while it ran: pick the job up by its ID
             job_id = str(resumed)
         else:
-            job_id = await self._submit(remote, payload, task_dir, workdir, task_metadata, where)
+            token = uuid.uuid4().hex[:12]
+            try:
+                job_id = await self._submit(
+                    remote, payload, task_dir, workdir, task_metadata, where, token
+                )
+            except asyncio.CancelledError:  # a timeout or cancel while sbatch ran
+                if self._cancel_requested():
+                    await asyncio.shield(self._withdraw(task_dir, token))
+                raise
         await self.set_job_handle(job_id)
         try:
             if await self.get_cancel_requested():  # handle first, flag second: no cancel lost
@@ -405,8 +414,10 @@ class SlurmExecutor(AsyncBaseExecutor):
         workdir: str,
         task_metadata: dict[str, Any],
         where: str,
+        token: str = "",
     ) -> str:
         td, wd = quote(task_dir), quote(workdir)
+        withdrawn = quote(f"{task_dir}.withdrawn-{token}")
         script = self.job_script(remote, task_dir, workdir, task_metadata)
         marker = "COVALENT_RAY_JOB_SCRIPT"
         squeue = self._slurm("squeue")
@@ -419,7 +430,10 @@ class SlurmExecutor(AsyncBaseExecutor):
             f"rm -rf {td} && mkdir -p {td} {wd} && cat > {td}/task.pkl || exit 97\n"
             f"cat > {td}/job.sh << '{marker}'\n{script}{marker}\n"
             f"out=$({sbatch} --parsable {td}/job.sh) || exit 95\n"
-            f'id=${{out%%;*}}; echo "$id" > {td}/jobid; echo "SUBMITTED $id"\n'
+            f'id=${{out%%;*}}; echo "$id" > {td}/jobid\n'
+            # given up on while sbatch ran (see _withdraw): the job must not run unwatched
+            f'if [ -e {withdrawn} ]; then {self._slurm("scancel")} "$id"; exit 93; fi\n'
+            'echo "SUBMITTED $id"\n'
         )
         status, out, err = await self.connection.run(command, payload)
         words = out.decode(errors="replace").split()
@@ -461,6 +475,23 @@ class SlurmExecutor(AsyncBaseExecutor):
         _, out, _ = await self.connection.run(command)
         first, _, rest = out.partition(b"\n")
         return _job_state(first.decode(errors="replace")), parse_files(rest)
+
+    async def _withdraw(self, task_dir: str, token: str) -> None:
+        """Stop a job whose submission was sent but whose ID never came back (a timeout
+        or cancel while ``sbatch`` ran): leave the marker the submitting shell looks for
+        after ``sbatch``, then ``scancel`` the ID it recorded, if it did. Either that shell
+        sees the marker or this sees the ID: the job never runs unwatched."""
+        td = quote(task_dir)
+        marker = quote(f"{task_dir}.withdrawn-{token}")
+        scancel = self._slurm("scancel")
+        try:
+            await self.connection.run(
+                f"mkdir -p {quote(str(Path(task_dir).parent))} && : > {marker}; "
+                f'id=$(cat {td}/jobid 2>/dev/null) && [ -n "$id" ] && {scancel} "$id" '
+                "2>/dev/null; true"
+            )
+        except Exception:  # the login node went away meanwhile: nothing more to do
+            pass
 
     async def _scancel(self, job_id: str) -> bool:
         status, _, _ = await self.connection.run(
