@@ -232,3 +232,41 @@ def test_a_running_job_is_picked_up_by_its_id_instead_of_resubmitted(
 
     assert asyncio.run(go()) == ("done", "done")
     assert c1.job_handle == c2.job_handle == started.read_text()
+
+
+def test_a_retry_submits_a_new_job_while_the_one_given_up_on_still_ends(
+    sshd: Sshd, slurm: Slurm, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The next attempt of an electron (a retry after a timeout) on the same adaptor is a
+    new job, even while the job given up on is still in the queue (COMPLETING after its
+    scancel): it never waits for that job instead."""
+    ex = executor(sshd, slurm)
+    given_up: list[str] = []
+
+    async def still_ending(job_id: str) -> bool:
+        given_up.append(job_id)  # scancel sent; the job has not left the queue yet
+        return True
+
+    monkeypatch.setattr(ex, "_scancel", still_ending)
+    pidfile = tmp_path / "pid"
+    c1, c2 = TaskControl(task_metadata=meta(11)), TaskControl(task_metadata=meta(11))
+
+    async def go() -> Any:
+        first = asyncio.ensure_future(run_task(ex, sleeps, [str(pidfile)], {}, meta(11), c1))
+        await wait_for(pidfile, first)
+        c1.cancel_requested = True  # the timeout strikes
+        first.cancel()
+        await asyncio.gather(first, return_exceptions=True)
+        retry = run_task(ex, in_the_job, [4], {}, meta(11), c2)
+        try:
+            return await asyncio.wait_for(retry, 120)
+        finally:
+            await ex.teardown({})
+
+    try:
+        out = asyncio.run(go())
+    finally:
+        for job_id in given_up:
+            slurm.command("scancel", job_id)
+    assert given_up == [c1.job_handle]
+    assert out["double"] == 8 and out["job_id"] == c2.job_handle != c1.job_handle

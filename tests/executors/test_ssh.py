@@ -251,6 +251,38 @@ def test_unknown_host_key_is_refused_with_how_to_trust_it(sshd: Sshd, tmp_path: 
     assert "not trusted" in message and f"ssh-keyscan -p {sshd.port} 127.0.0.1" in message
 
 
+def test_ssh_config_names_host_port_user_key_and_known_hosts(
+    sshd: Sshd, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``~/.ssh/config`` is honoured: an alias gives host, port, user, key and the
+    known-hosts file, and the host key is still checked against that file."""
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    config = home / ".ssh" / "config"
+    empty = tmp_path / "empty_known_hosts"
+    empty.write_text("")
+
+    def write_config(known_hosts: Path) -> None:
+        config.write_text(
+            f"Host lab-box\n  HostName 127.0.0.1\n  Port {sshd.port}\n  User {sshd.username}\n"
+            f"  IdentityFile {sshd.key_file}\n  UserKnownHostsFile {known_hosts}\n"
+        )
+
+    monkeypatch.setenv("HOME", str(home))
+    settings = {
+        "hostname": "lab-box",
+        "python_path": str(sshd.python),
+        "remote_cache": str(sshd.directory / "remote-cache"),
+        "max_connection_attempts": 1,
+    }
+    write_config(sshd.known_hosts)
+    out, _ = execute(SSHExecutor(**settings), probe, 5)
+    assert out["double"] == 10 and out["python"] == str(sshd.python)
+    write_config(empty)  # the alias's known-hosts file does not know the host
+    with pytest.raises(RemoteHostError, match="not trusted"):
+        execute(SSHExecutor(**settings), probe, 5)
+
+
 def test_missing_key_file_names_the_setting(sshd: Sshd, tmp_path: Path) -> None:
     executor = SSHExecutor(**sshd.settings(ssh_key_file=str(tmp_path / "nope")))
     with pytest.raises(RemoteHostError, match="ssh_key_file"):

@@ -213,6 +213,7 @@ class SlurmExecutor(AsyncBaseExecutor):
         self.max_sessions = int(max_sessions)
         self._check_settings()
         self._conn: Connection | LocalShell | None = None
+        self._submitted: set[str] = set()  # task directories this instance submitted from
 
     def _check_settings(self) -> None:
         for name in ("options", "srun_options"):
@@ -254,6 +255,7 @@ class SlurmExecutor(AsyncBaseExecutor):
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_conn"] = None  # a connection never travels
+        state["_submitted"] = set()
         return state
 
     # ----- plumbing
@@ -422,12 +424,21 @@ class SlurmExecutor(AsyncBaseExecutor):
         marker = "COVALENT_RAY_JOB_SCRIPT"
         squeue = self._slurm("squeue")
         sbatch = self._slurm("sbatch")
+        # A job of this electron still queued or running that another run submitted (the
+        # service restarted before its ID was stored): reuse it. A retry on this adaptor
+        # never does: the job it gave up on may still be COMPLETING after its scancel.
+        attach = (
+            ""
+            if task_dir in getattr(self, "_submitted", set())
+            else (
+                f"if [ -f {td}/jobid ]; then id=$(cat {td}/jobid); "
+                f'if [ -n "$({squeue} -h -j "$id" -o %T 2>/dev/null)" ]; then '
+                'echo "ATTACH $id"; cat > /dev/null; exit 0; fi; fi\n'
+            )
+        )
+        self.__dict__.setdefault("_submitted", set()).add(task_dir)
         command = (
-            # a job of this electron still queued or running (the service restarted): reuse it
-            f"if [ -f {td}/jobid ]; then id=$(cat {td}/jobid); "
-            f'if [ -n "$({squeue} -h -j "$id" -o %T 2>/dev/null)" ]; then '
-            'echo "ATTACH $id"; cat > /dev/null; exit 0; fi; fi\n'
-            f"rm -rf {td} && mkdir -p {td} {wd} && cat > {td}/task.pkl || exit 97\n"
+            attach + f"rm -rf {td} && mkdir -p {td} {wd} && cat > {td}/task.pkl || exit 97\n"
             f"cat > {td}/job.sh << '{marker}'\n{script}{marker}\n"
             f"out=$({sbatch} --parsable {td}/job.sh) || exit 95\n"
             f'id=${{out%%;*}}; echo "$id" > {td}/jobid\n'
