@@ -205,6 +205,54 @@ def no_runner_of(dispatch_id: str, deadline: float = 60) -> bool:
     return False
 
 
+def test_a_failed_attempt_is_retried_as_a_new_remote_job(sshd: Sshd, slurm, tmp_path) -> None:
+    """``retries=`` on SSH and Slurm electrons: the failed attempt is kept, the next one
+    is a new remote process (SSH) or a new batch job (Slurm) that completes."""
+    from covalent_ray.executors import SlurmExecutor
+
+    slurm_executor = SlurmExecutor(
+        address="127.0.0.1",
+        port=sshd.port,
+        username=sshd.username,
+        ssh_key_file=str(sshd.key_file),
+        known_hosts=str(sshd.known_hosts),
+        python_path=str(sshd.python),
+        remote_workdir=str(slurm.directory / "work"),
+        bashrc_path=str(slurm.bashrc),
+        poll_freq=0.3,
+    )
+
+    def flaky(counter):
+        import os
+
+        tries = len(open(counter).read().split()) + 1 if os.path.exists(counter) else 1
+        with open(counter, "a") as f:
+            f.write(os.environ.get("SLURM_JOB_ID", str(os.getpid())) + "\n")
+        if tries == 1:
+            raise RuntimeError("the first attempt fails")
+        return tries
+
+    ssh_flaky = ct.electron(flaky, executor=SSHExecutor(**sshd.settings()), retries=1)
+    slurm_flaky = ct.electron(flaky, executor=slurm_executor, retries=1)
+
+    @ct.lattice
+    def wf(a, b):
+        return ssh_flaky(a), slurm_flaky(b)
+
+    counters = [tmp_path / "ssh", tmp_path / "slurm"]
+    result = ct.dispatch_sync(wf)(*map(str, counters))
+    assert result.status == ct.status.COMPLETED, result.error
+    assert result.result == (2, 2)
+    by_executor = {n["executor"]: n for n in result.get_all_node_results()}
+    for name, counter in zip(("ssh", "slurm"), counters, strict=True):
+        node = by_executor[name]
+        assert [a["status"] for a in node["attempts"]] == ["FAILED", "COMPLETED"], node
+        assert "the first attempt fails" in node["attempts"][0]["error"]
+        first, second = counter.read_text().split()
+        assert first != second  # two processes, two jobs
+        assert node["job_handle"] and second in node["job_handle"]
+
+
 def test_executor_name_ssh_takes_the_config_file_defaults(sshd: Sshd) -> None:
     settings = {f"executors.ssh.{k}": v for k, v in sshd.settings().items()}
     _config.set_config(settings)
