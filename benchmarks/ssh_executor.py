@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -154,6 +155,7 @@ def main() -> None:
         print("load average after: {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
     finally:
         stop(server.proc)
+        shutil.rmtree(server.directory, ignore_errors=True)
 
 
 if __name__ == "__main__":

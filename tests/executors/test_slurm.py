@@ -86,6 +86,7 @@ def test_a_job_returns_output_stdout_stderr_with_its_sbatch_options(
         srun_options={"n": 1},
     )
     out, control = execute(ex, in_the_job, 21)
+    assert ex.connection.opened == 1  # submit, every squeue poll, the result: one connection
     assert out["double"] == 42 and out["job_id"] == control.job_handle
     assert out["var"] == "hello world" and out["pre"] == "prerun"
     assert not out["covalent_ray"]
@@ -270,3 +271,56 @@ def test_a_retry_submits_a_new_job_while_the_one_given_up_on_still_ends(
             slurm.command("scancel", job_id)
     assert given_up == [c1.job_handle]
     assert out["double"] == 8 and out["job_id"] == c2.job_handle != c1.job_handle
+
+
+def test_executor_name_slurm_takes_the_config_file_table(sshd: Sshd, slurm: Slurm) -> None:
+    """``executor="slurm"`` is built from config ``[executors.slurm]`` (same keys)."""
+    from covalent_ray import _config
+    from covalent_ray.executors import registry
+
+    settings = {
+        "address": "127.0.0.1",
+        "port": sshd.port,
+        "username": sshd.username,
+        "ssh_key_file": str(sshd.key_file),
+        "known_hosts": str(sshd.known_hosts),
+        "python_path": str(sshd.python),
+        "remote_workdir": str(slurm.directory / "work"),
+        "bashrc_path": str(slurm.bashrc),
+        "poll_freq": 0.3,
+        "options": {"comment": "from-the-config"},
+        "variables": {"COVALENT_TEST_VAR": "configured"},
+    }
+    _config.set_config({f"executors.slurm.{k}": v for k, v in settings.items()})
+    ex = registry.resolve("slurm")
+    assert isinstance(ex, SlurmExecutor)
+    out, control = execute(ex, in_the_job, 3, node_id=12)
+    assert out["double"] == 6 and out["var"] == "configured"
+    assert job_fields(slurm, control.job_handle)["Comment"] == "from-the-config"
+
+
+def submitted_from() -> tuple[str | None, str | None, str]:
+    import os
+
+    return os.environ.get("COVALENT_TEST_SUBMITTER"), os.environ.get("SLURM_JOB_ID"), os.getcwd()
+
+
+def test_without_an_address_jobs_are_submitted_on_this_machine(
+    sshd: Sshd, slurm: Slurm, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No ``address``: sbatch, squeue and scancel run here, without SSH (the job inherits
+    this process's environment, as sbatch exports the submitter's); a relative
+    ``remote_workdir`` is under the home directory, as over SSH."""
+    monkeypatch.setenv("COVALENT_TEST_SUBMITTER", "this process")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    ex = SlurmExecutor(
+        python_path=str(sshd.python),
+        remote_workdir="slurm-work",
+        bashrc_path=str(slurm.bashrc),
+        poll_freq=0.3,
+    )
+    assert ex.remote_host() == "localhost"
+    (submitter, job_id, cwd), control = execute(ex, submitted_from, node_id=13)
+    assert submitter == "this process" and job_id == control.job_handle
+    assert Path(cwd) == tmp_path / "slurm-work"
+    assert job_fields(slurm, job_id)["JobState"] == "COMPLETED"

@@ -118,11 +118,14 @@ class LocalShell:
         self.target = Target(hostname="localhost")
 
     async def run(self, command: str, stdin: bytes | None = None) -> tuple[int, bytes, bytes]:
-        """Run ``command`` with bash; ``(exit status, stdout, stderr)``."""
+        """Run ``command`` with bash in the home directory, as an SSH login would (relative
+        paths mean the same thing with or without ``address``); ``(exit status, stdout,
+        stderr)``."""
         proc = await asyncio.create_subprocess_exec(
             "bash",
             "-c",
             command,
+            cwd=str(Path.home()),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
