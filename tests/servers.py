@@ -96,8 +96,14 @@ class Sshd:
         }
 
 
-def start_sshd(directory: Path) -> Sshd:
-    """Start sshd in ``directory`` (keys, config, log live there)."""
+def start_sshd(directory: Path, login_rc: bool = False) -> Sshd:
+    """Start sshd in ``directory`` (keys, config, log live there).
+
+    Debian's bash reads ``~/.bashrc`` for the commands sshd runs unless it believes it is
+    a nested shell. Most servers' ``.bashrc`` returns at once for such commands; this
+    machine's root one runs ``pyenv init`` (about a second on a loaded machine). Unless
+    ``login_rc``, the sessions get ``SHLVL=1`` so that commands run as on most servers.
+    """
     import getpass
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -119,6 +125,7 @@ def start_sshd(directory: Path) -> Sshd:
         "PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\n"
         "PermitRootLogin prohibit-password\nUsePAM no\nStrictModes no\nMaxSessions 64\n"
         "MaxStartups 100\nSubsystem sftp internal-sftp\nLogLevel ERROR\n"
+        + ("" if login_rc else "SetEnv SHLVL=1\n")
     )
     host_pub = host_key.with_suffix(".pub").read_text().split()
     known_hosts = directory / "known_hosts"

@@ -86,6 +86,7 @@ def test_a_job_returns_output_stdout_stderr_with_its_sbatch_options(
         srun_options={"n": 1},
     )
     out, control = execute(ex, in_the_job, 21)
+    assert ex.connection.opened == 1  # submit, every squeue poll, the result: one connection
     assert out["double"] == 42 and out["job_id"] == control.job_handle
     assert out["var"] == "hello world" and out["pre"] == "prerun"
     assert not out["covalent_ray"]
@@ -160,6 +161,40 @@ def test_cancel_runs_scancel(sshd: Sshd, slurm: Slurm, tmp_path: Path) -> None:
     assert job_fields(slurm, control.job_handle)["JobState"] == "CANCELLED"
 
 
+def test_a_timeout_while_sbatch_runs_still_cancels_the_job(
+    sshd: Sshd, slurm: Slurm, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A timeout (or cancel) that lands while the submission is under way, before its job
+    ID came back, must not leave the job running, unwatched."""
+    ex = executor(sshd, slurm, cleanup=False)
+    submit = ex._submit
+    job: list[str] = []
+
+    async def answer_never_read(*args: Any) -> str:
+        job.append(await submit(*args))  # submitted; its answer is not read in time
+        await asyncio.sleep(3600)
+        raise AssertionError("unreachable")
+
+    monkeypatch.setattr(ex, "_submit", answer_never_read)
+    control = TaskControl(task_metadata=meta(9))
+    pidfile = tmp_path / "pid"
+
+    async def go() -> None:
+        running = asyncio.ensure_future(run_task(ex, sleeps, [str(pidfile)], {}, meta(9), control))
+        await wait_for(pidfile, running)  # the job runs
+        control.cancel_requested = True  # what the adaptor does when the timeout strikes
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        await ex.teardown({})
+
+    asyncio.run(go())
+    assert control.job_handle is None  # its ID was never learnt from the submission
+    end = time.monotonic() + 60
+    while job_fields(slurm, job[0])["JobState"] != "CANCELLED":
+        assert time.monotonic() < end, job_fields(slurm, job[0])
+        time.sleep(0.1)
+
+
 def test_a_running_job_is_picked_up_by_its_id_instead_of_resubmitted(
     sshd: Sshd, slurm: Slurm, tmp_path: Path
 ) -> None:
@@ -198,3 +233,94 @@ def test_a_running_job_is_picked_up_by_its_id_instead_of_resubmitted(
 
     assert asyncio.run(go()) == ("done", "done")
     assert c1.job_handle == c2.job_handle == started.read_text()
+
+
+def test_a_retry_submits_a_new_job_while_the_one_given_up_on_still_ends(
+    sshd: Sshd, slurm: Slurm, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The next attempt of an electron (a retry after a timeout) on the same adaptor is a
+    new job, even while the job given up on is still in the queue (COMPLETING after its
+    scancel): it never waits for that job instead."""
+    ex = executor(sshd, slurm)
+    given_up: list[str] = []
+
+    async def still_ending(job_id: str) -> bool:
+        given_up.append(job_id)  # scancel sent; the job has not left the queue yet
+        return True
+
+    monkeypatch.setattr(ex, "_scancel", still_ending)
+    pidfile = tmp_path / "pid"
+    c1, c2 = TaskControl(task_metadata=meta(11)), TaskControl(task_metadata=meta(11))
+
+    async def go() -> Any:
+        first = asyncio.ensure_future(run_task(ex, sleeps, [str(pidfile)], {}, meta(11), c1))
+        await wait_for(pidfile, first)
+        c1.cancel_requested = True  # the timeout strikes
+        first.cancel()
+        await asyncio.gather(first, return_exceptions=True)
+        retry = run_task(ex, in_the_job, [4], {}, meta(11), c2)
+        try:
+            return await asyncio.wait_for(retry, 120)
+        finally:
+            await ex.teardown({})
+
+    try:
+        out = asyncio.run(go())
+    finally:
+        for job_id in given_up:
+            slurm.command("scancel", job_id)
+    assert given_up == [c1.job_handle]
+    assert out["double"] == 8 and out["job_id"] == c2.job_handle != c1.job_handle
+
+
+def test_executor_name_slurm_takes_the_config_file_table(sshd: Sshd, slurm: Slurm) -> None:
+    """``executor="slurm"`` is built from config ``[executors.slurm]`` (same keys)."""
+    from covalent_ray import _config
+    from covalent_ray.executors import registry
+
+    settings = {
+        "address": "127.0.0.1",
+        "port": sshd.port,
+        "username": sshd.username,
+        "ssh_key_file": str(sshd.key_file),
+        "known_hosts": str(sshd.known_hosts),
+        "python_path": str(sshd.python),
+        "remote_workdir": str(slurm.directory / "work"),
+        "bashrc_path": str(slurm.bashrc),
+        "poll_freq": 0.3,
+        "options": {"comment": "from-the-config"},
+        "variables": {"COVALENT_TEST_VAR": "configured"},
+    }
+    _config.set_config({f"executors.slurm.{k}": v for k, v in settings.items()})
+    ex = registry.resolve("slurm")
+    assert isinstance(ex, SlurmExecutor)
+    out, control = execute(ex, in_the_job, 3, node_id=12)
+    assert out["double"] == 6 and out["var"] == "configured"
+    assert job_fields(slurm, control.job_handle)["Comment"] == "from-the-config"
+
+
+def submitted_from() -> tuple[str | None, str | None, str]:
+    import os
+
+    return os.environ.get("COVALENT_TEST_SUBMITTER"), os.environ.get("SLURM_JOB_ID"), os.getcwd()
+
+
+def test_without_an_address_jobs_are_submitted_on_this_machine(
+    sshd: Sshd, slurm: Slurm, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No ``address``: sbatch, squeue and scancel run here, without SSH (the job inherits
+    this process's environment, as sbatch exports the submitter's); a relative
+    ``remote_workdir`` is under the home directory, as over SSH."""
+    monkeypatch.setenv("COVALENT_TEST_SUBMITTER", "this process")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    ex = SlurmExecutor(
+        python_path=str(sshd.python),
+        remote_workdir="slurm-work",
+        bashrc_path=str(slurm.bashrc),
+        poll_freq=0.3,
+    )
+    assert ex.remote_host() == "localhost"
+    (submitter, job_id, cwd), control = execute(ex, submitted_from, node_id=13)
+    assert submitter == "this process" and job_id == control.job_handle
+    assert Path(cwd) == tmp_path / "slurm-work"
+    assert job_fields(slurm, job_id)["JobState"] == "COMPLETED"

@@ -156,6 +156,42 @@ def test_cancel_kills_the_remote_process(sshd: Sshd, tmp_path: Path) -> None:
     assert pid_gone(int(pidfile.read_text()))
 
 
+def test_a_timeout_while_the_job_starts_still_kills_it(
+    sshd: Sshd, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A timeout (or cancel) that lands after the launch was sent but before its pid came
+    back must not leave the remote process running, unwatched."""
+    from covalent_ray.executors import ssh as ssh_module
+
+    original = ssh_module._line_starting
+
+    async def pid_never_read(stream: Any, word: str) -> list[str]:
+        if word == "PID":  # the job starts, but its pid line is not read in time
+            await asyncio.sleep(3600)
+        return await original(stream, word)
+
+    monkeypatch.setattr(ssh_module, "_line_starting", pid_never_read)
+    executor = SSHExecutor(**sshd.settings())
+    pidfile = tmp_path / "pid"
+    control = TaskControl(task_metadata=meta())
+
+    async def go() -> None:
+        running = asyncio.ensure_future(
+            run_task(executor, sleeper, [str(pidfile)], {}, meta(), control)
+        )
+        while not pidfile.exists():  # the electron runs on the remote host
+            assert not running.done(), running.result()
+            await asyncio.sleep(0.05)
+        control.cancel_requested = True  # what the adaptor does when the timeout strikes
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        await executor.teardown({})
+
+    asyncio.run(go())
+    assert control.job_handle is None  # its pid was never learnt from the launch
+    assert pid_gone(int(pidfile.read_text()))
+
+
 def test_a_dropped_connection_is_reopened_and_the_job_found_again(
     sshd: Sshd, tmp_path: Path
 ) -> None:
@@ -213,6 +249,38 @@ def test_unknown_host_key_is_refused_with_how_to_trust_it(sshd: Sshd, tmp_path: 
         execute(executor, probe, 1)
     message = str(info.value)
     assert "not trusted" in message and f"ssh-keyscan -p {sshd.port} 127.0.0.1" in message
+
+
+def test_ssh_config_names_host_port_user_key_and_known_hosts(
+    sshd: Sshd, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``~/.ssh/config`` is honoured: an alias gives host, port, user, key and the
+    known-hosts file, and the host key is still checked against that file."""
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    config = home / ".ssh" / "config"
+    empty = tmp_path / "empty_known_hosts"
+    empty.write_text("")
+
+    def write_config(known_hosts: Path) -> None:
+        config.write_text(
+            f"Host lab-box\n  HostName 127.0.0.1\n  Port {sshd.port}\n  User {sshd.username}\n"
+            f"  IdentityFile {sshd.key_file}\n  UserKnownHostsFile {known_hosts}\n"
+        )
+
+    monkeypatch.setenv("HOME", str(home))
+    settings = {
+        "hostname": "lab-box",
+        "python_path": str(sshd.python),
+        "remote_cache": str(sshd.directory / "remote-cache"),
+        "max_connection_attempts": 1,
+    }
+    write_config(sshd.known_hosts)
+    out, _ = execute(SSHExecutor(**settings), probe, 5)
+    assert out["double"] == 10 and out["python"] == str(sshd.python)
+    write_config(empty)  # the alias's known-hosts file does not know the host
+    with pytest.raises(RemoteHostError, match="not trusted"):
+        execute(SSHExecutor(**settings), probe, 5)
 
 
 def test_missing_key_file_names_the_setting(sshd: Sshd, tmp_path: Path) -> None:

@@ -7,6 +7,12 @@ electron's remote working directory) and writes ``TASK_DIR/result.pkl``: cloudpi
 ``("ok", value)`` or ``("error", exception, traceback_text)``, written whole or not at
 all. Its fds 1 and 2 are files the launching shell opened (``TASK_DIR/stdout`` and
 ``stderr``), so what child processes and C code write is kept too.
+
+It first writes its pid to ``TASK_DIR/pid`` and only then looks for ``TASK_DIR/cancelled``
+(it exits at once when it is there). An executor that gives up on a launch before it
+learnt the pid (a timeout or cancel while the job was starting) writes ``cancelled``
+first and reads ``pid`` second, so the runner either sees the marker or is killed by
+its pid: it never runs on unwatched.
 """
 
 import os
@@ -23,6 +29,10 @@ def _write(task_dir, data):
 
 def main(argv):
     task_dir = argv[1]
+    with open(os.path.join(task_dir, "pid"), "w") as f:
+        f.write(str(os.getpid()))
+    if os.path.exists(os.path.join(task_dir, "cancelled")):
+        return 0  # given up on while it started: no result, nothing run
     import cloudpickle
 
     try:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import re
 import shlex
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -117,11 +118,14 @@ class LocalShell:
         self.target = Target(hostname="localhost")
 
     async def run(self, command: str, stdin: bytes | None = None) -> tuple[int, bytes, bytes]:
-        """Run ``command`` with bash; ``(exit status, stdout, stderr)``."""
+        """Run ``command`` with bash in the home directory, as an SSH login would (relative
+        paths mean the same thing with or without ``address``); ``(exit status, stdout,
+        stderr)``."""
         proc = await asyncio.create_subprocess_exec(
             "bash",
             "-c",
             command,
+            cwd=str(Path.home()),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
@@ -212,6 +216,7 @@ class SlurmExecutor(AsyncBaseExecutor):
         self.max_sessions = int(max_sessions)
         self._check_settings()
         self._conn: Connection | LocalShell | None = None
+        self._submitted: set[str] = set()  # task directories this instance submitted from
 
     def _check_settings(self) -> None:
         for name in ("options", "srun_options"):
@@ -253,6 +258,7 @@ class SlurmExecutor(AsyncBaseExecutor):
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_conn"] = None  # a connection never travels
+        state["_submitted"] = set()
         return state
 
     # ----- plumbing
@@ -377,7 +383,15 @@ class SlurmExecutor(AsyncBaseExecutor):
         if resumed:  # the service restarted while it ran: pick the job up by its ID
             job_id = str(resumed)
         else:
-            job_id = await self._submit(remote, payload, task_dir, workdir, task_metadata, where)
+            token = uuid.uuid4().hex[:12]
+            try:
+                job_id = await self._submit(
+                    remote, payload, task_dir, workdir, task_metadata, where, token
+                )
+            except asyncio.CancelledError:  # a timeout or cancel while sbatch ran
+                if self._cancel_requested():
+                    await asyncio.shield(self._withdraw(task_dir, token))
+                raise
         await self.set_job_handle(job_id)
         try:
             if await self.get_cancel_requested():  # handle first, flag second: no cancel lost
@@ -405,21 +419,35 @@ class SlurmExecutor(AsyncBaseExecutor):
         workdir: str,
         task_metadata: dict[str, Any],
         where: str,
+        token: str = "",
     ) -> str:
         td, wd = quote(task_dir), quote(workdir)
+        withdrawn = quote(f"{task_dir}.withdrawn-{token}")
         script = self.job_script(remote, task_dir, workdir, task_metadata)
         marker = "COVALENT_RAY_JOB_SCRIPT"
         squeue = self._slurm("squeue")
         sbatch = self._slurm("sbatch")
+        # A job of this electron still queued or running that another run submitted (the
+        # service restarted before its ID was stored): reuse it. A retry on this adaptor
+        # never does: the job it gave up on may still be COMPLETING after its scancel.
+        attach = (
+            ""
+            if task_dir in getattr(self, "_submitted", set())
+            else (
+                f"if [ -f {td}/jobid ]; then id=$(cat {td}/jobid); "
+                f'if [ -n "$({squeue} -h -j "$id" -o %T 2>/dev/null)" ]; then '
+                'echo "ATTACH $id"; cat > /dev/null; exit 0; fi; fi\n'
+            )
+        )
+        self.__dict__.setdefault("_submitted", set()).add(task_dir)
         command = (
-            # a job of this electron still queued or running (the service restarted): reuse it
-            f"if [ -f {td}/jobid ]; then id=$(cat {td}/jobid); "
-            f'if [ -n "$({squeue} -h -j "$id" -o %T 2>/dev/null)" ]; then '
-            'echo "ATTACH $id"; cat > /dev/null; exit 0; fi; fi\n'
-            f"rm -rf {td} && mkdir -p {td} {wd} && cat > {td}/task.pkl || exit 97\n"
+            attach + f"rm -rf {td} && mkdir -p {td} {wd} && cat > {td}/task.pkl || exit 97\n"
             f"cat > {td}/job.sh << '{marker}'\n{script}{marker}\n"
             f"out=$({sbatch} --parsable {td}/job.sh) || exit 95\n"
-            f'id=${{out%%;*}}; echo "$id" > {td}/jobid; echo "SUBMITTED $id"\n'
+            f'id=${{out%%;*}}; echo "$id" > {td}/jobid\n'
+            # given up on while sbatch ran (see _withdraw): the job must not run unwatched
+            f'if [ -e {withdrawn} ]; then {self._slurm("scancel")} "$id"; exit 93; fi\n'
+            'echo "SUBMITTED $id"\n'
         )
         status, out, err = await self.connection.run(command, payload)
         words = out.decode(errors="replace").split()
@@ -461,6 +489,23 @@ class SlurmExecutor(AsyncBaseExecutor):
         _, out, _ = await self.connection.run(command)
         first, _, rest = out.partition(b"\n")
         return _job_state(first.decode(errors="replace")), parse_files(rest)
+
+    async def _withdraw(self, task_dir: str, token: str) -> None:
+        """Stop a job whose submission was sent but whose ID never came back (a timeout
+        or cancel while ``sbatch`` ran): leave the marker the submitting shell looks for
+        after ``sbatch``, then ``scancel`` the ID it recorded, if it did. Either that shell
+        sees the marker or this sees the ID: the job never runs unwatched."""
+        td = quote(task_dir)
+        marker = quote(f"{task_dir}.withdrawn-{token}")
+        scancel = self._slurm("scancel")
+        try:
+            await self.connection.run(
+                f"mkdir -p {quote(str(Path(task_dir).parent))} && : > {marker}; "
+                f'id=$(cat {td}/jobid 2>/dev/null) && [ -n "$id" ] && {scancel} "$id" '
+                "2>/dev/null; true"
+            )
+        except Exception:  # the login node went away meanwhile: nothing more to do
+            pass
 
     async def _scancel(self, job_id: str) -> bool:
         status, _, _ = await self.connection.run(

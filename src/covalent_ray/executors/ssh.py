@@ -493,8 +493,9 @@ class SSHExecutor(AsyncBaseExecutor):
         except asyncio.CancelledError:
             # timeout or cancel: never leave the remote process running; cancelled without
             # the flag, the adaptor is going away (a restart) and the process runs on
-            if pid is not None and self._cancel_requested():
-                await asyncio.shield(self._kill(pid))
+            if self._cancel_requested():
+                stop = self._kill(pid) if pid is not None else self._stop_launch(task_dir)
+                await asyncio.shield(stop)
             raise
 
     def _handle(self, pid: int, task_dir: str) -> str:
@@ -559,6 +560,21 @@ class SSHExecutor(AsyncBaseExecutor):
                 f"(job handle {handle}); redispatch it to run it again"
             )
         return outcome_of(files, where, "found again after a restart")
+
+    async def _stop_launch(self, task_dir: str) -> bool:
+        """Stop a job whose launch was sent but whose pid never came back (a timeout or
+        cancel while it started): mark its task directory cancelled, then kill the pid
+        the runner wrote there, if it did (see ``_remote_runner``: pid first, marker second)."""
+        td = quote(task_dir)
+        self._finished.append(task_dir)  # removed at teardown
+        try:
+            _, out, _ = await self.connection.run(
+                f"mkdir -p {td} && : > {td}/cancelled; pid=$(cat {td}/pid 2>/dev/null) && "
+                '[ -n "$pid" ] && kill -KILL -- -"$pid" 2>/dev/null && echo killed; true'
+            )
+        except Exception:  # the host went away meanwhile: nothing more to do from here
+            return False
+        return b"killed" in out
 
     async def _kill(self, pid: int) -> bool:
         status, out, _ = await self.connection.run(
