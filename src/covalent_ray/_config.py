@@ -87,6 +87,9 @@ def defaults(home: Path | None = None) -> dict[str, Any]:
             "cache_dir": str(home / "cache"),
             "results_dir": str(home),
             "db_path": str(db_path(home)),
+            # Seconds an executor's adaptor (its connection, its setup) stays up after
+            # the last dispatch using it ended, for the next dispatch to reuse.
+            "adaptor_idle_s": 30.0,
         },
         "user_interface": {"address": "127.0.0.1", "port": 48008},
         "executors": {

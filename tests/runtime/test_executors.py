@@ -105,13 +105,33 @@ def test_ray_executor_options_are_honoured() -> None:
     assert result.get_node_result(0)["executor"] == "ray"
 
 
-def test_adaptor_sets_up_once_and_tears_down_after_the_dispatch(tmp_path, monkeypatch) -> None:
+@pytest.fixture
+def adaptor_idle_s():
+    """Set how long an idle adaptor is kept (config ``dispatcher.adaptor_idle_s``)."""
+    from covalent_ray import _config
+
+    def set_idle(seconds: float) -> None:
+        _config.set_config({"dispatcher.adaptor_idle_s": seconds})
+
+    yield set_idle
+    _config.set_config({"dispatcher.adaptor_idle_s": None})
+
+
+def _counting_executor(tmp_path, monkeypatch):
     monkeypatch.setenv("COVALENT_RAY_EXECUTOR_DIR", str(PLUGINS))
     from covalent_ray.executors import registry
 
     registry.refresh()
     executor = registry.resolve("counting")
     executor.logdir = str(tmp_path)
+    return executor
+
+
+def test_adaptor_sets_up_once_and_tears_down_after_the_dispatch(
+    tmp_path, monkeypatch, adaptor_idle_s
+) -> None:
+    adaptor_idle_s(0)  # torn down as soon as the dispatch ends
+    executor = _counting_executor(tmp_path, monkeypatch)
 
     @ct.electron(executor=executor)
     def double(x):
@@ -125,14 +145,45 @@ def test_adaptor_sets_up_once_and_tears_down_after_the_dispatch(tmp_path, monkey
     assert result.status == ct.status.COMPLETED, result.error
     assert result.result == [0, 2, 4]
     assert len((tmp_path / "run").read_text().splitlines()) == 3
-    deadline = time.monotonic() + 30
-    while not (tmp_path / "teardown").exists() and time.monotonic() < deadline:
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "teardown").exists():
+        assert time.monotonic() < deadline, "the adaptor was not torn down"
         time.sleep(0.1)
     assert (tmp_path / "setup").read_text().count("\n") == 1
     assert (tmp_path / "teardown").read_text().count("\n") == 1
     # one adaptor process served all three electrons
     pids = {line.split()[1] for line in (tmp_path / "run").read_text().splitlines()}
     assert pids == {(tmp_path / "setup").read_text().strip()}
+
+
+def test_an_idle_adaptor_serves_the_next_dispatch_of_its_executor(
+    tmp_path, monkeypatch, adaptor_idle_s
+) -> None:
+    adaptor_idle_s(600)  # kept well beyond this test
+    executor = _counting_executor(tmp_path, monkeypatch)
+
+    @ct.electron(executor=executor)
+    def double(x):
+        return 2 * x
+
+    @ct.lattice
+    def wf(x):
+        return double(x)
+
+    assert ct.dispatch_sync(wf)(1).result == 2
+    assert ct.dispatch_sync(wf)(2).result == 4  # after the first one ended
+    assert (tmp_path / "setup").read_text().count("\n") == 1  # one adaptor, set up once
+    assert not (tmp_path / "teardown").exists()
+    pids = {line.split()[1] for line in (tmp_path / "run").read_text().splitlines()}
+    assert pids == {(tmp_path / "setup").read_text().strip()}
+    # once idle for the configured time (now 0 s), the next retirement tears it down
+    adaptor_idle_s(0)
+    assert ct.dispatch_sync(wf)(3).result == 6
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "teardown").exists():
+        assert time.monotonic() < deadline, "the idle adaptor was not torn down"
+        time.sleep(0.1)
+    assert (tmp_path / "teardown").read_text().count("\n") == 1
 
 
 def test_deps_and_hooks_run_around_electrons(tmp_path) -> None:

@@ -242,7 +242,7 @@ def test_a_failed_attempt_is_retried_as_a_new_remote_job(sshd: Sshd, slurm, tmp_
     counters = [tmp_path / "ssh", tmp_path / "slurm"]
     result = ct.dispatch_sync(wf)(*map(str, counters))
     assert result.status == ct.status.COMPLETED, result.error
-    assert result.result == (2, 2)
+    assert result.result == [2, 2]  # a tuple returned by the lattice arrives as a list
     by_executor = {n["executor"]: n for n in result.get_all_node_results()}
     for name, counter in zip(("ssh", "slurm"), counters, strict=True):
         node = by_executor[name]

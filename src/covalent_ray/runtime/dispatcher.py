@@ -81,6 +81,16 @@ _HOLDERS_WAIT_S = 30.0
 _SWEEP_EVERY_S = 5.0  # at most one sweep of exited workers' journals this often
 
 
+def _adaptor_idle_s() -> float:
+    """How long an adaptor nobody uses is kept (config ``dispatcher.adaptor_idle_s``)."""
+    from .._config import raw_config
+
+    try:
+        return max(0.0, float(raw_config("dispatcher.adaptor_idle_s", 30.0)))
+    except (TypeError, ValueError):
+        return 30.0
+
+
 def _executor_key(node: Node) -> str | None:
     """Which executor runs an electron; None for the default executor (Dask-on-Ray)."""
     return node.executor.key if node.executor is not None else None
@@ -130,6 +140,8 @@ class Dispatcher:
         self._adaptor_users: dict[str, set[str]] = {}  # executor key -> dispatches using it
         self._adaptor_nodes: dict[str, dict[int, str]] = {}  # dispatch -> node -> key
         self._adaptor_lock = threading.Lock()  # launches run in threads
+        # adaptors no dispatch uses, kept for the next one: key -> when it fell idle
+        self._idle: dict[str, float] = {}
         # where the last dispatches' launch time went (benchmarks/profile_dispatch.py)
         self._timings: OrderedDict[str, dict[str, float]] = OrderedDict()
         # dispatches ended since the last sweep of exited workers' journals (runtime.ends)
@@ -276,6 +288,7 @@ class Dispatcher:
                         .remote(manifest.blobs[spec.instance_blob], key)
                     )
                     self._adaptors[key] = adaptor
+                self._idle.pop(key, None)  # an idle one serves again
                 self._adaptor_users.setdefault(key, set()).add(manifest.dispatch_id)
             nodes[node_id] = key
             return adaptor.run.options(name=name).remote(packed, refs, *args)
@@ -295,15 +308,30 @@ class Dispatcher:
         return described
 
     async def _retire_adaptors(self, dispatch_id: str) -> None:
-        """Tear down the adaptors no running dispatch needs any more."""
+        """Tear down the adaptors no running dispatch needs any more, once they have
+        stood idle for ``dispatcher.adaptor_idle_s`` (the next dispatch to use the same
+        executor finds its connection and setup ready)."""
         keys = set(self._adaptor_nodes.pop(dispatch_id, {}).values())
-        retired = []
+        idle = []
         with self._adaptor_lock:
             for key in keys:
                 users = self._adaptor_users.get(key, set())
                 users.discard(dispatch_id)
                 if not users:
                     self._adaptor_users.pop(key, None)
+                    self._idle[key] = time.monotonic()
+                    idle.append(key)
+        if not idle:
+            return
+        wait = _adaptor_idle_s()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        retired = []
+        with self._adaptor_lock:
+            for key in idle:
+                since = self._idle.get(key)
+                if since is not None and time.monotonic() - since >= wait:
+                    del self._idle[key]
                     retired.append(self._adaptors.pop(key))
         for adaptor in retired:
             try:
