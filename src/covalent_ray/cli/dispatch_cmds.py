@@ -87,6 +87,10 @@ def list_command(
     """List recent dispatches, newest first."""
     from ..sdk.history import list_dispatches
 
+    known = [s.value for s in Status]
+    for wanted in status or ():
+        if wanted.upper() not in known:
+            fail(f"unknown status {wanted!r}: use one of {', '.join(known)}", code=2)
     try:
         rows = list_dispatches(
             status=status, name=name, since=since, limit=limit, root_only=not all_levels, home=home
