@@ -97,11 +97,11 @@ def test_list_table_and_bad_filters(runs: dict[str, str]) -> None:
 def test_result_wait_shows_progress_and_exit_code(runs: dict[str, str]) -> None:
     ok = cli("result", runs["ok"], "--wait", "--progress")
     assert ok.exit_code == 0, ok.output
-    assert "3/3" in ok.stderr and "COMPLETED" in ok.stderr
+    assert "3/3" in ok.stderr and "COMPLETED" in ok.stderr and "3 completed" in ok.stderr
     bad = cli("result", runs["bad"], "--wait", "--progress", "--json")
     assert bad.exit_code == 3, bad.output
     assert json.loads(bad.stdout)["status"] == "FAILED"
-    assert "1/1" in bad.stderr
+    assert "1/1" in bad.stderr and "1 failed" in bad.stderr
     missing = cli("result", "no-such-dispatch", "--wait", "--progress")
     assert missing.exit_code == 1 and "no-such-dispatch" in missing.stderr
 
