@@ -70,6 +70,16 @@ def test_list_newest_first_with_counts(runs: dict[str, str]) -> None:
     assert ok["electron_counts"]["COMPLETED"] >= 3
 
 
+def test_json_times_are_iso_8601_in_utc(runs: dict[str, str]) -> None:
+    from datetime import datetime
+
+    row = next(r for r in _listed() if r["dispatch_id"] == runs["ok"])
+    shown = json.loads(cli("result", runs["ok"], "--json").stdout)
+    for when in (row["created_at"], row["end_time"], shown["start_time"], shown["end_time"]):
+        assert when.endswith("Z"), when  # UTC, as the REST API writes it
+        assert datetime.fromisoformat(when).utcoffset() is not None
+
+
 def test_list_filters(runs: dict[str, str]) -> None:
     failed = _listed("--status", "failed")
     assert runs["bad"] in {r["dispatch_id"] for r in failed}
@@ -334,6 +344,20 @@ def test_bad_input_is_one_line_that_says_what_to_do(runs: dict[str, str]) -> Non
         assert not isinstance(out.exception, Exception) or isinstance(out.exception, SystemExit)
         lines = out.stderr.strip().splitlines()
         assert len(lines) == 1 and says in lines[0], (args, lines)
+
+
+def test_export_refuses_a_file_and_an_unknown_view_in_one_line(tmp_path: Path) -> None:
+    a_file = tmp_path / "results.parquet"
+    a_file.write_text("")
+    out = cli("export", str(a_file), "--home", str(tmp_path))
+    assert out.exit_code == 1, out.output
+    assert not isinstance(out.exception, Exception) or isinstance(out.exception, SystemExit)
+    assert out.stderr.strip().splitlines() == [
+        f"cannot write the Parquet files into {a_file}: File exists; "
+        "give a directory (new or existing) you can write to"
+    ]
+    view = cli("export", str(tmp_path / "out"), "--view", "nope", "--home", str(tmp_path))
+    assert view.exit_code == 1 and "the views are dispatches" in view.stderr
 
 
 def test_start_refuses_bad_options_before_starting_anything(tmp_path: Path) -> None:
