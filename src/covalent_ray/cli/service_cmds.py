@@ -188,8 +188,9 @@ def restart(
     max_body_bytes: MaxBodyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Stop the service if it runs, then start it again (dispatches that were running
-    resume where they were)."""
+    """Stop the service if it runs, then start it again.
+
+    Dispatches that were running resume where they were."""
     from ..service import control as service
 
     _resources(resources)  # bad usage stops nothing
@@ -281,7 +282,7 @@ def logs(
         bool, typer.Option("--follow", "-f", help="Keep printing lines as they are written.")
     ] = False,
 ) -> None:
-    """Print the service's log (``<home>/logs/service.log``)."""
+    """Print the service's log (<home>/logs/service.log), or follow it with -f."""
     from ..service.logs import follow as follow_log
     from ..service.logs import service_log, tail
 
@@ -309,8 +310,9 @@ def purge(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Stop the service and remove the home's logs, work directories, config and caches;
-    with --hard, every result too (as Covalent's `covalent purge`)."""
+    """Stop the service and delete the home's logs, work directories, config and caches.
+
+    Asks first (-y does not). With --hard, every result too, as Covalent's `covalent purge`."""
     from ..service import control as service
     from ..service.logs import purge_plan, remove
 
