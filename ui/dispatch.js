@@ -385,6 +385,7 @@ export function dispatchView(root, dispatchId, query = new URLSearchParams()) {
       return false;
     }
     if (disposed) return false;
+    performance.mark("covalent-ray:detail-read");
     renderHead();
     renderSublattices();
     renderTrail();
@@ -398,6 +399,7 @@ export function dispatchView(root, dispatchId, query = new URLSearchParams()) {
   async function drawNewGraph(during) {
     graphData = await apiGet(`/dispatches/${dispatchId}/graph`, graphParams());
     if (disposed) return;
+    performance.mark("covalent-ray:graph-read");
     collapseBtn.hidden = expanded.size === 0;
     if (minimap) minimap.destroy();
     if (graph) graph.destroy();
@@ -571,6 +573,7 @@ export function dispatchView(root, dispatchId, query = new URLSearchParams()) {
     const ready = new Promise((resolve) => { streamReady = resolve; });
     stop = subscribe({ dispatch_id: dispatchId }, (event, data) => {
       if (event === "ready") {
+        performance.mark("covalent-ray:stream-ready"); // stages of a page's load, for benchmarks
         standing = true;
         streamReady();
         // a stream that stood only after the page was read (a busy machine) may have

@@ -87,6 +87,10 @@ def list_command(
     """List recent dispatches, newest first."""
     from ..sdk.history import list_dispatches
 
+    known = [s.value for s in Status]
+    for wanted in status or ():
+        if wanted.upper() not in known:
+            fail(f"unknown status {wanted!r}: use one of {', '.join(known)}", code=2)
     try:
         rows = list_dispatches(
             status=status, name=name, since=since, limit=limit, root_only=not all_levels, home=home
@@ -192,13 +196,38 @@ def _follow(dispatch_id: str, home: Any) -> None:
     from ..sdk.history import watch
 
     console = Console(stderr=True)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
-    with Progress(*columns, TextColumn("{task.fields[counts]}"), console=console) as bar:
-        task = bar.add_task(dispatch_id, total=None, counts="")
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(bar_width=24),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[counts]}"),
+    )
+    short = dispatch_id[:8]  # the whole ID is printed with the result
+    with Progress(*columns, console=console) as bar:
+        task = bar.add_task(short, total=None, counts="")
         for step in watch(dispatch_id, home=home):
-            counts = ", ".join(f"{k.lower()} {v}" for k, v in step.counts.items())
-            bar.update(task, completed=step.finished, total=step.total, counts=counts)
-        bar.update(task, description=f"{dispatch_id} {step.status.value}")
+            bar.update(task, completed=step.finished, total=step.total, counts=_counts(step.counts))
+        bar.update(task, description=f"{short} {step.status.value}")
+
+
+#: how ``result --wait`` groups electron statuses, in the order it shows them
+_SHOWN = {
+    "completed": {Status.COMPLETED},
+    "failed": {Status.FAILED, Status.POSTPROCESSING_FAILED},
+    "cancelled": {Status.CANCELLED},
+    "running": {Status.STARTING, Status.RUNNING, Status.DISPATCHING, Status.POSTPROCESSING},
+    "waiting": {Status.NEW_OBJECT, Status.PENDING_REUSE},
+}
+
+
+def _counts(counts: dict[str, int]) -> str:
+    """``"6 completed · 2 running · 4 waiting"``"""
+    parts = []
+    for label, statuses in _SHOWN.items():
+        n = sum(counts.get(s.value, 0) for s in statuses)
+        if n:
+            parts.append(f"{n} {label}")
+    return " · ".join(parts)
 
 
 def delete(

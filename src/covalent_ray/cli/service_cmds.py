@@ -35,8 +35,8 @@ AddressOpt = Annotated[
         help="Join this existing Ray cluster (host:port) instead of starting a local head."
     ),
 ]
-NumCpusOpt = Annotated[int | None, typer.Option(help="CPUs the local head offers.")]
-NumGpusOpt = Annotated[int | None, typer.Option(help="GPUs the local head offers.")]
+NumCpusOpt = Annotated[int | None, typer.Option(min=0, help="CPUs the local head offers.")]
+NumGpusOpt = Annotated[int | None, typer.Option(min=0, help="GPUs the local head offers.")]
 ResourcesOpt = Annotated[
     str | None,
     typer.Option(help="Custom resources of the local head, as JSON: '{\"special\": 1}'."),
@@ -100,8 +100,10 @@ def start(
 
     h = home_dir(home)
     options = service.HeadOptions(
-        num_cpus=num_cpus, num_gpus=num_gpus, resources=json.loads(resources) if resources else None
+        num_cpus=num_cpus, num_gpus=num_gpus, resources=_resources(resources)
     )
+    if address:
+        _check_reachable(address)
     try:
         info, already = service.start(
             h,
@@ -134,6 +136,45 @@ def start(
         _echo_dashboard(link, info.api_auth)
 
 
+def _resources(text: str | None) -> dict[str, float] | None:
+    """``--resources``: a JSON object of resource names and amounts, else exit 2."""
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        value = None
+    if not isinstance(value, dict) or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) and v >= 0 for v in value.values()
+    ):
+        fail(
+            f"--resources {text!r} is not a JSON object of resource names and amounts: "
+            "write it as '{\"special\": 1}'",
+            2,
+        )
+    return value
+
+
+def _check_reachable(address: str) -> None:
+    """Fail at once, rather than after the service's start timeout, when nothing listens
+    at ``--address HOST:PORT`` (other forms, such as ``auto``, are left to Ray)."""
+    import socket
+
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=5):
+            return
+    except ConnectionRefusedError:
+        fail(
+            f"nothing listens at {address}: start the Ray head there first (`ray start --head`) "
+            "or check --address"
+        )
+    except OSError:  # unreachable or slow to answer: Ray's own error will say more
+        return
+
+
 def restart(
     home: HomeOpt = None,
     address: AddressOpt = None,
@@ -147,10 +188,14 @@ def restart(
     max_body_bytes: MaxBodyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Stop the service if it runs, then start it again (dispatches that were running
-    resume where they were)."""
+    """Stop the service if it runs, then start it again.
+
+    Dispatches that were running resume where they were."""
     from ..service import control as service
 
+    _resources(resources)  # bad usage stops nothing
+    if address:
+        _check_reachable(address)
     try:
         service.stop(home_dir(home))
     except ServiceNotRunningError:
@@ -237,7 +282,7 @@ def logs(
         bool, typer.Option("--follow", "-f", help="Keep printing lines as they are written.")
     ] = False,
 ) -> None:
-    """Print the service's log (``<home>/logs/service.log``)."""
+    """Print the service's log (<home>/logs/service.log), or follow it with -f."""
     from ..service.logs import follow as follow_log
     from ..service.logs import service_log, tail
 
@@ -265,8 +310,9 @@ def purge(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Stop the service and remove the home's logs, work directories, config and caches;
-    with --hard, every result too (as Covalent's `covalent purge`)."""
+    """Stop the service and delete the home's logs, work directories, config and caches.
+
+    Asks first (-y does not). With --hard, every result too, as Covalent's `covalent purge`."""
     from ..service import control as service
     from ..service.logs import purge_plan, remove
 
@@ -279,11 +325,12 @@ def purge(
             typer.echo(f"Nothing to purge in {h}.")
         return
     if not yes:
-        typer.echo(f"This stops covalent-ray (home {h}) and deletes:")
+        # with --json the question goes to standard error: standard output stays JSON
+        typer.echo(f"This stops covalent-ray (home {h}) and deletes:", err=as_json)
         for p in doomed:
-            typer.echo(f"  {p}")
-        if not typer.confirm("Continue?", default=False):
-            typer.echo("Nothing was changed.")
+            typer.echo(f"  {p}", err=as_json)
+        if not typer.confirm("Continue?", default=False, err=as_json):
+            typer.echo("Nothing was changed.", err=as_json)
             raise typer.Exit(1)
     try:
         service.stop(h)

@@ -204,6 +204,11 @@ def export_command(
         written = export(directory, views, home=home)
     except CovalentRayError as exc:
         fail(exc)
+    except OSError as exc:
+        fail(
+            f"cannot write the Parquet files into {directory}: {exc.strerror or exc}; "
+            "give a directory (new or existing) you can write to"
+        )
     counts = {view: pq.read_metadata(path).num_rows for view, path in written.items()}
     if as_json:
         print_json(
