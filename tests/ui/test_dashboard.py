@@ -39,6 +39,23 @@ def ui_shout(word, seconds):
     return exclaim(shout(word, seconds))
 
 
+@ct.electron
+def shout_at(word, gate):
+    import os
+    import time
+
+    print(f"shouting {word}")
+    deadline = time.monotonic() + 300  # the test opens the gate once it saw it running
+    while not os.path.exists(gate) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return word.upper()
+
+
+@ct.lattice
+def ui_gated(word, gate):
+    return exclaim(shout_at(word, gate))
+
+
 def _row(page: Any, dispatch_id: str) -> Any:
     return page.locator(f'tr[data-dispatch-id="{dispatch_id}"]')
 
@@ -63,28 +80,30 @@ def test_list_shows_a_new_dispatch_and_its_end_live(page: Any, dashboard_url: st
 
 
 def test_graph_updates_live_and_shows_node_details(page: Any, dashboard_url: str,
-                                                  screenshot: Any) -> None:
-    dispatch_id = ct.dispatch(ui_shout)("hello", 4.0)
+                                                  screenshot: Any, tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    dispatch_id = ct.dispatch(ui_gated)("hello", str(gate))
     page.goto(dashboard_url + "/")
     _row(page, dispatch_id).locator("a").click()
     page.wait_for_selector("#graph[data-ready=true]", timeout=60_000)
-    assert page.locator(".dispatch-head h1").inner_text() == "ui_shout"
-    before = _node_status(page, "shout")
+    assert page.locator(".dispatch-head h1").inner_text() == "ui_gated"
+    before = _node_status(page, "shout_at")
     assert before in ("NEW_OBJECT", "STARTING", "RUNNING"), before
+    gate.touch()  # the electron ends only now, while the page watches
     # the node turns COMPLETED through the live stream (the page is not reloaded)
     deadline = time.monotonic() + 60
-    while _node_status(page, "shout") != "COMPLETED":
+    while _node_status(page, "shout_at") != "COMPLETED":
         assert time.monotonic() < deadline, "the graph never showed the electron completed"
         page.wait_for_timeout(100)
     page.wait_for_selector('.dispatch-head .badge[data-status="COMPLETED"]', timeout=60_000)
 
     box = page.locator("#graph").bounding_box()
     at = page.evaluate("() => { const n = window.covalentRay.cy.nodes()"
-                       ".filter(n => n.data('label') === 'shout')[0];"
+                       ".filter(n => n.data('label') === 'shout_at')[0];"
                        " return n.renderedPosition(); }")
     page.mouse.click(box["x"] + at["x"], box["y"] + at["y"])
     page.wait_for_selector("#electron-output")
-    assert page.locator("#electron-name").inner_text().startswith("shout")
+    assert page.locator("#electron-name").inner_text().startswith("shout_at")
     assert page.locator("#electron-output").inner_text() == "'HELLO'"
     assert page.locator("#electron-stdout").inner_text().strip() == "shouting hello"
     assert "COMPLETED" in page.locator("#electron-name .badge").inner_text()
@@ -93,7 +112,7 @@ def test_graph_updates_live_and_shows_node_details(page: Any, dashboard_url: str
 
     page.locator(".tabs button", has_text="Overview").click()
     overview = page.locator("#side-panel").inner_text()
-    assert "'HELLO!'" in overview and "def ui_shout(word, seconds)" in overview
+    assert "'HELLO!'" in overview and "def ui_gated(word, gate)" in overview
 
     shot = screenshot("dispatch")
     assert shot.stat().st_size > 10_000

@@ -117,13 +117,27 @@ def test_timeline_bars_match_electron_times(page: Any, dashboard_url: str, tmp_p
     assert "view=timeline" in page.url
 
 
+@ct.electron
+def ui_held(gate):
+    import os
+    import time
+
+    deadline = time.monotonic() + 300  # the test opens the gate once it saw it running
+    while not os.path.exists(gate) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return gate
+
+
 @ct.lattice
-def ui_slow_timeline(seconds):
-    return ui_sleepy(seconds)
+def ui_slow_timeline(gate):
+    return ui_held(gate)
 
 
-def test_timeline_follows_a_running_dispatch_live(page: Any, dashboard_url: str) -> None:
-    dispatch_id = ct.dispatch(ui_slow_timeline)(6.0)
+def test_timeline_follows_a_running_dispatch_live(
+    page: Any, dashboard_url: str, tmp_path: Path
+) -> None:
+    gate = tmp_path / "gate"
+    dispatch_id = ct.dispatch(ui_slow_timeline)(str(gate))
     page.goto(f"{dashboard_url}/#/dispatches/{dispatch_id}")
     page.locator(".mode-switch button", has_text="Timeline").click()
     page.wait_for_selector("#timeline[data-ready=true]")
@@ -135,5 +149,6 @@ def test_timeline_follows_a_running_dispatch_live(page: Any, dashboard_url: str)
         "(end) => { const r = document.querySelector('#timeline rect.tl-bar');"
         " return r && Number(r.dataset.end) > end + 0.5; }",
         arg=end, timeout=60_000)
+    gate.touch()  # now it ends
     page.wait_for_selector('#timeline rect.tl-bar[data-status="COMPLETED"]', timeout=60_000)
     assert page.locator("#timeline rect.tl-bar").count() == 1
