@@ -300,7 +300,21 @@ export function dispatchView(root, dispatchId, query = new URLSearchParams()) {
       h("h3", {}, "Stderr"), h("div", { id: "electron-stderr" }, textBlock(e.stderr)),
       e.error ? [h("h3", {}, "Error"), h("div", { id: "electron-error" }, textBlock(e.error, { error: true }))] : null,
       e.attempts.length > 1 ? [h("h3", {}, "Attempts"), h("ol", {}, e.attempts.map((a) => h("li", {},
-        badge(a.status), ` ${formatTime(a.start_time)} – ${formatTime(a.end_time)}`, a.error ? textBlock(a.error, { error: true }) : null)))] : null);
+        badge(a.status), ` ${formatTime(a.start_time)} – ${formatTime(a.end_time)}`, a.error ? textBlock(a.error, { error: true }) : null)))] : null,
+      e.executor_settings ? [h("h3", {}, "Executor settings"), executorSettings(e.executor_settings)] : null,
+      e.kind === "electron" || e.kind === "sublattice"
+        ? [h("h3", {}, "Source"), h("div", { id: "electron-source" }, textBlock(e.source, { empty: "source not available" }))] : null);
+  }
+
+  // the executor an electron ran on: its class and settings, as text (secrets come redacted)
+  function executorSettings(x) {
+    const rows = Object.entries(x.settings);
+    return h("div", { id: "electron-executor-settings" },
+      h("p", { class: "mono" }, x.type),
+      rows.length
+        ? h("table", { class: "inputs" }, rows.map(([k, v]) => h("tr", {},
+          h("td", {}, k), h("td", { class: "mono" }, typeof v === "string" ? v : JSON.stringify(v)))))
+        : h("pre", { class: "empty" }, "no settings"));
   }
 
   // -- a group of a large graph --------------------------------------------------------

@@ -224,6 +224,14 @@ async def test_electron_detail_has_inputs_output_logs_and_placement(
     assert e["executor"] == join["executor"]
     assert e["ray_node_id"] and e["worker_pid"] > 0 and e["attempt"] >= 1
     assert e["duration_s"] >= 0
+    # the drawer's source and executor: the default executor, without settings
+    assert "def join_words(a: str, b: str) -> str:" in e["source"]
+    assert 'print(f"joining {a} and {b}")' in e["source"]
+    assert e["executor_settings"] == {
+        "name": "dask",
+        "type": "Dask-on-Ray (the default)",
+        "settings": {},
+    }
 
     excite = next(n for n in graph["nodes"] if n["name"] == "excitement")
     e = (await client.get(f"/api/v1/dispatches/{did}/electrons/{excite['id']}")).json()
@@ -233,6 +241,28 @@ async def test_electron_detail_has_inputs_output_logs_and_placement(
         "join_words",
         "Hello, World",
     )
+
+
+async def test_electron_detail_shows_its_executors_settings(
+    client: httpx.AsyncClient, tmp_path
+) -> None:
+    from covalent_ray.executors import LocalExecutor
+
+    local = LocalExecutor(workdir=str(tmp_path / "work"))
+    on_local = ct.electron(wf.triple, executor=local)
+
+    @ct.lattice
+    def api_local_settings(x):
+        return on_local(x)
+
+    did = ct.dispatch(api_local_settings)(4)
+    assert ct.get_result(did, wait=True, timeout=120).result == 12
+    e = (await client.get(f"/api/v1/dispatches/{did}/electrons/0")).json()
+    settings = e["executor_settings"]
+    assert settings["name"] == "local"
+    assert settings["type"].endswith("LocalExecutor")
+    assert settings["settings"]["workdir"] == str(tmp_path / "work")
+    assert "def triple(x: int) -> int:" in e["source"]
 
 
 async def test_unknown_ids_are_404_with_a_clear_message(

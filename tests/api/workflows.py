@@ -38,6 +38,11 @@ def double(x: int) -> int:
     return 2 * x
 
 
+def triple(x: int) -> int:
+    """Not an electron: a test makes it one on the executor it wants."""
+    return 3 * x
+
+
 @ct.lattice
 def api_inner(x: int) -> int:
     return double(x)

@@ -43,6 +43,9 @@ def test_build_graph_sets_transport_graph_and_inputs() -> None:
     assert tg.get_node_value(1, "name") == ":parameter:a"
     assert tg.get_node_value(1, "value").get_deserialized() == "a"
     assert tg.get_node_value(0, "function").get_deserialized()("p") == "p"
+    assert "def load(" in tg.get_node_value(0, "function_string")  # Covalent's key
+    with pytest.raises(KeyError):
+        tg.get_node_value(1, "function_string")  # a parameter has no function
     assert tg.get_node_value(0, "status") == ct.status.NEW_OBJECT
     assert tg.get_dependencies(2) == [0, 3]
     assert tg.get_dependencies(0) == [1]

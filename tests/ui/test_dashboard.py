@@ -107,8 +107,11 @@ def test_graph_updates_live_and_shows_node_details(page: Any, dashboard_url: str
     assert page.locator("#electron-output").inner_text() == "'HELLO'"
     assert page.locator("#electron-stdout").inner_text().strip() == "shouting hello"
     assert "COMPLETED" in page.locator("#electron-name .badge").inner_text()
-    inputs = page.locator("table.inputs").inner_text()
+    inputs = page.locator("table.inputs").first.inner_text()
     assert "word" in inputs and "'hello'" in inputs
+    # the electron's own source, and the executor it ran on
+    assert "def shout_at(word, gate):" in page.locator("#electron-source").inner_text()
+    assert "Dask-on-Ray" in page.locator("#electron-executor-settings").inner_text()
 
     page.locator(".tabs button", has_text="Overview").click()
     overview = page.locator("#side-panel").inner_text()

@@ -320,6 +320,14 @@ class Attempt(_Model):
     worker_pid: int | None
 
 
+class ExecutorSettings(_Model):
+    """An executor and its settings, as its ``config`` gives them."""
+
+    name: str = Field(description="Its short name (dask, local, ray, ssh, slurm, ...).")
+    type: str = Field(description="Its class (module and name).")
+    settings: dict[str, Any] = Field(description="Its settings; secrets show as ***.")
+
+
 class ElectronDetail(_Model):
     """Everything stored about one node of a dispatch."""
 
@@ -352,6 +360,12 @@ class ElectronDetail(_Model):
     )
     remote_host: str | None = Field(
         None, description="The host a remote executor (SSH, Slurm) ran it on (user@host:port)."
+    )
+    source: str | None = Field(
+        None, description="The electron's source code, when Python could find it."
+    )
+    executor_settings: ExecutorSettings | None = Field(
+        None, description="The executor it ran on, with its settings (secrets redacted)."
     )
 
     @classmethod
@@ -396,6 +410,10 @@ class ElectronDetail(_Model):
             reused_from=n.get("reused_from"),
             job_handle=n.get("job_handle"),
             remote_host=n.get("remote_host"),
+            source=data.get("source"),
+            executor_settings=(
+                ExecutorSettings.model_validate(data["executor"]) if data.get("executor") else None
+            ),
         )
 
 

@@ -98,6 +98,7 @@ class Node:
     metadata: dict[str, Any] = field(default_factory=dict)  # deps, hooks, retries, timeout
     value_repr: str | None = None  # readable form of a parameter's value
     value_json: str | None = None  # JSON form of a parameter's value, when it has one
+    source: str | None = None  # the electron's (or sublattice's) source code, when known
 
     @property
     def runs(self) -> bool:

@@ -266,12 +266,24 @@ class InputRow(TypedDict):
     output_json: str | None
 
 
+class ExecutorSettings(TypedDict):
+    """The executor an electron ran on: its short name, its type and its settings (as
+    its ``config``, secrets redacted)."""
+
+    name: str
+    type: str
+    settings: dict[str, Any]
+
+
 class ElectronDetail(TypedDict):
-    """One node's row (None for an unknown node), its inputs and its attempts."""
+    """One node's row (None for an unknown node), its inputs and its attempts, its source
+    and its executor's settings (None for nodes that are not electrons)."""
 
     node: NodeRow | None
     inputs: list[InputRow]
     attempts: list[AttemptRow]
+    source: str | None
+    executor: ExecutorSettings | None
 
 
 class TimelineView(TypedDict):

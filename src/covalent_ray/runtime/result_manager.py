@@ -621,7 +621,7 @@ class ResultManager:
 
     async def electron_detail(self, dispatch_id: str, node_id: int) -> ElectronDetail | None:
         """One node with its inputs and attempts (``storage.reads``)."""
-        return await self._read(reads.electron_detail, dispatch_id, node_id)
+        return await self._read(reads.electron_detail, self._blobs, dispatch_id, node_id)
 
     async def timeline(self, dispatch_id: str) -> TimelineView | None:
         """When and where each node of a dispatch ran (``storage.reads``)."""

@@ -25,6 +25,7 @@ from __future__ import annotations
 import dis
 import inspect
 import sys
+import textwrap
 import warnings
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
@@ -75,6 +76,7 @@ class GraphBuilder:
     _shaped: dict[int, tuple[Any, Any]] = field(default_factory=dict)  # id(obj) -> (obj, list)
     # id(function) -> (function, its parameters): one signature per function per build
     _params: dict[int, tuple[Any, list[inspect.Parameter] | None]] = field(default_factory=dict)
+    _sources: dict[int, tuple[Any, str | None]] = field(default_factory=dict)  # id -> source
     graph: TransportGraph = field(default_factory=TransportGraph)
     blobs: dict[str, bytes] = field(default_factory=dict)
     # build errors raised in the body: one the body catches still fails the build
@@ -106,6 +108,14 @@ class GraphBuilder:
         if not isinstance(obj, (int, float, str, bytes, bool, type(None))):
             self._keys[id(obj)] = (obj, key)  # the reference keeps id(obj) unique
         return key
+
+    def _source(self, function: Any) -> str | None:
+        """The source of an electron's function (one read per function per build)."""
+        cached = self._sources.get(id(function))
+        if cached is None or cached[0] is not function:
+            cached = (function, function_source(function))  # the reference keeps the id
+            self._sources[id(function)] = cached
+        return cached[1]
 
     def _positional_names(self, function: Callable[..., Any], count: int) -> list[str | None]:
         cached = self._params.get(id(function))
@@ -200,7 +210,12 @@ class GraphBuilder:
         """Add a node calling ``function(*args, **kwargs)`` and return its stand-in."""
         fn_key = self.blob(function, f"the function of electron {name!r}")
         node = self.graph.add_node(
-            name, kind, function=fn_key, executor=executor, metadata=metadata
+            name,
+            kind,
+            function=fn_key,
+            executor=executor,
+            metadata=metadata,
+            source=self._source(function),
         )
         names = self._positional_names(function, len(args))
         for i, arg in enumerate(args):
@@ -306,6 +321,23 @@ def _label(value: Any) -> str:
     except Exception:
         text = _short(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+#: longest source kept per electron (the dashboard shows it; a generated function can be huge)
+SOURCE_LIMIT = 100_000
+
+
+def function_source(function: Any) -> str | None:
+    """The dedented source of ``function`` (a lattice's workflow function for a
+    sublattice, the wrapped one for a decorated function); None when Python cannot find
+    it (built in, made by ``exec``, typed at a prompt)."""
+    target = getattr(function, "workflow_function", None) or function
+    target = inspect.unwrap(target) if callable(target) else target
+    try:
+        text = textwrap.dedent(inspect.getsource(target))
+    except (OSError, TypeError):
+        return None
+    return text if len(text) <= SOURCE_LIMIT else text[:SOURCE_LIMIT] + "\n# ... (cut)\n"
 
 
 def _parameters(function: Callable[..., Any]) -> list[inspect.Parameter] | None:

@@ -160,7 +160,8 @@ class TransportGraphView:
         return self._tg.nodes[node_id]
 
     def get_node_value(self, node_id: int, value_key: str) -> Any:
-        """One value of a node: ``name``, ``function``, ``value`` (a parameter's, as a
+        """One value of a node: ``name``, ``function``, ``function_string`` (its
+        source), ``value`` (a parameter's, as a
         TransportableObject), ``metadata``, ``status``, ``output``, ``error``, ``stdout``,
         ``stderr``, ``start_time``, ``end_time``, ``sub_dispatch_id``, ...
 
@@ -181,6 +182,10 @@ class TransportGraphView:
             if node.function is None:
                 raise KeyError(f"node {node_id} ({node.name}) has no function")
             return self._wrap(self._load(node.function))
+        if value_key == "function_string":  # Covalent's name for the electron's source
+            if node.function is None:
+                raise KeyError(f"node {node_id} ({node.name}) has no function")
+            return node.source or ""
         if value_key == "value":
             if node.kind is not NodeKind.PARAMETER or node.value is None:
                 raise KeyError(f"node {node_id} ({node.name}) is not a parameter")

@@ -8,20 +8,24 @@ with its electron counts and children, a ``GraphView``, an ``ElectronDetail``, a
 
 from __future__ import annotations
 
+import json
 import pickle
 from collections.abc import Sequence
 from typing import Any, cast
 
 from .._status import Status
+from ..core.graph import NodeKind
 from ..core.manifest import DispatchManifest
 from ..core.messages import (
     AttemptRow,
     DispatchRow,
     ElectronDetail,
+    ExecutorSettings,
     GraphView,
     ResultRecord,
     TimelineView,
 )
+from ..core.redact import redact
 from . import repository as repo
 from .blobs import BlobStore
 from .rows import manifest_blob_keys
@@ -115,15 +119,19 @@ def graph_view(cur: Any, dispatch_id: str) -> GraphView | None:
     return {"nodes": nodes, "edges": repo.get_edges(cur, dispatch_id)}
 
 
-def electron_detail(cur: Any, dispatch_id: str, node_id: int) -> ElectronDetail | None:
+def electron_detail(
+    cur: Any, blobs: BlobStore, dispatch_id: str, node_id: int
+) -> ElectronDetail | None:
     """One node's row and its inputs (each parent's readable output with the parameter it
-    binds) and its recorded attempts; None for an unknown dispatch, ``node`` None for an
+    binds), its recorded attempts, its source and its executor's settings (from the
+    dispatch's stored skeleton); None for an unknown dispatch, ``node`` None for an
     unknown node."""
-    if repo.get_dispatch(cur, dispatch_id) is None:
+    row = repo.get_dispatch(cur, dispatch_id)
+    if row is None:
         return None
     nodes = repo.get_nodes(cur, dispatch_id, [node_id])
     if not nodes:
-        return {"node": None, "inputs": [], "attempts": []}
+        return {"node": None, "inputs": [], "attempts": [], "source": None, "executor": None}
     inputs = repo._rows(
         cur.execute(
             """SELECT e.kind, e.arg_index, e.param_name, e.parent_node_id,
@@ -135,10 +143,44 @@ def electron_detail(cur: Any, dispatch_id: str, node_id: int) -> ElectronDetail 
             [dispatch_id, node_id],
         )
     )
+    source, executor = _node_spec(cur, blobs, row.get("manifest_blob"), node_id)
     return {
         "node": nodes[0],
         "inputs": inputs,
         "attempts": repo.get_attempts(cur, dispatch_id, node_id),
+        "source": source,
+        "executor": executor,
+    }
+
+
+def _node_spec(
+    cur: Any, blobs: BlobStore, manifest_blob: str | None, node_id: int
+) -> tuple[str | None, ExecutorSettings | None]:
+    """A node's source and its executor's type and settings (secrets redacted), from the
+    dispatch's skeleton (covalent-ray's own dataclasses: no user object is unpickled)."""
+    data = blobs.get(cur, manifest_blob) if manifest_blob else None
+    if data is None:
+        return None, None
+    manifest: DispatchManifest = pickle.loads(data)
+    if not 0 <= node_id < len(manifest.graph.nodes):
+        return None, None
+    node = manifest.graph.nodes[node_id]
+    spec = node.executor
+    if spec is None and node.kind in (NodeKind.ELECTRON, NodeKind.SUBLATTICE):
+        spec = manifest.executor  # the lattice's default, or None: Dask-on-Ray
+    if node.kind not in (NodeKind.ELECTRON, NodeKind.SUBLATTICE):
+        return node.source, None
+    if spec is None:
+        return node.source, {"name": "dask", "type": "Dask-on-Ray (the default)", "settings": {}}
+    try:
+        identity = json.loads(spec.identity) if spec.identity else {}
+    except ValueError:
+        identity = {}
+    settings, _ = redact(identity.get("config") or {})
+    return node.source, {
+        "name": spec.short_name,
+        "type": str(identity.get("type") or spec.short_name),
+        "settings": settings if isinstance(settings, dict) else {},
     }
 
 
